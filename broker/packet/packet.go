@@ -4,7 +4,10 @@
 // Decoding works on a complete packet body (the bytes after the fixed header)
 // and validates every server-side rule of the specifications: reserved flag
 // bits, UTF-8 strings, packet identifiers, property sets and duplication, and
-// wildcard placement. Decode methods take a cp flag: with cp false, strings and
+// wildcards in topic names. Wildcard placement in topic filters is left to
+// ValidateTopicFilter, because the server answers each filter of a SUBSCRIBE
+// on its own. Errors wrap a ReasonCode; recover it with errors.As or test it
+// with errors.Is. Decode methods take a cp flag: with cp false, strings and
 // byte slices alias the input buffer (the caller must copy what it keeps past
 // the buffer's reuse); with cp true, they are copied.
 //

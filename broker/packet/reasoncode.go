@@ -70,3 +70,71 @@ func (c ReasonCode) IsError() bool { return c >= 0x80 }
 
 // String returns the reason code's name from the specification.
 func (c ReasonCode) String() string { return reasonName(c) }
+
+// ConnackReturnCode maps a v5 CONNACK reason code to the nearest MQTT 3.x
+// Connect Return Code: Success to 0, UnsupportedProtocolVersion to 1,
+// ClientIdentifierNotValid to 2, ServerUnavailable and ServerBusy to 3,
+// BadUsernameOrPassword to 4, and every other failure to 5 (not
+// authorized). Codes 1 to 5 are already 3.x codes and are returned as is.
+func ConnackReturnCode(rc ReasonCode) ReasonCode {
+	switch rc {
+	case Success, ConnRefusedProtocolVersion, ConnRefusedIdentifier,
+		ConnRefusedServerUnavailable, ConnRefusedBadCredentials, ConnRefusedNotAuthorized:
+		return rc
+	case UnsupportedProtocolVersion:
+		return ConnRefusedProtocolVersion
+	case ClientIdentifierNotValid:
+		return ConnRefusedIdentifier
+	case ServerUnavailable, ServerBusy:
+		return ConnRefusedServerUnavailable
+	case BadUsernameOrPassword:
+		return ConnRefusedBadCredentials
+	}
+	return ConnRefusedNotAuthorized
+}
+
+// codeSet is a set of reason codes.
+type codeSet [4]uint64
+
+// newCodeSet returns the set of codes cs.
+func newCodeSet(cs ...ReasonCode) codeSet {
+	var s codeSet
+	for _, c := range cs {
+		s[c>>6] |= 1 << (c & 63)
+	}
+	return s
+}
+
+// has reports whether c is in s.
+func (s *codeSet) has(c ReasonCode) bool { return s[c>>6]&(1<<(c&63)) != 0 }
+
+// The reason codes each v5 packet may carry (MQTT 5 §3.x.2.1), and the
+// SUBACK return codes of 3.1.1 [MQTT-3.9.3-2].
+var (
+	connackCodes = newCodeSet(Success, UnspecifiedError, MalformedPacket, ProtocolError,
+		ImplementationSpecificError, UnsupportedProtocolVersion, ClientIdentifierNotValid,
+		BadUsernameOrPassword, NotAuthorized, ServerUnavailable, ServerBusy, Banned,
+		BadAuthenticationMethod, TopicNameInvalid, PacketTooLarge, QuotaExceeded,
+		PayloadFormatInvalid, RetainNotSupported, QoSNotSupported, UseAnotherServer,
+		ServerMoved, ConnectionRateExceeded)
+	pubackCodes = newCodeSet(Success, NoMatchingSubscribers, UnspecifiedError,
+		ImplementationSpecificError, NotAuthorized, TopicNameInvalid, PacketIdentifierInUse,
+		QuotaExceeded, PayloadFormatInvalid)
+	pubrelCodes = newCodeSet(Success, PacketIdentifierNotFound)
+	subackCodes = newCodeSet(Success, GrantedQoS1, GrantedQoS2, UnspecifiedError,
+		ImplementationSpecificError, NotAuthorized, TopicFilterInvalid, PacketIdentifierInUse,
+		QuotaExceeded, SharedSubscriptionsNotSupported, SubscriptionIDsNotSupported,
+		WildcardSubscriptionsNotSupported)
+	subackCodes3  = newCodeSet(Success, GrantedQoS1, GrantedQoS2, UnspecifiedError)
+	unsubackCodes = newCodeSet(Success, NoSubscriptionExisted, UnspecifiedError,
+		ImplementationSpecificError, NotAuthorized, TopicFilterInvalid, PacketIdentifierInUse)
+	disconnectCodes = newCodeSet(Success, DisconnectWithWill, UnspecifiedError, MalformedPacket,
+		ProtocolError, ImplementationSpecificError, NotAuthorized, ServerBusy, ServerShuttingDown,
+		KeepAliveTimeout, SessionTakenOver, TopicFilterInvalid, TopicNameInvalid,
+		ReceiveMaximumExceeded, TopicAliasInvalid, PacketTooLarge, MessageRateTooHigh,
+		QuotaExceeded, AdministrativeAction, PayloadFormatInvalid, RetainNotSupported,
+		QoSNotSupported, UseAnotherServer, ServerMoved, SharedSubscriptionsNotSupported,
+		ConnectionRateExceeded, MaximumConnectTime, SubscriptionIDsNotSupported,
+		WildcardSubscriptionsNotSupported)
+	authCodes = newCodeSet(Success, ContinueAuthentication, ReAuthenticate)
+)

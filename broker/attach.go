@@ -1,0 +1,212 @@
+package broker
+
+import (
+	"slices"
+	"time"
+
+	"github.com/jmqx/jmqx/broker/packet"
+)
+
+// attach binds c to the session of its client identifier: it takes the
+// session over from a connected client (which gets DISCONNECT 0x8E), resumes
+// or discards an existing one as Clean Start asks, and writes the CONNACK
+// while the session is locked so no PUBLISH can precede it.
+func (b *Broker) attach(c *client, cp *packet.Connect, ack *packet.Connack) error {
+	now := time.Now()
+	expiry := uint32(0)
+	if cp.Version == packet.V5 {
+		expiry = min(cp.Props.SessionExpiry, b.cfg.MaxSessionExpiry)
+	} else if !cp.CleanStart {
+		expiry = 0xFFFFFFFF
+	}
+	var w *will
+	if cp.WillFlag {
+		pub := packet.Publish{QoS: cp.WillQoS, Retain: cp.WillRetain, Topic: cp.WillTopic, Payload: cp.WillPayload, Props: cp.WillProps}
+		w = &will{m: newMessage(&pub, nil, now)}
+		if cp.Version == packet.V5 {
+			w.delay = cp.WillProps.WillDelay
+		}
+	}
+
+	b.mu.Lock()
+	if b.closing {
+		b.mu.Unlock()
+		return ErrClosed
+	}
+	var (
+		prev        *client
+		prevWill    *will // will of a connection being taken over
+		pendingWill *will // delayed will of an earlier connection
+		dropped     *session
+	)
+	s := b.sessions[cp.ClientID]
+	if s != nil {
+		s.mu.Lock()
+		prev = s.client
+		if prev != nil {
+			prevWill = s.will
+		} else {
+			pendingWill = s.will
+		}
+		s.will = nil
+		if s.willTimer != nil {
+			s.willTimer.Stop()
+			s.willTimer = nil
+		}
+		if s.expiryTimer != nil {
+			s.expiryTimer.Stop()
+			s.expiryTimer = nil
+		}
+		if cp.CleanStart {
+			s.ended = true
+			s.client = nil
+			s.online.Store(false)
+			s.mu.Unlock()
+			dropped, s = s, nil
+		} else {
+			ack.SessionPresent = true
+			s.mu.Unlock()
+		}
+	}
+	if s == nil {
+		s = newSession(b, cp.ClientID)
+		b.sessions[cp.ClientID] = s
+	}
+	s.mu.Lock()
+	s.client = c
+	s.online.Store(true)
+	s.expiry = expiry
+	s.will = w
+	s.resuming = true
+	c.sess = s
+	c.writeControl(ack)
+	s.mu.Unlock()
+	b.mu.Unlock()
+
+	if prev != nil {
+		prev.kick(packet.SessionTakenOver, ErrSessionTakenOver)
+	}
+	if dropped != nil {
+		b.removeSubscriptions(dropped)
+	}
+	// The old connection's will goes out unless the session continues and
+	// the will was delayed [MQTT-3.1.3-9]; a pending delayed will goes out if
+	// the session it belonged to has just ended.
+	if prevWill != nil && (cp.CleanStart || prevWill.delay == 0) {
+		b.publishWill(s, prevWill)
+	}
+	if pendingWill != nil && cp.CleanStart {
+		b.publishWill(s, pendingWill)
+	}
+	return nil
+}
+
+// resume retransmits the session's unacknowledged messages in their
+// original order (PUBLISH with DUP, or PUBREL) [MQTT-4.4.0-1] and then sends
+// queued messages up to the inflight window.
+func (c *client) resume() {
+	s := c.sess
+	now := time.Now().UnixNano()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.client != c {
+		return
+	}
+	if len(s.inflight) > 0 {
+		pids := make([]uint16, 0, len(s.inflight))
+		for pid := range s.inflight {
+			pids = append(pids, pid)
+		}
+		slices.SortFunc(pids, func(a, b uint16) int {
+			sa, sb := s.inflight[a].seq, s.inflight[b].seq
+			if sa < sb {
+				return -1
+			}
+			if sa > sb {
+				return 1
+			}
+			return 0
+		})
+		for _, pid := range pids {
+			e := s.inflight[pid]
+			if e.rel {
+				c.writeControl(&packet.Ack{Type: packet.PUBREL, PacketID: pid})
+				continue
+			}
+			q := queuedMsg{m: e.m, qos: e.qos, retain: e.retain, subIDs: e.subIDs}
+			c.sendStored(s, &q, pid, true, now)
+		}
+	}
+	s.resuming = false
+	c.refill(s, now)
+}
+
+// refill sends queued messages while the inflight window has room; s.mu
+// held.
+func (c *client) refill(s *session, now int64) {
+	for len(s.inflight) < c.sendWindow {
+		q, ok := s.dequeue()
+		if !ok {
+			return
+		}
+		if q.m.expired(now) {
+			s.b.stats.msgsDropped.Add(1)
+			continue
+		}
+		if !c.sendStored(s, &q, 0, false, now) {
+			return
+		}
+	}
+}
+
+// detach unbinds c from its session when the connection ends. The session
+// ends now (expiry 0) or later (expiry timer); the will is published now or
+// after its delay, unless the client disconnected cleanly.
+func (b *Broker) detach(c *client, clean bool) {
+	s := c.sess
+	if s == nil {
+		return
+	}
+	b.mu.Lock()
+	s.mu.Lock()
+	if s.client != c {
+		s.mu.Unlock()
+		b.mu.Unlock()
+		return
+	}
+	s.client = nil
+	s.online.Store(false)
+	c.aliasesOut = nil
+	w := s.will
+	s.will = nil
+	if clean {
+		w = nil // [MQTT-3.1.2-10]
+	}
+	ended := s.expiry == 0
+	if ended {
+		s.ended = true
+		if b.sessions[s.id] == s {
+			delete(b.sessions, s.id)
+		}
+	} else {
+		if w != nil && w.delay > 0 && w.delay < s.expiry {
+			s.will = w
+			s.willTimer = time.AfterFunc(time.Duration(w.delay)*time.Second, func() { b.fireWill(s) })
+			w = nil
+		} else if w != nil && w.delay > 0 {
+			s.will = w // published when the session expires
+			w = nil
+		}
+		if s.expiry != 0xFFFFFFFF {
+			s.expiryTimer = time.AfterFunc(time.Duration(s.expiry)*time.Second, func() { b.expireSession(s) })
+		}
+	}
+	s.mu.Unlock()
+	b.mu.Unlock()
+	if ended {
+		b.removeSubscriptions(s)
+	}
+	if w != nil {
+		b.publishWill(s, w)
+	}
+}

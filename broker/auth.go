@@ -1,0 +1,112 @@
+package broker
+
+import (
+	"go.uber.org/zap"
+
+	"github.com/jmqx/jmqx/broker/packet"
+)
+
+// enhancedAuth runs MQTT 5 enhanced authentication for a CONNECT carrying
+// an Authentication Method: AUTH packets go back and forth until the hook
+// accepts or refuses [MQTT-4.12.0-*].
+func (c *client) enhancedAuth(hs *hookSet, cp *packet.Connect, props *packet.Properties) packet.ReasonCode {
+	method := cp.Props.AuthMethod
+	var h EnhancedAuthenticator
+	for _, e := range hs.enhanced {
+		if e.Supports(method) {
+			h = e
+			break
+		}
+	}
+	if h == nil {
+		c.log.Info("unsupported authentication method", zap.String("method", method))
+		return packet.BadAuthenticationMethod // [MQTT-4.12.0-1]
+	}
+	c.info.ClientID = cp.ClientID
+	x := &AuthExchange{Client: &c.info, Method: method, In: cp.Props.AuthData}
+	for {
+		x.Out = nil
+		rc := h.Exchange(x)
+		switch rc {
+		case packet.Success:
+			c.authMethod = method
+			c.enhancedState = x
+			props.AuthMethod = method
+			props.Set(packet.PropAuthMethod)
+			if len(x.Out) > 0 {
+				props.AuthData = x.Out
+				props.Set(packet.PropAuthData)
+			}
+			return packet.Success
+		case packet.ContinueAuthentication:
+		default:
+			return rc
+		}
+		auth := packet.Auth{ReasonCode: packet.ContinueAuthentication}
+		auth.Props.AuthMethod = method
+		auth.Props.Set(packet.PropAuthMethod)
+		if len(x.Out) > 0 {
+			auth.Props.AuthData = x.Out
+			auth.Props.Set(packet.PropAuthData)
+		}
+		c.version = packet.V5
+		c.writeControl(&auth)
+		h2, body, err := c.readPacket(c.b.cfg.ConnectTimeout)
+		if err != nil {
+			return packet.NotAuthorized
+		}
+		if h2.Type != packet.AUTH {
+			return packet.ProtocolError
+		}
+		var in packet.Auth
+		if err := in.Decode(h2.Flags, body, packet.V5, true); err != nil {
+			return packet.MalformedPacket
+		}
+		if in.ReasonCode != packet.ContinueAuthentication || in.Props.AuthMethod != method {
+			return packet.ProtocolError // [MQTT-4.12.0-5]
+		}
+		x.In = in.Props.AuthData
+		x.Step++
+	}
+}
+
+// reauth handles an AUTH packet after CONNACK: re-authentication with the
+// same method [MQTT-4.12.1-1]. A refusal ends the connection.
+func (c *client) reauth(in *packet.Auth) error {
+	if c.enhancedState == nil || in.Props.AuthMethod != c.authMethod {
+		return protoErr("AUTH without enhanced authentication or with another method", packet.ProtocolError)
+	}
+	if in.ReasonCode != packet.ReAuthenticate && in.ReasonCode != packet.ContinueAuthentication {
+		return protoErr("AUTH reason code", packet.ProtocolError)
+	}
+	var h EnhancedAuthenticator
+	for _, e := range c.b.hooks.Load().enhanced {
+		if e.Supports(c.authMethod) {
+			h = e
+			break
+		}
+	}
+	if h == nil {
+		return protoErr("authentication method no longer supported", packet.NotAuthorized)
+	}
+	x := c.enhancedState
+	if in.ReasonCode == packet.ReAuthenticate {
+		x.Step, x.State = 0, nil
+	} else {
+		x.Step++
+	}
+	x.In, x.Out = in.Props.AuthData, nil
+	rc := h.Exchange(x)
+	if rc != packet.Success && rc != packet.ContinueAuthentication {
+		return protoErr("re-authentication refused", rc)
+	}
+	out := packet.Auth{ReasonCode: rc}
+	out.Props.AuthMethod = c.authMethod
+	out.Props.Set(packet.PropAuthMethod)
+	if len(x.Out) > 0 {
+		out.Props.AuthData = append([]byte(nil), x.Out...)
+		out.Props.Set(packet.PropAuthData)
+	}
+	c.writeControl(&out)
+	return nil
+}

@@ -1,0 +1,238 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"reflect"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/jmqx/jmqx/broker/packet"
+	"github.com/jmqx/jmqx/broker/topics"
+)
+
+// ErrClosed is returned by Serve, ServeConn, Publish and Subscribe once
+// Shutdown has begun.
+var ErrClosed = errors.New("broker: closed")
+
+// Broker is one MQTT broker instance. Create it with New, feed it listeners
+// with Serve or connections with ServeConn, and stop it with Shutdown.
+type Broker struct {
+	cfg          Config
+	log          *zap.Logger
+	pendingHooks []any
+	hooks        atomic.Pointer[hookSet]
+
+	subs     *topics.Trie[*session, subOpts]
+	retained *topics.Retained[*message]
+
+	mu        sync.Mutex // guards the fields below; see the lock order in doc.go
+	sessions  map[string]*session
+	clients   map[*client]struct{}
+	listeners map[net.Listener]struct{}
+	closing   bool
+
+	connWG  sync.WaitGroup // connection goroutines
+	bgWG    sync.WaitGroup // $SYS and other background goroutines
+	done    chan struct{}  // closed when Shutdown begins
+	started time.Time
+	idSeq   atomic.Uint64
+	stats   counters
+
+	readBufs  bufPool
+	writeBufs writePool
+}
+
+// New returns a broker configured by cfg (zero fields take their defaults)
+// and opts. It starts the $SYS publisher; call Shutdown to stop it.
+func New(cfg Config, opts ...Option) (*Broker, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	b := &Broker{
+		cfg:       cfg,
+		log:       zap.NewNop(),
+		subs:      topics.New[*session, subOpts](),
+		retained:  topics.NewRetained[*message](),
+		sessions:  make(map[string]*session),
+		clients:   make(map[*client]struct{}),
+		listeners: make(map[net.Listener]struct{}),
+		done:      make(chan struct{}),
+		started:   time.Now(),
+	}
+	for _, o := range opts {
+		o(b)
+	}
+	b.log = b.log.Named("broker")
+	hs, err := newHookSet(b.pendingHooks)
+	if err != nil {
+		return nil, err
+	}
+	b.pendingHooks = nil
+	b.hooks.Store(hs)
+	if cfg.SysInterval > 0 {
+		b.bgWG.Add(1)
+		go b.runSys()
+	}
+	return b, nil
+}
+
+// Config returns a copy of the broker's effective configuration.
+func (b *Broker) Config() Config { return b.cfg }
+
+// Serve accepts connections on l until l fails or Shutdown is called, which
+// closes l. It returns nil after Shutdown, or the accept error otherwise.
+func (b *Broker) Serve(l net.Listener) error {
+	b.mu.Lock()
+	if b.closing {
+		b.mu.Unlock()
+		return ErrClosed
+	}
+	b.listeners[l] = struct{}{}
+	b.mu.Unlock()
+	defer func() {
+		b.mu.Lock()
+		delete(b.listeners, l)
+		b.mu.Unlock()
+	}()
+
+	var delay time.Duration
+	for {
+		conn, err := l.Accept()
+		if err != nil {
+			select {
+			case <-b.done:
+				return nil
+			default:
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				delay = backoff(delay)
+				b.log.Warn("accept error; retrying", zap.Error(err), zap.Duration("delay", delay))
+				select {
+				case <-time.After(delay):
+				case <-b.done:
+					return nil
+				}
+				continue
+			}
+			return fmt.Errorf("broker: accept on %s: %w", l.Addr(), err)
+		}
+		delay = 0
+		if err := b.ServeConn(conn); err != nil {
+			_ = conn.Close()
+			return nil
+		}
+	}
+}
+
+func backoff(d time.Duration) time.Duration {
+	if d == 0 {
+		return 5 * time.Millisecond
+	}
+	if d *= 2; d > time.Second {
+		d = time.Second
+	}
+	return d
+}
+
+// ServeConn serves one client connection in a new goroutine and returns at
+// once. It takes ownership of conn and closes it when the client ends.
+func (b *Broker) ServeConn(conn net.Conn) error {
+	b.mu.Lock()
+	if b.closing {
+		b.mu.Unlock()
+		_ = conn.Close()
+		return ErrClosed
+	}
+	c := newClient(b, conn)
+	b.clients[c] = struct{}{}
+	b.connWG.Add(1)
+	b.mu.Unlock()
+	go c.run()
+	return nil
+}
+
+// Shutdown stops accepting connections, disconnects every client (v5
+// clients get DISCONNECT 0x8B Server shutting down) and waits for their
+// goroutines to end, or for ctx to be done, in which case the remaining
+// connections are closed at once and ctx's error is returned.
+func (b *Broker) Shutdown(ctx context.Context) error {
+	b.mu.Lock()
+	if b.closing {
+		b.mu.Unlock()
+		return b.wait(ctx)
+	}
+	b.closing = true
+	close(b.done)
+	for l := range b.listeners {
+		_ = l.Close()
+	}
+	clients := make([]*client, 0, len(b.clients))
+	for c := range b.clients {
+		clients = append(clients, c)
+	}
+	b.mu.Unlock()
+	for _, c := range clients {
+		c.kick(packet.ServerShuttingDown, ErrServerShutdown)
+	}
+	err := b.wait(ctx)
+	b.mu.Lock()
+	for _, s := range b.sessions {
+		s.stopTimers()
+	}
+	b.mu.Unlock()
+	return err
+}
+
+func (b *Broker) wait(ctx context.Context) error {
+	all := make(chan struct{})
+	go func() {
+		b.connWG.Wait()
+		b.bgWG.Wait()
+		close(all)
+	}()
+	select {
+	case <-all:
+		return nil
+	case <-ctx.Done():
+		b.mu.Lock()
+		for c := range b.clients {
+			_ = c.conn.Close()
+		}
+		b.mu.Unlock()
+		<-all
+		return ctx.Err()
+	}
+}
+
+func (b *Broker) closed() bool {
+	select {
+	case <-b.done:
+		return true
+	default:
+		return false
+	}
+}
+
+func (b *Broker) removeClient(c *client) {
+	b.mu.Lock()
+	delete(b.clients, c)
+	b.mu.Unlock()
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }
+
+func typeName(v any) string {
+	if v == nil {
+		return "nil"
+	}
+	return reflect.TypeOf(v).String()
+}

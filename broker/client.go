@@ -1,0 +1,232 @@
+package broker
+
+import (
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/jmqx/jmqx/broker/packet"
+)
+
+// client is one network connection speaking MQTT. The reader goroutine
+// (run) owns the inbound fields; outbound bytes go through wmu.
+type client struct {
+	b    *Broker
+	conn net.Conn
+	log  *zap.Logger
+	info ClientInfo
+	raw  rawConn // readiness waiting without a buffer; nil if unsupported
+
+	// Set during CONNECT, then read-only.
+	version       byte
+	keepAlive     time.Duration // 0: none
+	sess          *session
+	sendWindow    int    // outbound inflight window (client's Receive Maximum, capped)
+	maxOutPacket  int    // client's Maximum Packet Size
+	aliasOutMax   uint16 // client's Topic Alias Maximum
+	problemInfo   bool   // client's Request Problem Information
+	authMethod    string
+	idAssigned    bool
+	enhancedState *AuthExchange
+	connected     atomic.Bool // CONNACK success sent
+
+	// Reader-owned.
+	rbuf      []byte // pooled read buffer; nil while idle
+	rstart    int
+	rend      int
+	aliasesIn []string // v5 inbound topic aliases, index = alias
+	pub       packet.Publish
+	ack       packet.Ack
+	sub       packet.Subscribe
+	unsub     packet.Unsubscribe
+	route     route
+	view      Message
+	inQoS2Cnt int
+
+	// Guarded by the session's mu (all PUBLISH sends to this client).
+	aliasesOut map[string]uint16
+	encPub     packet.Publish
+	encBuf     []byte
+
+	// Outbound, guarded by wmu.
+	wmu      sync.Mutex
+	out      []byte
+	spare    []byte
+	flushing bool
+	wclosed  bool
+	flushed  chan struct{} // closed when a flush run ends, if set
+
+	kickOnce  sync.Once
+	kickCode  atomic.Uint32 // reason code + 1 of a server-side disconnect; 0: none
+	kickCause atomic.Pointer[error]
+}
+
+func newClient(b *Broker, conn net.Conn) *client {
+	c := &client{b: b, conn: conn}
+	c.info.RemoteAddr = conn.RemoteAddr()
+	c.log = b.log.With(zap.Stringer("remote", conn.RemoteAddr()))
+	c.raw = newRawConn(conn)
+	return c
+}
+
+// run serves the connection until it ends.
+func (c *client) run() {
+	defer c.b.connWG.Done()
+	defer c.b.removeClient(c)
+	cause, clean := c.serve()
+	c.finish(cause, clean)
+}
+
+// serve runs the CONNECT exchange and then the packet loop. It returns why
+// the connection ended and whether it ended with a clean DISCONNECT.
+func (c *client) serve() (cause error, clean bool) {
+	if tc, ok := c.conn.(*tls.Conn); ok {
+		_ = tc.SetDeadline(time.Now().Add(c.b.cfg.ConnectTimeout))
+		if err := tc.Handshake(); err != nil {
+			c.log.Info("TLS handshake failed", zap.Error(err))
+			c.closeNow()
+			return err, false
+		}
+		_ = tc.SetDeadline(time.Time{})
+		st := tc.ConnectionState()
+		if len(st.VerifiedChains) > 0 {
+			c.info.Certificates = st.PeerCertificates
+		}
+	}
+	if err := c.connect(); err != nil {
+		return err, false
+	}
+	return c.loop()
+}
+
+// loop reads and handles packets until the connection ends.
+func (c *client) loop() (cause error, clean bool) {
+	for {
+		h, body, err := c.readPacket(c.keepAlive + c.keepAlive/2)
+		if err != nil {
+			return c.readFailed(err), false
+		}
+		done, err := c.handle(h, body)
+		if err == errDisconnectWithWill {
+			return err, false
+		}
+		if err != nil {
+			return c.protocolFailure(err), false
+		}
+		if done {
+			c.closeGracefully()
+			return nil, true
+		}
+	}
+}
+
+// readFailed turns a read error into the connection's end, sending a
+// DISCONNECT first when the error is ours to report.
+func (c *client) readFailed(err error) error {
+	if code := c.kickCode.Load(); code != 0 {
+		cause := *c.kickCause.Load()
+		c.disconnect(packet.ReasonCode(code - 1))
+		return cause
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		c.log.Info("keep alive timeout", zap.String("client", c.info.ClientID), zap.Duration("keepalive", c.keepAlive))
+		c.disconnect(packet.KeepAliveTimeout)
+		return ErrKeepAliveTimeout
+	}
+	var rc packet.ReasonCode
+	if errors.As(err, &rc) {
+		return c.protocolFailure(err)
+	}
+	if errors.Is(err, io.EOF) {
+		err = io.ErrUnexpectedEOF
+	}
+	c.log.Debug("connection lost", zap.String("client", c.info.ClientID), zap.Error(err))
+	c.closeNow()
+	return err
+}
+
+// protocolFailure ends the connection for a client error: DISCONNECT with
+// the reason code for v5, a plain close for 3.x [MQTT-4.13.1-1].
+func (c *client) protocolFailure(err error) error {
+	rc := packet.ProtocolError
+	_ = errors.As(err, &rc)
+	c.b.stats.protocolErrors.Add(1)
+	c.log.Info("closing connection: client error", zap.String("client", c.info.ClientID),
+		zap.Stringer("reason", rc), zap.Error(err))
+	c.disconnect(rc)
+	return err
+}
+
+// kick asks the reader goroutine to end the connection with a server
+// DISCONNECT carrying rc (v5), for cause. Safe from any goroutine.
+func (c *client) kick(rc packet.ReasonCode, cause error) {
+	c.kickOnce.Do(func() {
+		c.kickCause.Store(&cause)
+		c.kickCode.Store(uint32(rc) + 1)
+		_ = c.conn.SetReadDeadline(time.Unix(1, 0))
+	})
+}
+
+// disconnect sends a v5 DISCONNECT with rc (if the client is connected and
+// speaks v5) and closes gracefully.
+func (c *client) disconnect(rc packet.ReasonCode) {
+	if c.version == packet.V5 && c.connected.Load() {
+		d := packet.Disconnect{ReasonCode: rc}
+		c.writeControl(&d)
+	}
+	c.closeGracefully()
+}
+
+// closeGracefully flushes what is queued, half-closes the connection and
+// reads until the peer closes (bounded by a short deadline), so that the
+// peer reads our last packets instead of getting a reset.
+func (c *client) closeGracefully() {
+	c.waitFlushed(2 * time.Second)
+	if cw, ok := c.conn.(interface{ CloseWrite() error }); ok {
+		if cw.CloseWrite() == nil {
+			_ = c.conn.SetReadDeadline(time.Now().Add(2 * time.Second))
+			var scratch [512]byte
+			for i := 0; i < 1024; i++ {
+				if _, err := c.conn.Read(scratch[:]); err != nil {
+					break
+				}
+			}
+		}
+	}
+	c.closeNow()
+}
+
+// closeNow closes the connection and stops the writer.
+func (c *client) closeNow() {
+	c.wmu.Lock()
+	c.wclosed = true
+	c.wmu.Unlock()
+	_ = c.conn.Close()
+	c.releaseReadBuffer()
+}
+
+// finish runs once the connection has ended: it detaches the session,
+// schedules its will and expiry, and tells the observers.
+func (c *client) finish(cause error, clean bool) {
+	c.closeNow()
+	if !c.connected.Load() {
+		return
+	}
+	c.b.stats.connected.Add(-1)
+	c.b.detach(c, clean)
+	hs := c.b.hooks.Load()
+	for _, o := range hs.connect {
+		if clean {
+			o.OnDisconnect(&c.info)
+		} else {
+			o.OnConnectionLost(&c.info, cause)
+		}
+	}
+}

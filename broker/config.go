@@ -1,0 +1,161 @@
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Config holds the settings of one broker instance. The zero value of every
+// field means "use the default" given in its comment, so Config{} is valid.
+// New copies the Config; later changes to the caller's copy have no effect.
+type Config struct {
+	// MaxPacketSize is the largest packet, in bytes, the broker accepts from a
+	// client; a larger one gets DISCONNECT 0x95 (v5) or a close (3.x). It is
+	// advertised to v5 clients as Maximum Packet Size. Default 1 MiB.
+	MaxPacketSize int `json:"max_packet_size,omitempty"`
+	// ConnectTimeout is how long a new connection may take to send CONNECT
+	// (and finish enhanced authentication). Default 10s.
+	ConnectTimeout time.Duration `json:"connect_timeout,omitempty"`
+	// ReceiveMaximum is how many QoS 1 and 2 PUBLISH packets a client may have
+	// unacknowledged towards the broker (advertised as Receive Maximum to v5
+	// clients; exceeding it gets DISCONNECT 0x93). It is also the cap of the
+	// broker's outbound inflight window per client, together with the client's
+	// own Receive Maximum. Default 32.
+	ReceiveMaximum int `json:"receive_maximum,omitempty"`
+	// MaxQueuedMessages bounds the QoS 1 and 2 messages held for one session
+	// beyond the inflight window, online or offline (QoS 0 messages are not
+	// queued for offline sessions). When full, a new message for that session
+	// is dropped, counted and logged. Default 1000.
+	MaxQueuedMessages int `json:"max_queued_messages,omitempty"`
+	// MaxTopicLevels bounds the levels of a topic name or filter; a PUBLISH
+	// beyond it gets DISCONNECT 0x90 (v5) or a close, a SUBSCRIBE gets 0x8F
+	// (v5) or 0x80 for that filter. Default 128.
+	MaxTopicLevels int `json:"max_topic_levels,omitempty"`
+	// TopicAliasMaximum is the number of topic aliases a v5 client may use
+	// towards the broker (advertised as Topic Alias Maximum). Default 16.
+	TopicAliasMaximum int `json:"topic_alias_maximum,omitempty"`
+	// MaxConnections bounds concurrent client connections; a CONNECT beyond
+	// it gets CONNACK 0x97 Quota exceeded (v5) or 0x03 Server unavailable
+	// (3.x). Default 100000.
+	MaxConnections int `json:"max_connections,omitempty"`
+	// MaxKeepAlive caps the keep alive a client may ask for, in seconds: a v5
+	// client asking for more (or for 0) gets this value as Server Keep Alive.
+	// Default 65535 (no cap).
+	MaxKeepAlive int `json:"max_keepalive,omitempty"`
+	// MaxSessionExpiry caps a v5 client's Session Expiry Interval, in
+	// seconds. Default 4294967295 (no cap; 0xFFFFFFFF means never expires).
+	MaxSessionExpiry uint32 `json:"max_session_expiry,omitempty"`
+	// MaxClientIDLength bounds client identifiers, in bytes. Default 65535.
+	MaxClientIDLength int `json:"max_client_id_length,omitempty"`
+	// MaxQoS is the highest QoS the broker supports, 1 or 2 (advertised to v5
+	// clients; a v5 PUBLISH above it gets DISCONNECT 0x9B). Default 2.
+	MaxQoS int `json:"max_qos,omitempty"`
+	// DisableRetain turns retained messages off (default: on).
+	DisableRetain bool `json:"disable_retain,omitempty"`
+	// DisableWildcardSubscriptions refuses filters with + or # (default: allowed).
+	DisableWildcardSubscriptions bool `json:"disable_wildcard_subscriptions,omitempty"`
+	// DisableSubscriptionIDs refuses v5 Subscription Identifiers (default: allowed).
+	DisableSubscriptionIDs bool `json:"disable_subscription_ids,omitempty"`
+	// DisableSharedSubscriptions refuses $share filters (default: allowed).
+	DisableSharedSubscriptions bool `json:"disable_shared_subscriptions,omitempty"`
+	// SysInterval is how often $SYS statistics are published. Default 10s;
+	// a negative value turns $SYS off.
+	SysInterval time.Duration `json:"sys_interval,omitempty"`
+	// WriteTimeout bounds one write to a client; a client that does not read
+	// for this long is disconnected. Default 30s.
+	WriteTimeout time.Duration `json:"write_timeout,omitempty"`
+	// ServerName is reported in $SYS/broker/version. Default "jmqx".
+	ServerName string `json:"server_name,omitempty"`
+}
+
+// Defaults of Config, documented on its fields.
+const (
+	DefaultMaxPacketSize     = 1 << 20
+	DefaultConnectTimeout    = 10 * time.Second
+	DefaultReceiveMaximum    = 32
+	DefaultMaxQueuedMessages = 1000
+	DefaultMaxTopicLevels    = 128
+	DefaultTopicAliasMaximum = 16
+	DefaultMaxConnections    = 100000
+	DefaultMaxKeepAlive      = 65535
+	DefaultMaxSessionExpiry  = 0xFFFFFFFF
+	DefaultMaxClientIDLength = 65535
+	DefaultSysInterval       = 10 * time.Second
+	DefaultWriteTimeout      = 30 * time.Second
+)
+
+// DefaultConfig returns a Config with every default filled in.
+func DefaultConfig() Config {
+	var c Config
+	c.setDefaults()
+	return c
+}
+
+func (c *Config) setDefaults() {
+	if c.MaxPacketSize == 0 {
+		c.MaxPacketSize = DefaultMaxPacketSize
+	}
+	if c.ConnectTimeout == 0 {
+		c.ConnectTimeout = DefaultConnectTimeout
+	}
+	if c.ReceiveMaximum == 0 {
+		c.ReceiveMaximum = DefaultReceiveMaximum
+	}
+	if c.MaxQueuedMessages == 0 {
+		c.MaxQueuedMessages = DefaultMaxQueuedMessages
+	}
+	if c.MaxTopicLevels == 0 {
+		c.MaxTopicLevels = DefaultMaxTopicLevels
+	}
+	if c.TopicAliasMaximum == 0 {
+		c.TopicAliasMaximum = DefaultTopicAliasMaximum
+	}
+	if c.MaxConnections == 0 {
+		c.MaxConnections = DefaultMaxConnections
+	}
+	if c.MaxKeepAlive == 0 {
+		c.MaxKeepAlive = DefaultMaxKeepAlive
+	}
+	if c.MaxSessionExpiry == 0 {
+		c.MaxSessionExpiry = DefaultMaxSessionExpiry
+	}
+	if c.MaxClientIDLength == 0 {
+		c.MaxClientIDLength = DefaultMaxClientIDLength
+	}
+	if c.MaxQoS == 0 {
+		c.MaxQoS = 2
+	}
+	if c.SysInterval == 0 {
+		c.SysInterval = DefaultSysInterval
+	}
+	if c.WriteTimeout == 0 {
+		c.WriteTimeout = DefaultWriteTimeout
+	}
+	if c.ServerName == "" {
+		c.ServerName = "jmqx"
+	}
+}
+
+// Validate reports the first invalid field of c (after defaults are applied).
+func (c Config) Validate() error {
+	c.setDefaults()
+	var errs []error
+	check := func(ok bool, format string, args ...any) {
+		if !ok {
+			errs = append(errs, fmt.Errorf("broker: config: "+format, args...))
+		}
+	}
+	check(c.MaxPacketSize >= 64 && c.MaxPacketSize <= 268435460, "max_packet_size %d: must be 64..268435460", c.MaxPacketSize)
+	check(c.ConnectTimeout > 0, "connect_timeout %s: must be positive", c.ConnectTimeout)
+	check(c.ReceiveMaximum > 0 && c.ReceiveMaximum <= 65535, "receive_maximum %d: must be 1..65535", c.ReceiveMaximum)
+	check(c.MaxQueuedMessages > 0, "max_queued_messages %d: must be positive", c.MaxQueuedMessages)
+	check(c.MaxTopicLevels > 0, "max_topic_levels %d: must be positive", c.MaxTopicLevels)
+	check(c.TopicAliasMaximum >= 0 && c.TopicAliasMaximum <= 65535, "topic_alias_maximum %d: must be 0..65535", c.TopicAliasMaximum)
+	check(c.MaxConnections > 0, "max_connections %d: must be positive", c.MaxConnections)
+	check(c.MaxKeepAlive > 0 && c.MaxKeepAlive <= 65535, "max_keepalive %d: must be 1..65535", c.MaxKeepAlive)
+	check(c.MaxClientIDLength > 0 && c.MaxClientIDLength <= 65535, "max_client_id_length %d: must be 1..65535", c.MaxClientIDLength)
+	check(c.MaxQoS >= 1 && c.MaxQoS <= 2, "max_qos %d: must be 1 or 2", c.MaxQoS)
+	check(c.WriteTimeout > 0, "write_timeout %s: must be positive", c.WriteTimeout)
+	return errors.Join(errs...)
+}

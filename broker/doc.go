@@ -1,0 +1,14 @@
+// Package broker is one MQTT 3.1, 3.1.1 and 5.0 broker instance: sessions,
+// the subscription trie, retained messages, QoS 0/1/2 flows, wills, keep
+// alive, MQTT 5 features, limits and hooks. It serves any net.Listener or
+// single net.Conn and knows nothing of tenants, Raft or gossip.
+//
+// Lock order (acquire top to bottom, never upwards):
+//
+//	Broker.mu (sessions map, connection set)
+//	session.mu (subscriptions, inflight, queue, link to the client)
+//	client.wmu (outbound buffer)
+//
+// The subscription trie and retained store have their own locks and are
+// never held while a session lock is taken: matches return snapshots.
+package broker

@@ -1,0 +1,264 @@
+package broker
+
+import (
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/jmqx/jmqx/broker/packet"
+)
+
+func protoErr(msg string, rc packet.ReasonCode) error {
+	return fmt.Errorf("broker: %s: %w", msg, rc)
+}
+
+// handle processes one packet from a connected client. done reports a clean
+// DISCONNECT; err a violation that ends the connection.
+func (c *client) handle(h packet.FixedHeader, body []byte) (done bool, err error) {
+	switch h.Type {
+	case packet.PUBLISH:
+		return false, c.handlePublish(h, body)
+	case packet.PUBACK, packet.PUBREC, packet.PUBREL, packet.PUBCOMP:
+		if err := c.ack.Decode(h.Type, h.Flags, body, c.version, false); err != nil {
+			return false, err
+		}
+		return false, c.handleAck(&c.ack)
+	case packet.SUBSCRIBE:
+		if err := c.sub.Decode(h.Flags, body, c.version, true); err != nil {
+			return false, err
+		}
+		return false, c.handleSubscribe(&c.sub)
+	case packet.UNSUBSCRIBE:
+		if err := c.unsub.Decode(h.Flags, body, c.version, true); err != nil {
+			return false, err
+		}
+		return false, c.handleUnsubscribe(&c.unsub)
+	case packet.PINGREQ:
+		var p packet.Pingreq
+		if err := p.Decode(h.Flags, body); err != nil {
+			return false, err
+		}
+		c.writeControl(&packet.Pingresp{})
+		return false, nil
+	case packet.DISCONNECT:
+		var d packet.Disconnect
+		if err := d.Decode(h.Flags, body, c.version, false); err != nil {
+			return false, err
+		}
+		return c.handleDisconnect(&d)
+	case packet.AUTH:
+		if c.version != packet.V5 {
+			return false, protoErr("AUTH before MQTT 5", packet.ProtocolError)
+		}
+		var a packet.Auth
+		if err := a.Decode(h.Flags, body, c.version, false); err != nil {
+			return false, err
+		}
+		return false, c.reauth(&a)
+	case packet.CONNECT:
+		return false, protoErr("second CONNECT", packet.ProtocolError) // [MQTT-3.1.0-2]
+	default:
+		return false, protoErr(fmt.Sprintf("packet type %d not sent by clients", h.Type), packet.ProtocolError)
+	}
+}
+
+// handleDisconnect applies a client DISCONNECT: an updated Session Expiry
+// Interval, and whether the will is to be kept (0x04).
+func (c *client) handleDisconnect(d *packet.Disconnect) (bool, error) {
+	s := c.sess
+	if c.version == packet.V5 && d.Props.Has(packet.PropSessionExpiry) {
+		s.mu.Lock()
+		if s.expiry == 0 && d.Props.SessionExpiry != 0 {
+			s.mu.Unlock()
+			return false, protoErr("session expiry set on DISCONNECT after 0 on CONNECT", packet.ProtocolError) // [MQTT-3.14.2-2]
+		}
+		s.expiry = min(d.Props.SessionExpiry, c.b.cfg.MaxSessionExpiry)
+		s.mu.Unlock()
+	}
+	if d.ReasonCode == packet.DisconnectWithWill {
+		// End as a lost connection so that the will is published.
+		c.closeGracefully()
+		return false, errDisconnectWithWill
+	}
+	return true, nil
+}
+
+// handlePublish validates and routes an inbound PUBLISH and acknowledges it.
+func (c *client) handlePublish(h packet.FixedHeader, body []byte) error {
+	p := &c.pub
+	if err := p.Decode(h.Flags, body, c.version, false); err != nil {
+		return err
+	}
+	cfg := &c.b.cfg
+	c.b.stats.msgsReceived.Add(1)
+	if int(p.QoS) > cfg.MaxQoS {
+		return protoErr("QoS above maximum", packet.QoSNotSupported) // [MQTT-3.2.2-11]
+	}
+	if p.Retain && cfg.DisableRetain {
+		return protoErr("retain not supported", packet.RetainNotSupported) // [MQTT-3.2.2-14]
+	}
+	if c.version == packet.V5 && p.Props.Has(packet.PropTopicAlias) {
+		if err := c.applyTopicAlias(p); err != nil {
+			return err
+		}
+	}
+	if levels(p.Topic) > cfg.MaxTopicLevels {
+		return protoErr(fmt.Sprintf("topic has more than %d levels", cfg.MaxTopicLevels), packet.TopicNameInvalid)
+	}
+	s := c.sess
+	if p.QoS == 2 {
+		s.mu.Lock()
+		_, seen := s.inQoS2[p.PacketID]
+		if !seen && len(s.inQoS2) >= cfg.ReceiveMaximum {
+			s.mu.Unlock()
+			return protoErr("receive maximum exceeded", packet.ReceiveMaximumExceeded) // [MQTT-3.3.4-9]
+		}
+		if !seen {
+			s.inQoS2[p.PacketID] = struct{}{}
+		}
+		s.mu.Unlock()
+		if seen { // a duplicate before PUBREL: not delivered again [MQTT-4.3.3-10]
+			c.writeControl(&packet.Ack{Type: packet.PUBREC, PacketID: p.PacketID})
+			return nil
+		}
+	}
+	rc := packet.Success
+	hs := c.b.hooks.Load()
+	if !c.canPublish(hs, p.Topic) {
+		rc = packet.NotAuthorized
+		if ce := c.log.Check(zap.InfoLevel, "publish not authorized"); ce != nil {
+			ce.Write(zap.String("client", c.info.ClientID), zap.String("topic", p.Topic))
+		}
+	} else {
+		now := time.Now()
+		c.route.reset(c.b, p, nil, s, now)
+		if len(hs.publish) > 0 {
+			c.observePublish(hs, p)
+		}
+		if p.Retain {
+			c.b.storeRetained(c.route.message())
+		}
+		if c.route.run() == 0 && c.version == packet.V5 {
+			rc = packet.NoMatchingSubscribers
+		}
+		c.route.pub, c.route.msg = nil, nil
+	}
+	switch p.QoS {
+	case 1:
+		c.writeControl(&packet.Ack{Type: packet.PUBACK, PacketID: p.PacketID, ReasonCode: v5Only(c, rc)})
+	case 2:
+		if rc.IsError() {
+			s.mu.Lock()
+			delete(s.inQoS2, p.PacketID)
+			s.mu.Unlock()
+		}
+		c.writeControl(&packet.Ack{Type: packet.PUBREC, PacketID: p.PacketID, ReasonCode: v5Only(c, rc)})
+	}
+	return nil
+}
+
+// v5Only returns rc for v5 clients and Success for 3.x (which have no
+// reason codes on acknowledgements).
+func v5Only(c *client, rc packet.ReasonCode) packet.ReasonCode {
+	if c.version != packet.V5 {
+		return packet.Success
+	}
+	return rc
+}
+
+// applyTopicAlias resolves or records an inbound topic alias [MQTT-3.3.2-7..12].
+func (c *client) applyTopicAlias(p *packet.Publish) error {
+	a := p.Props.TopicAlias
+	if a == 0 || int(a) > c.b.cfg.TopicAliasMaximum {
+		return protoErr(fmt.Sprintf("topic alias %d outside 1..%d", a, c.b.cfg.TopicAliasMaximum), packet.TopicAliasInvalid)
+	}
+	if c.aliasesIn == nil {
+		c.aliasesIn = make([]string, c.b.cfg.TopicAliasMaximum+1)
+	}
+	if p.Topic == "" {
+		if c.aliasesIn[a] == "" {
+			return protoErr(fmt.Sprintf("unknown topic alias %d", a), packet.ProtocolError)
+		}
+		p.Topic = c.aliasesIn[a]
+		return nil
+	}
+	if c.aliasesIn[a] != p.Topic {
+		c.aliasesIn[a] = string([]byte(p.Topic))
+	}
+	return nil
+}
+
+func (c *client) canPublish(hs *hookSet, topic string) bool {
+	for _, a := range hs.authz {
+		if !a.CanPublish(&c.info, topic) {
+			return false
+		}
+	}
+	return true
+}
+
+func (c *client) observePublish(hs *hookSet, p *packet.Publish) {
+	v := &c.view
+	v.Topic, v.Payload, v.QoS, v.Retain = p.Topic, p.Payload, p.QoS, p.Retain
+	v.Props = p.Props
+	v.Props.Present &= forwardedProps
+	v.ClientID = c.info.ClientID
+	for _, o := range hs.publish {
+		o.OnPublish(&c.info, v)
+	}
+	*v = Message{}
+}
+
+// handleAck processes PUBACK, PUBREC, PUBREL and PUBCOMP.
+func (c *client) handleAck(a *packet.Ack) error {
+	s := c.sess
+	now := time.Now().UnixNano()
+	switch a.Type {
+	case packet.PUBREL:
+		s.mu.Lock()
+		_, ok := s.inQoS2[a.PacketID]
+		delete(s.inQoS2, a.PacketID)
+		s.mu.Unlock()
+		rc := packet.Success
+		if !ok {
+			rc = v5Only(c, packet.PacketIdentifierNotFound)
+		}
+		c.writeControl(&packet.Ack{Type: packet.PUBCOMP, PacketID: a.PacketID, ReasonCode: rc})
+		return nil
+	case packet.PUBACK:
+		s.mu.Lock()
+		if e, ok := s.inflight[a.PacketID]; ok && e.qos == 1 {
+			delete(s.inflight, a.PacketID)
+			c.refill(s, now)
+		}
+		s.mu.Unlock()
+	case packet.PUBREC:
+		s.mu.Lock()
+		e, ok := s.inflight[a.PacketID]
+		if !ok || e.qos != 2 {
+			s.mu.Unlock()
+			c.writeControl(&packet.Ack{Type: packet.PUBREL, PacketID: a.PacketID, ReasonCode: v5Only(c, packet.PacketIdentifierNotFound)})
+			return nil
+		}
+		if a.ReasonCode.IsError() { // the receiver refused it: the flow ends [MQTT-4.3.3-4]
+			delete(s.inflight, a.PacketID)
+			c.refill(s, now)
+			s.mu.Unlock()
+			return nil
+		}
+		e.rel = true
+		e.m = nil // the payload is no longer needed
+		s.inflight[a.PacketID] = e
+		s.mu.Unlock()
+		c.writeControl(&packet.Ack{Type: packet.PUBREL, PacketID: a.PacketID})
+	case packet.PUBCOMP:
+		s.mu.Lock()
+		if e, ok := s.inflight[a.PacketID]; ok && e.rel {
+			delete(s.inflight, a.PacketID)
+			c.refill(s, now)
+		}
+		s.mu.Unlock()
+	}
+	return nil
+}

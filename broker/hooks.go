@@ -1,0 +1,158 @@
+package broker
+
+import (
+	"crypto/x509"
+	"errors"
+	"net"
+
+	"github.com/jmqx/jmqx/broker/packet"
+)
+
+// ClientInfo describes a connected (or connecting) client. Hooks receive it
+// read-only and must not modify it; they may keep the pointer, whose fields
+// do not change after the connection is accepted.
+type ClientInfo struct {
+	ClientID   string
+	Username   string
+	Version    byte // protocol level: 3, 4 or 5
+	RemoteAddr net.Addr
+	// Certificates is the verified TLS peer certificate chain, if any.
+	Certificates []*x509.Certificate
+	// Internal is true for the in-process client of Broker.Publish.
+	Internal bool
+}
+
+// AuthRequest is what an Authenticator decides on.
+type AuthRequest struct {
+	ClientID     string
+	Username     string
+	Password     []byte
+	Version      byte
+	RemoteAddr   net.Addr
+	Certificates []*x509.Certificate // verified TLS peer certificates, if any
+}
+
+// Authenticator decides whether a client may connect. Authenticate returns
+// packet.Success to accept, or the CONNACK reason code to refuse with
+// (usually packet.BadUsernameOrPassword or packet.NotAuthorized; 3.x clients
+// get the nearest return code). It is called from the connection's goroutine,
+// concurrently for different connections, and may block for at most the
+// connect timeout; it must not keep req or its slices. With several
+// Authenticators the first refusal wins; with none, every client is accepted.
+type Authenticator interface {
+	Authenticate(req *AuthRequest) packet.ReasonCode
+}
+
+// AuthExchange is one step of MQTT 5 enhanced authentication.
+type AuthExchange struct {
+	Client *ClientInfo
+	Method string // Authentication Method of the CONNECT
+	In     []byte // Authentication Data received in this step (valid during the call only)
+	Out    []byte // Authentication Data to send back, set by the hook
+	Step   int    // 0 for the CONNECT, then 1, 2, ... for each AUTH packet
+	// State is kept across the steps of one exchange for the hook's own use.
+	State any
+}
+
+// EnhancedAuthenticator implements MQTT 5 enhanced authentication (CONNECT
+// with an Authentication Method, then AUTH packets). Supports reports whether
+// a method is handled; Exchange returns packet.Success to finish (CONNACK, or
+// AUTH 0x00 on re-authentication), packet.ContinueAuthentication to send AUTH
+// 0x18 with x.Out and wait for the client's next AUTH, or a failure code
+// (such as packet.NotAuthorized or packet.BadAuthenticationMethod). Called
+// from the connection's goroutine; may block up to the connect timeout.
+type EnhancedAuthenticator interface {
+	Supports(method string) bool
+	Exchange(x *AuthExchange) packet.ReasonCode
+}
+
+// Authorizer decides per topic what a client may do. CanPublish is asked for
+// every PUBLISH topic (a refused QoS 1/2 PUBLISH is answered with 0x87 in v5,
+// and acknowledged but dropped in 3.x); CanSubscribe for every filter at
+// SUBSCRIBE time (refused: 0x87 in v5, 0x80 in 3.x) and, for existing
+// subscriptions, whenever Broker.RecheckSubscriptions is called. Both are
+// called concurrently from connection goroutines, must not block and must
+// not keep their arguments.
+type Authorizer interface {
+	CanPublish(c *ClientInfo, topic string) bool
+	CanSubscribe(c *ClientInfo, filter string) bool
+}
+
+// ConnectObserver follows the client lifecycle (Jmqx's device listener).
+// OnConnect is called once the CONNACK accepting the client is sent;
+// OnDisconnect when the client ends cleanly with DISCONNECT; OnConnectionLost
+// when the connection ends otherwise, with the cause (ErrKeepAliveTimeout,
+// ErrSessionTakenOver, ErrServerShutdown, a protocol error or a network
+// error). Exactly one of the last two follows every OnConnect. Called from
+// connection goroutines, concurrently; must not block for long.
+type ConnectObserver interface {
+	OnConnect(c *ClientInfo)
+	OnDisconnect(c *ClientInfo)
+	OnConnectionLost(c *ClientInfo, cause error)
+}
+
+// PublishObserver sees every PUBLISH accepted from a client or published in
+// process, before it is delivered. m is valid during the call only (copy
+// what you keep) and must not be modified. Called from connection goroutines,
+// concurrently; must not block for long.
+type PublishObserver interface {
+	OnPublish(c *ClientInfo, m *Message)
+}
+
+// SubscriptionObserver sees subscription changes. OnSubscribe gets the
+// granted QoS or the failure code; OnUnsubscribe the removed filter. Called
+// from connection goroutines; must not block for long or keep sub.
+type SubscriptionObserver interface {
+	OnSubscribe(c *ClientInfo, sub packet.Subscription, result packet.ReasonCode)
+	OnUnsubscribe(c *ClientInfo, filter string)
+}
+
+// Causes passed to ConnectObserver.OnConnectionLost.
+var (
+	ErrKeepAliveTimeout = errors.New("broker: keep alive timeout")
+	ErrSessionTakenOver = errors.New("broker: session taken over")
+	ErrServerShutdown   = errors.New("broker: server shutting down")
+	// errDisconnectWithWill is the cause when a v5 client ends with
+	// DISCONNECT 0x04 (Disconnect with Will Message).
+	errDisconnectWithWill = errors.New("broker: client disconnected with will message")
+)
+
+// hookSet holds the hooks sorted by what they implement, so each event
+// iterates only over implementers.
+type hookSet struct {
+	authn     []Authenticator
+	enhanced  []EnhancedAuthenticator
+	authz     []Authorizer
+	connect   []ConnectObserver
+	publish   []PublishObserver
+	subscribe []SubscriptionObserver
+}
+
+func newHookSet(hooks []any) (*hookSet, error) {
+	h := &hookSet{}
+	for i, v := range hooks {
+		used := false
+		if x, ok := v.(Authenticator); ok {
+			h.authn, used = append(h.authn, x), true
+		}
+		if x, ok := v.(EnhancedAuthenticator); ok {
+			h.enhanced, used = append(h.enhanced, x), true
+		}
+		if x, ok := v.(Authorizer); ok {
+			h.authz, used = append(h.authz, x), true
+		}
+		if x, ok := v.(ConnectObserver); ok {
+			h.connect, used = append(h.connect, x), true
+		}
+		if x, ok := v.(PublishObserver); ok {
+			h.publish, used = append(h.publish, x), true
+		}
+		if x, ok := v.(SubscriptionObserver); ok {
+			h.subscribe, used = append(h.subscribe, x), true
+		}
+		if !used {
+			return nil, errors.New("broker: hook " + itoa(i) + " (" + typeName(v) + ") implements no hook interface")
+		}
+	}
+	return h, nil
+}

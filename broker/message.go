@@ -1,0 +1,104 @@
+package broker
+
+import (
+	"time"
+
+	"github.com/jmqx/jmqx/broker/packet"
+)
+
+// Message is an application message as hooks and in-process subscribers see
+// it. Hooks get it valid for the call only; in-process subscribers own it.
+type Message struct {
+	Topic   string
+	Payload []byte
+	QoS     byte
+	Retain  bool
+	// Props holds the v5 properties that travel with the message: Payload
+	// Format Indicator, Message Expiry Interval, Content Type, Response
+	// Topic, Correlation Data, User Properties and, on delivery, the
+	// Subscription Identifiers.
+	Props packet.Properties
+	// ClientID is the publisher's client id ("" for Broker.Publish).
+	ClientID string
+}
+
+// message is an immutable application message shared by every delivery of
+// one PUBLISH that needs to outlive the read buffer (QoS 1/2 inflight and
+// queued messages, retained messages, in-process deliveries).
+type message struct {
+	topic    string
+	payload  []byte
+	qos      byte
+	retain   bool
+	props    packet.Properties // forwarded properties only
+	expireAt int64             // unix nanoseconds; 0: never
+	from     *session          // publishing session, for No Local; nil for in-process
+}
+
+// forwardedProps is the set of PUBLISH properties passed on to subscribers
+// [MQTT-3.3.2-16..20]; Topic Alias and Subscription Identifiers are not.
+const forwardedProps = 1<<packet.PropPayloadFormat | 1<<packet.PropMessageExpiry |
+	1<<packet.PropContentType | 1<<packet.PropResponseTopic |
+	1<<packet.PropCorrelationData | 1<<packet.PropUserProperty
+
+// newMessage copies pub into a message that owns its data.
+func newMessage(pub *packet.Publish, from *session, now time.Time) *message {
+	m := &message{
+		topic:   string([]byte(pub.Topic)),
+		payload: append([]byte(nil), pub.Payload...),
+		qos:     pub.QoS,
+		retain:  pub.Retain,
+		from:    from,
+	}
+	copyProps(&m.props, &pub.Props)
+	if m.props.Has(packet.PropMessageExpiry) {
+		m.expireAt = now.Add(time.Duration(m.props.MessageExpiry) * time.Second).UnixNano()
+	}
+	return m
+}
+
+// copyProps deep-copies the forwarded properties of src into dst.
+func copyProps(dst, src *packet.Properties) {
+	dst.Present = src.Present & forwardedProps
+	dst.PayloadFormat = src.PayloadFormat
+	dst.MessageExpiry = src.MessageExpiry
+	if src.Has(packet.PropContentType) {
+		dst.ContentType = string([]byte(src.ContentType))
+	}
+	if src.Has(packet.PropResponseTopic) {
+		dst.ResponseTopic = string([]byte(src.ResponseTopic))
+	}
+	if src.Has(packet.PropCorrelationData) {
+		dst.CorrelationData = append([]byte{}, src.CorrelationData...)
+	}
+	if len(src.User) > 0 {
+		dst.User = make([]packet.UserProperty, len(src.User))
+		for i, u := range src.User {
+			dst.User[i] = packet.UserProperty{Key: string([]byte(u.Key)), Value: string([]byte(u.Value))}
+		}
+		dst.Set(packet.PropUserProperty)
+	}
+}
+
+// expired reports whether m's Message Expiry Interval has passed at now.
+func (m *message) expired(now int64) bool { return m.expireAt != 0 && now >= m.expireAt }
+
+// remainingExpiry returns the Message Expiry Interval to send at now, in
+// whole seconds rounded up [MQTT-3.3.2-6].
+func (m *message) remainingExpiry(now int64) uint32 {
+	left := m.expireAt - now
+	if left <= 0 {
+		return 0
+	}
+	return uint32((left + int64(time.Second) - 1) / int64(time.Second))
+}
+
+// view fills v with m's fields (aliasing m's data) for hooks.
+func (m *message) view(v *Message) {
+	v.Topic, v.Payload, v.QoS, v.Retain = m.topic, m.payload, m.qos, m.retain
+	v.Props = m.props
+	v.ClientID = ""
+	if m.from != nil {
+		v.ClientID = m.from.id
+	}
+}

@@ -1,0 +1,19 @@
+package broker
+
+import "go.uber.org/zap"
+
+// Option configures a Broker at construction.
+type Option func(*Broker)
+
+// WithLogger sets the logger (default: zap.NewNop()). The broker names it
+// "broker" and tags connections with their client id and remote address.
+func WithLogger(l *zap.Logger) Option {
+	return func(b *Broker) { b.log = l }
+}
+
+// WithHooks adds hooks: values implementing any of Authenticator,
+// EnhancedAuthenticator, Authorizer, ConnectObserver, PublishObserver and
+// SubscriptionObserver. New fails if a value implements none of them.
+func WithHooks(hooks ...any) Option {
+	return func(b *Broker) { b.pendingHooks = append(b.pendingHooks, hooks...) }
+}

@@ -1,0 +1,172 @@
+package broker
+
+import (
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/jmqx/jmqx/broker/packet"
+)
+
+// handleSubscribe checks and installs each subscription, answers SUBACK and
+// then sends the matching retained messages as Retain Handling asks.
+func (c *client) handleSubscribe(p *packet.Subscribe) error {
+	s := c.sess
+	hs := c.b.hooks.Load()
+	var id uint32
+	if c.version == packet.V5 && len(p.Props.SubscriptionIDs) > 0 {
+		if c.b.cfg.DisableSubscriptionIDs {
+			return protoErr("subscription identifiers not supported", packet.SubscriptionIDsNotSupported) // [MQTT-3.2.2-?]
+		}
+		id = p.Props.SubscriptionIDs[0]
+	}
+	ack := packet.Suback{PacketID: p.PacketID, ReasonCodes: make([]packet.ReasonCode, len(p.Subscriptions))}
+	type retainedReq struct {
+		filter string
+		opts   subOpts
+	}
+	var sendRetained []retainedReq
+	for i, sub := range p.Subscriptions {
+		rc, err := c.checkSubscription(hs, &sub)
+		if err != nil {
+			return err
+		}
+		if rc.IsError() {
+			ack.ReasonCodes[i] = c.subackFailure(rc)
+			c.log.Info("subscription refused", zap.String("client", c.info.ClientID), zap.String("filter", sub.Filter), zap.Stringer("reason", rc))
+			c.observeSubscribe(hs, sub, rc)
+			continue
+		}
+		qos := min(sub.QoS, byte(c.b.cfg.MaxQoS))
+		opts := subOpts{qos: qos, noLocal: sub.NoLocal, rap: sub.RetainAsPublished, id: id}
+		if c.version != packet.V5 {
+			opts.noLocal, opts.rap = false, true
+			opts.rap = false
+		}
+		s.mu.Lock()
+		_, existed := s.subs[sub.Filter]
+		s.subs[sub.Filter] = opts
+		s.mu.Unlock()
+		c.b.subs.Subscribe(sub.Filter, s, opts)
+		ack.ReasonCodes[i] = packet.ReasonCode(qos)
+		c.observeSubscribe(hs, sub, ack.ReasonCodes[i])
+		_, _, shared := packet.ParseShared(sub.Filter)
+		if !shared && !c.b.cfg.DisableRetain && (sub.RetainHandling == 0 || (sub.RetainHandling == 1 && !existed)) {
+			sendRetained = append(sendRetained, retainedReq{sub.Filter, opts}) // [MQTT-3.3.1-9..11]
+		}
+	}
+	c.writeControl(&ack)
+	for _, r := range sendRetained {
+		c.sendRetained(r.filter, r.opts)
+	}
+	return nil
+}
+
+// checkSubscription returns Success or the reason the subscription is
+// refused; err for violations that end the connection.
+func (c *client) checkSubscription(hs *hookSet, sub *packet.Subscription) (packet.ReasonCode, error) {
+	cfg := &c.b.cfg
+	if err := packet.ValidateTopicFilter(sub.Filter); err != nil {
+		return packet.TopicFilterInvalid, nil
+	}
+	if levels(sub.Filter) > cfg.MaxTopicLevels {
+		return packet.TopicFilterInvalid, nil
+	}
+	_, inner, shared := packet.ParseShared(sub.Filter)
+	if shared {
+		if cfg.DisableSharedSubscriptions {
+			return packet.SharedSubscriptionsNotSupported, nil
+		}
+		if sub.NoLocal {
+			return 0, protoErr("No Local on a shared subscription", packet.ProtocolError) // [MQTT-3.8.3-4]
+		}
+	} else {
+		inner = sub.Filter
+	}
+	if cfg.DisableWildcardSubscriptions && strings.ContainsAny(inner, "+#") {
+		return packet.WildcardSubscriptionsNotSupported, nil
+	}
+	for _, a := range hs.authz {
+		if !a.CanSubscribe(&c.info, sub.Filter) {
+			return packet.NotAuthorized, nil
+		}
+	}
+	return packet.Success, nil
+}
+
+// subackFailure maps a refusal to the SUBACK code of the client's version.
+func (c *client) subackFailure(rc packet.ReasonCode) packet.ReasonCode {
+	if c.version != packet.V5 {
+		return packet.UnspecifiedError // 3.x has only 0x80 [MQTT-3.9.3-2]
+	}
+	return rc
+}
+
+func (c *client) observeSubscribe(hs *hookSet, sub packet.Subscription, rc packet.ReasonCode) {
+	for _, o := range hs.subscribe {
+		o.OnSubscribe(&c.info, sub, rc)
+	}
+}
+
+// handleUnsubscribe removes subscriptions and answers UNSUBACK.
+func (c *client) handleUnsubscribe(p *packet.Unsubscribe) error {
+	s := c.sess
+	hs := c.b.hooks.Load()
+	ack := packet.Unsuback{PacketID: p.PacketID, ReasonCodes: make([]packet.ReasonCode, len(p.Filters))}
+	for i, f := range p.Filters {
+		s.mu.Lock()
+		_, ok := s.subs[f]
+		delete(s.subs, f)
+		s.mu.Unlock()
+		if !ok {
+			ack.ReasonCodes[i] = packet.NoSubscriptionExisted
+			continue
+		}
+		c.b.subs.Unsubscribe(f, s)
+		for _, o := range hs.subscribe {
+			o.OnUnsubscribe(&c.info, f)
+		}
+	}
+	c.writeControl(&ack)
+	return nil
+}
+
+// sendRetained delivers the retained messages matching filter with the
+// retain flag set [MQTT-3.3.1-8].
+func (c *client) sendRetained(filter string, opts subOpts) {
+	now := time.Now()
+	var msgs []*message
+	var expired []string
+	c.b.retained.Match(filter, func(topic string, m *message) bool {
+		if m.expired(now.UnixNano()) {
+			expired = append(expired, topic)
+			return true
+		}
+		msgs = append(msgs, m)
+		return true
+	})
+	for _, t := range expired {
+		c.b.retained.Delete(t)
+	}
+	var ids []uint32
+	if opts.id != 0 {
+		ids = []uint32{opts.id}
+	}
+	s := c.sess
+	for _, m := range msgs {
+		var r route
+		r.reset(c.b, nil, m, nil, now)
+		r.deliver(s, min(m.qos, opts.qos), true, ids)
+	}
+}
+
+// storeRetained sets, replaces or (empty payload) clears the retained
+// message of m's topic [MQTT-3.3.1-5..7].
+func (b *Broker) storeRetained(m *message) {
+	if len(m.payload) == 0 {
+		b.retained.Delete(m.topic)
+		return
+	}
+	b.retained.Set(m.topic, m)
+}

@@ -1,0 +1,54 @@
+package broker
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/jmqx/jmqx/broker/packet"
+)
+
+// runSys publishes broker statistics as retained messages under $SYS/ every
+// SysInterval until Shutdown.
+func (b *Broker) runSys() {
+	defer b.bgWG.Done()
+	t := time.NewTicker(b.cfg.SysInterval)
+	defer t.Stop()
+	b.publishSys()
+	for {
+		select {
+		case <-b.done:
+			return
+		case <-t.C:
+			b.publishSys()
+		}
+	}
+}
+
+// publishSys publishes one round of $SYS topics (the names Mosquitto uses).
+func (b *Broker) publishSys() {
+	st := b.Stats()
+	now := time.Now()
+	i64 := func(v int64) string { return strconv.FormatInt(v, 10) }
+	values := [...]struct{ topic, value string }{
+		{"$SYS/broker/version", b.cfg.ServerName},
+		{"$SYS/broker/uptime", i64(int64(st.Uptime/time.Second)) + " seconds"},
+		{"$SYS/broker/clients/connected", i64(st.ClientsConnected)},
+		{"$SYS/broker/clients/total", i64(int64(st.Sessions))},
+		{"$SYS/broker/clients/maximum", strconv.Itoa(b.cfg.MaxConnections)},
+		{"$SYS/broker/connections/total", i64(st.ClientsTotal)},
+		{"$SYS/broker/subscriptions/count", strconv.Itoa(st.Subscriptions)},
+		{"$SYS/broker/retained messages/count", strconv.Itoa(st.Retained)},
+		{"$SYS/broker/messages/received", i64(st.MessagesReceived)},
+		{"$SYS/broker/messages/sent", i64(st.MessagesSent)},
+		{"$SYS/broker/messages/dropped", i64(st.MessagesDropped)},
+		{"$SYS/broker/bytes/received", i64(st.BytesReceived)},
+		{"$SYS/broker/bytes/sent", i64(st.BytesSent)},
+		{"$SYS/broker/clients/refused", i64(st.ConnectsRefused)},
+	}
+	for _, v := range values {
+		m := &message{topic: v.topic, payload: []byte(v.value), retain: true}
+		b.routeMessage(m, now)
+	}
+}
+
+var _ = packet.V5

@@ -1,0 +1,152 @@
+package broker
+
+import (
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/jmqx/jmqx/broker/packet"
+)
+
+// Outbound buffering: packets are appended to client.out under wmu; the
+// first append to an empty buffer starts a flush goroutine that writes until
+// the buffer is empty and then ends, so an idle connection has neither a
+// writer goroutine nor a write buffer.
+const (
+	writeBufSize = 16 << 10
+	// maxQoS0Backlog is how many bytes may wait for a slow reader before
+	// QoS 0 messages to it are dropped.
+	maxQoS0Backlog = 4 << 20
+)
+
+// writePool holds write buffers of capacity writeBufSize.
+type writePool struct{ p sync.Pool }
+
+func (wp *writePool) get() []byte {
+	if v := wp.p.Get(); v != nil {
+		return (*v.(*[]byte))[:0]
+	}
+	return make([]byte, 0, writeBufSize)
+}
+
+func (wp *writePool) put(b []byte) {
+	if cap(b) != writeBufSize {
+		return
+	}
+	b = b[:0]
+	wp.p.Put(&b)
+}
+
+// writeControl queues a non-PUBLISH packet.
+func (c *client) writeControl(p packet.Packet) {
+	c.wmu.Lock()
+	if c.wclosed {
+		c.wmu.Unlock()
+		return
+	}
+	if c.out == nil {
+		c.out = c.b.writeBufs.get()
+	}
+	c.out = p.AppendTo(c.out, c.version)
+	c.startFlushLocked()
+	c.wmu.Unlock()
+}
+
+// writeFrame queues an encoded PUBLISH frame, patching in pid at pidOff
+// when pid is non-zero. It reports false if the frame was not queued (the
+// connection is closing, or a QoS 0 frame met a full backlog).
+func (c *client) writeFrame(frame []byte, pidOff int, pid uint16, qos byte) bool {
+	c.wmu.Lock()
+	if c.wclosed || (qos == 0 && len(c.out) > maxQoS0Backlog) {
+		c.wmu.Unlock()
+		return false
+	}
+	if c.out == nil {
+		c.out = c.b.writeBufs.get()
+	}
+	start := len(c.out)
+	c.out = append(c.out, frame...)
+	if pid != 0 {
+		c.out[start+pidOff] = byte(pid >> 8)
+		c.out[start+pidOff+1] = byte(pid)
+	}
+	c.startFlushLocked()
+	c.wmu.Unlock()
+	return true
+}
+
+// startFlushLocked starts the flush goroutine if none runs; wmu held.
+func (c *client) startFlushLocked() {
+	if !c.flushing {
+		c.flushing = true
+		go c.flush()
+	}
+}
+
+// flush writes the outbound buffer until it is empty.
+func (c *client) flush() {
+	for {
+		c.wmu.Lock()
+		if len(c.out) == 0 || c.wclosed {
+			c.flushing = false
+			if c.out != nil && len(c.out) == 0 {
+				c.b.writeBufs.put(c.out)
+				c.out = nil
+			}
+			if c.spare != nil {
+				c.b.writeBufs.put(c.spare)
+				c.spare = nil
+			}
+			if c.flushed != nil {
+				close(c.flushed)
+				c.flushed = nil
+			}
+			c.wmu.Unlock()
+			return
+		}
+		buf := c.out
+		c.out = c.spare
+		c.spare = nil
+		c.wmu.Unlock()
+
+		_ = c.conn.SetWriteDeadline(time.Now().Add(c.b.cfg.WriteTimeout))
+		n, err := c.conn.Write(buf)
+		c.b.stats.bytesSent.Add(int64(n))
+
+		c.wmu.Lock()
+		if cap(buf) == writeBufSize && c.spare == nil {
+			c.spare = buf[:0]
+		}
+		if err != nil {
+			c.wclosed = true
+			c.wmu.Unlock()
+			if ce := c.log.Check(zap.DebugLevel, "write failed"); ce != nil {
+				ce.Write(zap.String("client", c.info.ClientID), zap.Error(err))
+			}
+			_ = c.conn.Close()
+			continue
+		}
+		c.wmu.Unlock()
+	}
+}
+
+// waitFlushed waits until the outbound buffer is written (or timeout).
+func (c *client) waitFlushed(timeout time.Duration) {
+	c.wmu.Lock()
+	if !c.flushing {
+		c.wmu.Unlock()
+		return
+	}
+	if c.flushed == nil {
+		c.flushed = make(chan struct{})
+	}
+	ch := c.flushed
+	c.wmu.Unlock()
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-ch:
+	case <-t.C:
+	}
+}

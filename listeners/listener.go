@@ -1,0 +1,145 @@
+package listeners
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Accept back-off bounds: the first retry after a temporary error waits
+// minBackoff, each further one twice as long, up to maxBackoff (net/http's).
+const (
+	minBackoff = 5 * time.Millisecond
+	maxBackoff = time.Second
+)
+
+// Listener accepts connections on a bound socket and hands them to a
+// callback. Create it with a constructor such as NewTCP, run Serve, and stop
+// it with Close. Its methods are safe for concurrent use.
+type Listener struct {
+	cfg  Config
+	log  *zap.Logger
+	ln   net.Listener
+	done chan struct{} // closed by Close
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// newListener wraps an already bound net.Listener. Every transport (TCP
+// today; TLS and WebSocket later) builds its inner listener and ends here, so
+// they all share one accept loop.
+func newListener(cfg Config, log *zap.Logger, ln net.Listener) *Listener {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	return &Listener{
+		cfg: cfg,
+		log: log.Named("listeners").With(
+			zap.String("listener", cfg.Name),
+			zap.Stringer("addr", ln.Addr()),
+		),
+		ln:   ln,
+		done: make(chan struct{}),
+	}
+}
+
+// Name returns the listener's configured name.
+func (l *Listener) Name() string { return l.cfg.Name }
+
+// Addr returns the address actually bound, with the real port when the
+// configured one was 0.
+func (l *Listener) Addr() net.Addr { return l.ln.Addr() }
+
+// Serve accepts connections until Close is called, handing each to handle.
+// handle is called from Serve's goroutine, one connection at a time, so it
+// must return quickly; it takes ownership of the connection (and must close
+// it), typically by starting a goroutine, as (*broker.Broker).ServeConn
+// does. After a temporary accept error Serve retries with a back-off from
+// 5ms doubling to 1s. It returns nil once Close has been called (also when
+// called after Close), or the accept error that stopped it otherwise.
+// Serve may be called from several goroutines at once; each gets its share
+// of the connections.
+func (l *Listener) Serve(handle func(net.Conn)) error {
+	if handle == nil {
+		return fmt.Errorf("listeners: %s: Serve: nil handler", l.cfg.Name)
+	}
+	l.log.Debug("serving")
+	var delay time.Duration
+	for {
+		conn, err := l.ln.Accept()
+		if err != nil {
+			if l.closed() { // shutdown first, as net/http does
+				return nil
+			}
+			if !isTemporary(err) {
+				return fmt.Errorf("listeners: %s: accept on %s: %w", l.cfg.Name, l.Addr(), err)
+			}
+			delay = nextBackoff(delay)
+			l.log.Warn("accept failed; retrying", zap.Error(err), zap.Duration("delay", delay))
+			t := time.NewTimer(delay)
+			select {
+			case <-t.C:
+			case <-l.done:
+				t.Stop()
+				return nil
+			}
+			continue
+		}
+		delay = 0
+		handle(conn)
+	}
+}
+
+// Close stops accepting: the socket is closed and every Serve returns nil.
+// Connections already handed to the callback are not touched. Close is
+// idempotent; every call returns the result of the first.
+func (l *Listener) Close() error {
+	l.closeOnce.Do(func() {
+		close(l.done)
+		if err := l.ln.Close(); err != nil {
+			l.closeErr = fmt.Errorf("listeners: %s: close %s: %w", l.cfg.Name, l.Addr(), err)
+		}
+		l.log.Debug("closed")
+	})
+	return l.closeErr
+}
+
+func (l *Listener) closed() bool {
+	select {
+	case <-l.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// nextBackoff returns the delay after one more temporary accept error,
+// given the previous delay (0 after a successful accept).
+func nextBackoff(prev time.Duration) time.Duration {
+	if prev == 0 {
+		return minBackoff
+	}
+	if next := 2 * prev; next < maxBackoff {
+		return next
+	}
+	return maxBackoff
+}
+
+// isTemporary reports whether an accept error is worth retrying: the
+// descriptor table is full (EMFILE, ENFILE), a pending connection was reset
+// before it could be accepted, or a timeout. net.Error's Temporary method is
+// deprecated because it is ill-defined in general, but for accept it is what
+// net/http still relies on, so it is asked through an anonymous interface.
+func isTemporary(err error) bool {
+	var tmp interface{ Temporary() bool }
+	if errors.As(err, &tmp) && tmp.Temporary() {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
