@@ -130,7 +130,7 @@ func (c *client) resume() {
 		for _, pid := range pids {
 			e := s.inflight[pid]
 			if e.rel {
-				c.writeControl(&packet.Ack{Type: packet.PUBREL, PacketID: pid})
+				c.writeAck(packet.PUBREL, pid, packet.Success)
 				continue
 			}
 			q := queuedMsg{m: e.m, qos: e.qos, retain: e.retain, subIDs: e.subIDs}

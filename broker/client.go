@@ -35,6 +35,7 @@ type client struct {
 	idAssigned    bool
 	enhancedState *AuthExchange
 	connected     atomic.Bool // CONNACK success sent
+	graceful      bool        // close with closeGracefully; reader-owned
 
 	// Reader-owned.
 	rbuf      []byte // pooled read buffer; nil while idle
@@ -55,12 +56,14 @@ type client struct {
 	encBuf     []byte
 
 	// Outbound, guarded by wmu.
-	wmu      sync.Mutex
-	out      []byte
-	spare    []byte
-	flushing bool
-	wclosed  bool
-	flushed  chan struct{} // closed when a flush run ends, if set
+	wmu        sync.Mutex
+	out        []byte
+	spare      []byte
+	flushing   bool
+	writerIdle bool          // the writer waits on wake
+	wake       chan struct{} // wakes an idle writer
+	wclosed    bool
+	flushed    chan struct{} // closed when a flush run ends, if set
 
 	kickOnce  sync.Once
 	kickCode  atomic.Uint32 // reason code + 1 of a server-side disconnect; 0: none
@@ -80,7 +83,13 @@ func (c *client) run() {
 	defer c.b.connWG.Done()
 	defer c.b.removeClient(c)
 	cause, clean := c.serve()
+	// The session is detached before the (possibly slow) graceful close, so
+	// that a client reconnecting at once finds it released.
 	c.finish(cause, clean)
+	if c.graceful {
+		c.closeGracefully()
+	}
+	c.closeNow()
 }
 
 // serve runs the CONNECT exchange and then the packet loop. It returns why
@@ -120,7 +129,7 @@ func (c *client) loop() (cause error, clean bool) {
 			return c.protocolFailure(err), false
 		}
 		if done {
-			c.closeGracefully()
+			c.graceful = true
 			return nil, true
 		}
 	}
@@ -175,13 +184,13 @@ func (c *client) kick(rc packet.ReasonCode, cause error) {
 }
 
 // disconnect sends a v5 DISCONNECT with rc (if the client is connected and
-// speaks v5) and closes gracefully.
+// speaks v5) and marks the connection for a graceful close.
 func (c *client) disconnect(rc packet.ReasonCode) {
 	if c.version == packet.V5 && c.connected.Load() {
 		d := packet.Disconnect{ReasonCode: rc}
 		c.writeControl(&d)
 	}
-	c.closeGracefully()
+	c.graceful = true
 }
 
 // closeGracefully flushes what is queued, half-closes the connection and
@@ -215,7 +224,6 @@ func (c *client) closeNow() {
 // finish runs once the connection has ended: it detaches the session,
 // schedules its will and expiry, and tells the observers.
 func (c *client) finish(cause error, clean bool) {
-	c.closeNow()
 	if !c.connected.Load() {
 		return
 	}

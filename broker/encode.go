@@ -1,6 +1,8 @@
 package broker
 
 import (
+	"go.uber.org/zap"
+
 	"github.com/jmqx/jmqx/broker/packet"
 )
 
@@ -68,7 +70,7 @@ func (c *client) encodeFor(sp *pubSpec) ([]byte, int) {
 	var pidOff int
 	c.encBuf, pidOff = appendPublish(c.encBuf, c.version, &c.encPub, sp)
 	if len(c.encBuf) > c.maxOutPacket {
-		c.dropTooLarge(sp.topic, len(c.encBuf))
+		c.dropTooLarge(c.encBuf)
 		return nil, 0
 	}
 	if c.aliasOutMax == 0 || c.version != packet.V5 {
@@ -89,17 +91,19 @@ func (c *client) encodeFor(sp *pubSpec) ([]byte, int) {
 	c.encBuf = c.encBuf[:0]
 	c.encBuf, pidOff = appendPublish(c.encBuf, c.version, &c.encPub, sp)
 	if len(c.encBuf) > c.maxOutPacket { // the alias property made it too large
-		c.dropTooLarge(sp.topic, len(c.encBuf))
+		c.dropTooLarge(c.encBuf)
 		return nil, 0
 	}
 	return c.encBuf, pidOff
 }
 
-func (c *client) dropTooLarge(topic string, size int) {
+// dropTooLarge counts and logs a message not sent because it exceeds the
+// client's Maximum Packet Size [MQTT-3.1.2-24].
+func (c *client) dropTooLarge(frame []byte) {
 	c.b.stats.msgsDropped.Add(1)
-	c.log.Debug("message dropped: larger than the client's maximum packet size")
-	_ = topic
-	_ = size
+	if ce := c.log.Check(zap.InfoLevel, "message dropped: larger than the client's maximum packet size"); ce != nil {
+		ce.Write(zap.Int("size", len(frame)), zap.Int("client_maximum", c.maxOutPacket))
+	}
 }
 
 // sendStored sends a stored message (queued, retransmitted or retained) to

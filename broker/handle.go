@@ -78,7 +78,7 @@ func (c *client) handleDisconnect(d *packet.Disconnect) (bool, error) {
 	}
 	if d.ReasonCode == packet.DisconnectWithWill {
 		// End as a lost connection so that the will is published.
-		c.closeGracefully()
+		c.graceful = true
 		return false, errDisconnectWithWill
 	}
 	return true, nil
@@ -119,7 +119,7 @@ func (c *client) handlePublish(h packet.FixedHeader, body []byte) error {
 		}
 		s.mu.Unlock()
 		if seen { // a duplicate before PUBREL: not delivered again [MQTT-4.3.3-10]
-			c.writeControl(&packet.Ack{Type: packet.PUBREC, PacketID: p.PacketID})
+			c.writeAck(packet.PUBREC, p.PacketID, packet.Success)
 			return nil
 		}
 	}
@@ -146,14 +146,14 @@ func (c *client) handlePublish(h packet.FixedHeader, body []byte) error {
 	}
 	switch p.QoS {
 	case 1:
-		c.writeControl(&packet.Ack{Type: packet.PUBACK, PacketID: p.PacketID, ReasonCode: v5Only(c, rc)})
+		c.writeAck(packet.PUBACK, p.PacketID, v5Only(c, rc))
 	case 2:
 		if rc.IsError() {
 			s.mu.Lock()
 			delete(s.inQoS2, p.PacketID)
 			s.mu.Unlock()
 		}
-		c.writeControl(&packet.Ack{Type: packet.PUBREC, PacketID: p.PacketID, ReasonCode: v5Only(c, rc)})
+		c.writeAck(packet.PUBREC, p.PacketID, v5Only(c, rc))
 	}
 	return nil
 }
@@ -224,7 +224,7 @@ func (c *client) handleAck(a *packet.Ack) error {
 		if !ok {
 			rc = v5Only(c, packet.PacketIdentifierNotFound)
 		}
-		c.writeControl(&packet.Ack{Type: packet.PUBCOMP, PacketID: a.PacketID, ReasonCode: rc})
+		c.writeAck(packet.PUBCOMP, a.PacketID, rc)
 		return nil
 	case packet.PUBACK:
 		s.mu.Lock()
@@ -238,7 +238,7 @@ func (c *client) handleAck(a *packet.Ack) error {
 		e, ok := s.inflight[a.PacketID]
 		if !ok || e.qos != 2 {
 			s.mu.Unlock()
-			c.writeControl(&packet.Ack{Type: packet.PUBREL, PacketID: a.PacketID, ReasonCode: v5Only(c, packet.PacketIdentifierNotFound)})
+			c.writeAck(packet.PUBREL, a.PacketID, v5Only(c, packet.PacketIdentifierNotFound))
 			return nil
 		}
 		if a.ReasonCode.IsError() { // the receiver refused it: the flow ends [MQTT-4.3.3-4]
@@ -251,7 +251,7 @@ func (c *client) handleAck(a *packet.Ack) error {
 		e.m = nil // the payload is no longer needed
 		s.inflight[a.PacketID] = e
 		s.mu.Unlock()
-		c.writeControl(&packet.Ack{Type: packet.PUBREL, PacketID: a.PacketID})
+		c.writeAck(packet.PUBREL, a.PacketID, packet.Success)
 	case packet.PUBCOMP:
 		s.mu.Lock()
 		if e, ok := s.inflight[a.PacketID]; ok && e.rel {

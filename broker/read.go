@@ -15,25 +15,23 @@ import (
 // buffer of their own for as long as they are being read.
 const readBufSize = 4096
 
-// bufPool holds *[]byte of capacity readBufSize (and only those).
+// bufPool holds read buffers of exactly readBufSize bytes; it refuses
+// buffers of other capacities.
 type bufPool struct{ p sync.Pool }
 
 func (bp *bufPool) get() []byte {
 	if v := bp.p.Get(); v != nil {
-		return (*v.(*[]byte))[:readBufSize]
+		return v.(*[readBufSize]byte)[:]
 	}
-	return make([]byte, readBufSize)
+	return new([readBufSize]byte)[:]
 }
 
 func (bp *bufPool) put(b []byte) {
 	if cap(b) != readBufSize {
-		return // refuse foreign capacities
+		return
 	}
-	b = b[:readBufSize]
-	bp.p.Put(&b)
+	bp.p.Put((*[readBufSize]byte)(b[:readBufSize]))
 }
-
-var _ = (*bufPool).put
 
 // rawConn waits until a socket is readable without holding a buffer, so an
 // idle connection keeps no read buffer.

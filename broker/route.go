@@ -228,6 +228,10 @@ func (r *route) sendTo(c *client, s *session, qos byte, retain bool, ids []uint3
 	if frame == nil {
 		return // larger than the client accepts: dropped [MQTT-3.1.2-24]
 	}
+	if len(frame) > c.maxOutPacket {
+		c.dropTooLarge(frame)
+		return
+	}
 	var pid uint16
 	if qos > 0 {
 		pid = s.allocPID()

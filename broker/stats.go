@@ -7,15 +7,15 @@ import (
 
 // counters are the broker-wide statistics, updated atomically.
 type counters struct {
-	connected       atomic.Int64 // current connections past CONNACK
-	connectsTotal   atomic.Int64
-	msgsReceived    atomic.Int64 // PUBLISH packets received
-	msgsSent        atomic.Int64 // PUBLISH packets sent
-	bytesReceived   atomic.Int64
-	bytesSent       atomic.Int64
-	msgsDropped     atomic.Int64 // deliveries dropped (queue full, too large, expired, slow consumer)
-	refused         atomic.Int64 // connections refused at CONNECT
-	protocolErrors  atomic.Int64 // connections closed for a protocol violation
+	connected      atomic.Int64 // current connections past CONNACK
+	connectsTotal  atomic.Int64
+	msgsReceived   atomic.Int64 // PUBLISH packets received
+	msgsSent       atomic.Int64 // PUBLISH packets sent
+	bytesReceived  atomic.Int64
+	bytesSent      atomic.Int64
+	msgsDropped    atomic.Int64 // deliveries dropped (queue full, too large, expired, slow consumer)
+	refused        atomic.Int64 // connections refused at CONNECT
+	protocolErrors atomic.Int64 // connections closed for a protocol violation
 }
 
 // Stats is a snapshot of a broker's statistics.

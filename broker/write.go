@@ -20,22 +20,22 @@ const (
 	maxQoS0Backlog = 4 << 20
 )
 
-// writePool holds write buffers of capacity writeBufSize.
+// writePool holds write buffers of exactly writeBufSize bytes' capacity;
+// it refuses others.
 type writePool struct{ p sync.Pool }
 
 func (wp *writePool) get() []byte {
 	if v := wp.p.Get(); v != nil {
-		return (*v.(*[]byte))[:0]
+		return v.(*[writeBufSize]byte)[:0]
 	}
-	return make([]byte, 0, writeBufSize)
+	return new([writeBufSize]byte)[:0]
 }
 
 func (wp *writePool) put(b []byte) {
 	if cap(b) != writeBufSize {
 		return
 	}
-	b = b[:0]
-	wp.p.Put(&b)
+	wp.p.Put((*[writeBufSize]byte)(b[:writeBufSize]))
 }
 
 // writeControl queues a non-PUBLISH packet.
@@ -49,6 +49,22 @@ func (c *client) writeControl(p packet.Packet) {
 		c.out = c.b.writeBufs.get()
 	}
 	c.out = p.AppendTo(c.out, c.version)
+	c.startFlushLocked()
+	c.wmu.Unlock()
+}
+
+// writeAck queues a PUBACK, PUBREC, PUBREL or PUBCOMP without allocating.
+func (c *client) writeAck(t packet.Type, pid uint16, rc packet.ReasonCode) {
+	a := packet.Ack{Type: t, PacketID: pid, ReasonCode: rc}
+	c.wmu.Lock()
+	if c.wclosed {
+		c.wmu.Unlock()
+		return
+	}
+	if c.out == nil {
+		c.out = c.b.writeBufs.get()
+	}
+	c.out = a.AppendTo(c.out, c.version)
 	c.startFlushLocked()
 	c.wmu.Unlock()
 }
@@ -76,35 +92,70 @@ func (c *client) writeFrame(frame []byte, pidOff int, pid uint16, qos byte) bool
 	return true
 }
 
-// startFlushLocked starts the flush goroutine if none runs; wmu held.
+// startFlushLocked wakes the writer goroutine, starting one if none runs;
+// wmu held.
 func (c *client) startFlushLocked() {
 	if !c.flushing {
 		c.flushing = true
+		if c.wake == nil {
+			c.wake = make(chan struct{}, 1)
+		}
 		go c.flush()
+		return
+	}
+	if c.writerIdle {
+		c.writerIdle = false
+		select {
+		case c.wake <- struct{}{}:
+		default:
+		}
 	}
 }
 
-// flush writes the outbound buffer until it is empty.
+// writerLinger is how long an idle writer goroutine waits for more output
+// before it ends (and gives its buffers back), so that busy connections do
+// not start a goroutine per write and idle ones hold none.
+const writerLinger = 2 * time.Second
+
+// flush writes the outbound buffer whenever it has data, until the
+// connection closes or stays idle for writerLinger.
 func (c *client) flush() {
+	var idle *time.Timer
 	for {
 		c.wmu.Lock()
-		if len(c.out) == 0 || c.wclosed {
-			c.flushing = false
-			if c.out != nil && len(c.out) == 0 {
-				c.b.writeBufs.put(c.out)
-				c.out = nil
-			}
-			if c.spare != nil {
-				c.b.writeBufs.put(c.spare)
-				c.spare = nil
-			}
+		if c.wclosed {
+			c.stopWriterLocked()
+			c.wmu.Unlock()
+			return
+		}
+		if len(c.out) == 0 {
 			if c.flushed != nil {
 				close(c.flushed)
 				c.flushed = nil
 			}
+			c.writerIdle = true
 			c.wmu.Unlock()
-			return
+			if idle == nil {
+				idle = time.NewTimer(writerLinger)
+			} else {
+				idle.Reset(writerLinger)
+			}
+			select {
+			case <-c.wake:
+				continue
+			case <-idle.C:
+			}
+			c.wmu.Lock()
+			if len(c.out) == 0 || c.wclosed {
+				c.stopWriterLocked()
+				c.wmu.Unlock()
+				return
+			}
+			c.writerIdle = false
+			c.wmu.Unlock()
+			continue
 		}
+		c.writerIdle = false
 		buf := c.out
 		c.out = c.spare
 		c.spare = nil
@@ -117,6 +168,8 @@ func (c *client) flush() {
 		c.wmu.Lock()
 		if cap(buf) == writeBufSize && c.spare == nil {
 			c.spare = buf[:0]
+		} else {
+			c.b.writeBufs.put(buf)
 		}
 		if err != nil {
 			c.wclosed = true
@@ -131,10 +184,33 @@ func (c *client) flush() {
 	}
 }
 
+// stopWriterLocked ends the writer: it returns the buffers to the pool and
+// releases waiters; wmu held.
+func (c *client) stopWriterLocked() {
+	c.flushing = false
+	c.writerIdle = false
+	if c.out != nil && (len(c.out) == 0 || c.wclosed) {
+		c.b.writeBufs.put(c.out)
+		c.out = nil
+	}
+	if c.spare != nil {
+		c.b.writeBufs.put(c.spare)
+		c.spare = nil
+	}
+	if c.flushed != nil {
+		close(c.flushed)
+		c.flushed = nil
+	}
+	select { // drain a wake-up sent before the writer saw it was idle
+	case <-c.wake:
+	default:
+	}
+}
+
 // waitFlushed waits until the outbound buffer is written (or timeout).
 func (c *client) waitFlushed(timeout time.Duration) {
 	c.wmu.Lock()
-	if !c.flushing {
+	if !c.flushing || len(c.out) == 0 && c.writerIdle {
 		c.wmu.Unlock()
 		return
 	}

@@ -13,9 +13,11 @@
 //
 // The Trie follows nats' sublist: one RWMutex per Trie, a map of literal
 // children plus dedicated '+' and '#' children at each level, tokens in a
-// fixed [32]string array, and a bounded cache of match results kept per topic
-// name. Results are immutable snapshots, so a cached Match returns a shared
-// pointer and allocates nothing.
+// [32]string stack array (a slice beyond 32 levels), and a bounded cache of
+// match results per topic name. A subscription change drops only the cached
+// results its filter matches and bumps Trie.Generation, which backs
+// per-connection caches. Results are immutable snapshots, so a cached Match
+// returns a shared pointer and allocates nothing.
 //
 // The package imports only the standard library.
 package topics

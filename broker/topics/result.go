@@ -5,8 +5,8 @@ import "sync/atomic"
 // Entry is one subscription: who subscribed (Key) and with which options
 // (Value).
 type Entry[K comparable, V any] struct {
-	Key   K
-	Value V
+	Key   K // the subscriber
+	Value V // its subscription options
 }
 
 // Result is what a topic name matches. A Result is an immutable snapshot
@@ -19,7 +19,8 @@ type Result[K comparable, V any] struct {
 	// overlapping subscriptions appears more than once.
 	Subs []Entry[K, V]
 	// Groups are the shared subscription groups whose filter matches, in no
-	// particular order. Deliver to one member of each (see Group.Next).
+	// particular order. Deliver to one member of each (see Group.Next); a
+	// group may have lost all its members by the time it is used.
 	Groups []*Group[K, V]
 }
 

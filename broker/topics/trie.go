@@ -9,16 +9,16 @@ import (
 // Trie is the subscription tree of one broker instance: plain and shared
 // subscriptions keyed by K (who subscribed) with options V. It is safe for
 // concurrent use; all state sits under one RWMutex, and Match takes only the
-// read lock when its result is cached.
+// read lock when its result is cached. That lock is a leaf: no method calls
+// out of the package or blocks on anything else while holding it.
 type Trie[K comparable, V any] struct {
-	mu        sync.RWMutex
-	root      node[K, V]
-	count     int                      // plain subscriptions plus shared members
-	nodes     int                      // nodes below the root
-	cache     map[string]*Result[K, V] // topic name -> match result; nil when disabled
-	cacheSize int
-	empty     *Result[K, V] // the one Result with nothing in it
-	gen       atomic.Uint64 // written under mu, read anywhere
+	mu    sync.RWMutex
+	root  node[K, V]
+	count int // plain subscriptions plus shared members
+	nodes int // nodes below the root
+	cache matchCache[K, V]
+	empty *Result[K, V] // the one Result with nothing in it
+	gen   atomic.Uint64 // written under mu, read anywhere
 }
 
 // New returns an empty Trie configured by DefaultConfig and then opts. A
@@ -28,14 +28,10 @@ func New[K comparable, V any](opts ...Option) *Trie[K, V] {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	t := &Trie[K, V]{
-		cacheSize: max(cfg.CacheSize, 0),
-		empty:     &Result[K, V]{},
+	return &Trie[K, V]{
+		cache: newMatchCache[K, V](cfg.CacheSize),
+		empty: &Result[K, V]{},
 	}
-	if t.cacheSize > 0 {
-		t.cache = make(map[string]*Result[K, V])
-	}
-	return t
 }
 
 // Subscribe adds key's subscription to filter with options v, or replaces v
@@ -118,23 +114,23 @@ func (t *Trie[K, V]) Unsubscribe(filter string, key K) (removed bool) {
 }
 
 // Match returns the subscriptions whose filters match the topic name. The
-// Result is never nil, is shared (every empty Result is the same value), and
-// must not be modified. Match does not keep topic (the cache stores a copy),
+// Result is never nil, is shared (every empty Result of t is the same value),
+// and must not be modified. Match does not keep topic (the cache stores a copy),
 // takes the read lock, and on a cache miss briefly takes the write lock to
 // fill the cache. A cached Match allocates nothing.
 func (t *Trie[K, V]) Match(topic string) *Result[K, V] {
 	t.mu.RLock()
-	if r, ok := t.cache[topic]; ok {
+	if r, ok := t.cache.get(topic); ok {
 		t.mu.RUnlock()
 		return r
 	}
 	r := t.match(topic)
 	gen := t.gen.Load()
 	t.mu.RUnlock()
-	if t.cacheSize > 0 {
+	if t.cache.size > 0 {
 		t.mu.Lock()
 		if t.gen.Load() == gen { // else r may already be stale: do not cache it
-			t.cacheStore(topic, r)
+			t.cache.store(topic, r)
 		}
 		t.mu.Unlock()
 	}
@@ -228,39 +224,9 @@ func appendHolding[K comparable, V any](found []*node[K, V], n *node[K, V]) []*n
 }
 
 // changed records a change to filter's subscriptions: it bumps the
-// generation and drops the cached results of the topic names filter matches.
+// generation and drops the cached Results of the topic names filter matches.
 // Caller holds t.mu for writing.
 func (t *Trie[K, V]) changed(filter string) {
 	t.gen.Add(1)
-	if len(t.cache) == 0 {
-		return
-	}
-	if !hasWildcard(filter) {
-		delete(t.cache, filter) // a literal filter matches only itself
-		return
-	}
-	for topic := range t.cache {
-		if MatchFilter(filter, topic) {
-			delete(t.cache, topic)
-		}
-	}
-}
-
-// cacheStore caches r as the result for topic, evicting about a quarter of
-// the entries (at random) when the cache is full. It copies topic, which may
-// alias a network buffer. Caller holds t.mu for writing.
-func (t *Trie[K, V]) cacheStore(topic string, r *Result[K, V]) {
-	if _, ok := t.cache[topic]; ok {
-		return
-	}
-	if len(t.cache) >= t.cacheSize {
-		n := max(t.cacheSize/4, 1)
-		for k := range t.cache {
-			delete(t.cache, k)
-			if n--; n == 0 {
-				break
-			}
-		}
-	}
-	t.cache[strings.Clone(topic)] = r
+	t.cache.invalidate(filter)
 }

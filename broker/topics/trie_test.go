@@ -135,6 +135,28 @@ func assertEmpty[K comparable, V any](t *testing.T, tr *Trie[K, V]) {
 	}
 }
 
+// checkCache checks that the cache index holds exactly the cached topics.
+func checkCache[K comparable, V any](t *testing.T, tr *Trie[K, V]) {
+	t.Helper()
+	tr.mu.RLock()
+	defer tr.mu.RUnlock()
+	var indexed, cached []string
+	for _, it := range tr.cache.index.all(nil) {
+		indexed = append(indexed, it.topic)
+	}
+	for k := range tr.cache.results {
+		cached = append(cached, k)
+	}
+	slices.Sort(indexed)
+	slices.Sort(cached)
+	if !slices.Equal(indexed, cached) {
+		t.Errorf("cache index %q, cached topics %q", indexed, cached)
+	}
+	if len(cached) > tr.cache.size {
+		t.Errorf("cache holds %d entries, size %d", len(cached), tr.cache.size)
+	}
+}
+
 func TestTrieSubscribeReplace(t *testing.T) {
 	t.Parallel()
 	tr := New[string, string]()
@@ -331,7 +353,7 @@ func TestTrieCacheInvalidation(t *testing.T) {
 		}
 		tr.mu.RLock()
 		var cached []string
-		for k := range tr.cache {
+		for k := range tr.cache.results {
 			cached = append(cached, k)
 		}
 		tr.mu.RUnlock()
@@ -340,6 +362,7 @@ func TestTrieCacheInvalidation(t *testing.T) {
 		if !slices.Equal(cached, s.cached) {
 			t.Errorf("step %d: cached %q, want %q", i, cached, s.cached)
 		}
+		checkCache(t, tr)
 		if got := describe(tr.Match(s.topic)); !slices.Equal(got, s.want) {
 			t.Errorf("step %d: Match(%q) = %q, want %q", i, s.topic, got, s.want)
 		}
@@ -356,15 +379,23 @@ func TestTrieCacheBounded(t *testing.T) {
 	for i := range 100 {
 		tr.Match(fmt.Sprint("t/", i))
 		tr.mu.RLock()
-		n := len(tr.cache)
+		n := len(tr.cache.results)
 		tr.mu.RUnlock()
 		if n > 8 {
 			t.Fatalf("cache holds %d entries, want at most 8", n)
 		}
 	}
+	checkCache(t, tr)
+	tr.Unsubscribe("#", "c")
+	checkCache(t, tr)
+	tr.mu.RLock()
+	if len(tr.cache.results) != 0 || len(tr.cache.index.children) != 0 {
+		t.Errorf("Unsubscribe(#) left %d cached results and %d index children", len(tr.cache.results), len(tr.cache.index.children))
+	}
+	tr.mu.RUnlock()
 	off := New[string, int](WithConfig(Config{}))
 	off.Match("a")
-	if off.cache != nil {
+	if off.cache.results != nil {
 		t.Error("CacheSize 0 still caches")
 	}
 	if err := (Config{CacheSize: -1}).Validate(); err != ErrCacheSize {
@@ -373,8 +404,8 @@ func TestTrieCacheBounded(t *testing.T) {
 	if err := DefaultConfig().Validate(); err != nil {
 		t.Errorf("DefaultConfig().Validate() = %v", err)
 	}
-	if neg := New[string, int](WithCacheSize(-1)); neg.cacheSize != 0 {
-		t.Errorf("negative CacheSize kept as %d", neg.cacheSize)
+	if neg := New[string, int](WithCacheSize(-1)); neg.cache.size != 0 {
+		t.Errorf("negative CacheSize kept as %d", neg.cache.size)
 	}
 }
 
@@ -386,7 +417,7 @@ func TestTrieCacheCopiesTopic(t *testing.T) {
 	tr.Match(unsafe.String(&buf[0], len(buf))) // aliases buf, like a network buffer
 	copy(buf, "x/y")
 	tr.mu.RLock()
-	_, ok := tr.cache["a/b"]
+	_, ok := tr.cache.results["a/b"]
 	tr.mu.RUnlock()
 	if !ok {
 		t.Fatal("cache key changed with the caller's buffer")
@@ -440,6 +471,7 @@ func TestTrieConcurrent(t *testing.T) {
 		})
 	}
 	wg.Wait()
+	checkCache(t, tr)
 	// The cache must agree with a fresh computation after all that churn.
 	for _, topic := range topics {
 		got := describe(tr.Match(topic))
