@@ -19,7 +19,7 @@ func (c *client) enhancedAuth(hs *hookSet, cp *packet.Connect, props *packet.Pro
 		}
 	}
 	if h == nil {
-		c.log.Info("unsupported authentication method", zap.String("method", method))
+		c.logger().Info("unsupported authentication method", zap.String("method", method))
 		return packet.BadAuthenticationMethod // [MQTT-4.12.0-1]
 	}
 	c.info.ClientID = cp.ClientID

@@ -45,8 +45,9 @@ type Broker struct {
 	idSeq   atomic.Uint64
 	stats   counters
 
-	readBufs  bufPool
-	writeBufs writePool
+	readBufs    bufPool
+	scratchPool sync.Pool // *scratch
+	writeBufs   writePool
 }
 
 // New returns a broker configured by cfg (zero fields take their defaults)

@@ -19,7 +19,6 @@ import (
 type client struct {
 	b    *Broker
 	conn net.Conn
-	log  *zap.Logger
 	info ClientInfo
 	raw  rawConn // readiness waiting without a buffer; nil if unsupported
 
@@ -41,19 +40,12 @@ type client struct {
 	rbuf      []byte // pooled read buffer; nil while idle
 	rstart    int
 	rend      int
+	sc        *scratch // pooled decode and routing scratch; nil while idle
 	aliasesIn []string // v5 inbound topic aliases, index = alias
-	pub       packet.Publish
-	ack       packet.Ack
-	sub       packet.Subscribe
-	unsub     packet.Unsubscribe
-	route     route
-	view      Message
 	inQoS2Cnt int
 
 	// Guarded by the session's mu (all PUBLISH sends to this client).
 	aliasesOut map[string]uint16
-	encPub     packet.Publish
-	encBuf     []byte
 
 	// Outbound, guarded by wmu.
 	wmu        sync.Mutex
@@ -73,18 +65,56 @@ type client struct {
 func newClient(b *Broker, conn net.Conn) *client {
 	c := &client{b: b, conn: conn}
 	c.info.RemoteAddr = conn.RemoteAddr()
-	c.log = b.log.With(zap.Stringer("remote", conn.RemoteAddr()))
 	c.raw = newRawConn(conn)
 	return c
 }
 
-// run serves the connection until it ends.
+// scratch is the per-packet working memory of an active connection's
+// reader, taken from a pool while packets arrive and given back when the
+// connection goes idle.
+type scratch struct {
+	pub   packet.Publish
+	ack   packet.Ack
+	sub   packet.Subscribe
+	unsub packet.Unsubscribe
+	route route
+	view  Message
+}
+
+// maxPooledRouteBuf bounds the encoded-forms buffer kept in pooled scratch.
+const maxPooledRouteBuf = 64 << 10
+
+// logger returns the broker's logger tagged with this connection. It
+// allocates: use it on paths that log, not per packet.
+func (c *client) logger() *zap.Logger {
+	if c.info.ClientID == "" {
+		return c.b.log.With(zap.Stringer("remote", c.info.RemoteAddr))
+	}
+	return c.b.log.With(zap.String("client", c.info.ClientID), zap.Stringer("remote", c.info.RemoteAddr))
+}
+
+// run serves the connection until it ends. The packet loop runs on a fresh
+// goroutine once the client is connected, so that the deep call chains of
+// the CONNECT exchange do not leave a grown stack on every idle connection.
 func (c *client) run() {
+	if err := c.serve(); err != nil {
+		c.end(err, false)
+		return
+	}
+	go c.runLoop()
+}
+
+func (c *client) runLoop() {
+	cause, clean := c.loop()
+	c.end(cause, clean)
+}
+
+// end finishes the connection: the session is detached before the
+// (possibly slow) graceful close, so that a client reconnecting at once
+// finds it released.
+func (c *client) end(cause error, clean bool) {
 	defer c.b.connWG.Done()
 	defer c.b.removeClient(c)
-	cause, clean := c.serve()
-	// The session is detached before the (possibly slow) graceful close, so
-	// that a client reconnecting at once finds it released.
 	c.finish(cause, clean)
 	if c.graceful {
 		c.closeGracefully()
@@ -92,15 +122,15 @@ func (c *client) run() {
 	c.closeNow()
 }
 
-// serve runs the CONNECT exchange and then the packet loop. It returns why
-// the connection ended and whether it ended with a clean DISCONNECT.
-func (c *client) serve() (cause error, clean bool) {
+// serve runs the TLS handshake (for TLS connections) and the CONNECT
+// exchange.
+func (c *client) serve() error {
 	if tc, ok := c.conn.(*tls.Conn); ok {
 		_ = tc.SetDeadline(time.Now().Add(c.b.cfg.ConnectTimeout))
 		if err := tc.Handshake(); err != nil {
-			c.log.Info("TLS handshake failed", zap.Error(err))
+			c.logger().Info("TLS handshake failed", zap.Error(err))
 			c.closeNow()
-			return err, false
+			return err
 		}
 		_ = tc.SetDeadline(time.Time{})
 		st := tc.ConnectionState()
@@ -108,10 +138,7 @@ func (c *client) serve() (cause error, clean bool) {
 			c.info.Certificates = st.PeerCertificates
 		}
 	}
-	if err := c.connect(); err != nil {
-		return err, false
-	}
-	return c.loop()
+	return c.connect()
 }
 
 // loop reads and handles packets until the connection ends.
@@ -145,7 +172,7 @@ func (c *client) readFailed(err error) error {
 	}
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
-		c.log.Info("keep alive timeout", zap.String("client", c.info.ClientID), zap.Duration("keepalive", c.keepAlive))
+		c.logger().Info("keep alive timeout", zap.String("client", c.info.ClientID), zap.Duration("keepalive", c.keepAlive))
 		c.disconnect(packet.KeepAliveTimeout)
 		return ErrKeepAliveTimeout
 	}
@@ -156,7 +183,7 @@ func (c *client) readFailed(err error) error {
 	if errors.Is(err, io.EOF) {
 		err = io.ErrUnexpectedEOF
 	}
-	c.log.Debug("connection lost", zap.String("client", c.info.ClientID), zap.Error(err))
+	c.logger().Debug("connection lost", zap.String("client", c.info.ClientID), zap.Error(err))
 	c.closeNow()
 	return err
 }
@@ -167,7 +194,7 @@ func (c *client) protocolFailure(err error) error {
 	rc := packet.ProtocolError
 	_ = errors.As(err, &rc)
 	c.b.stats.protocolErrors.Add(1)
-	c.log.Info("closing connection: client error", zap.String("client", c.info.ClientID),
+	c.logger().Info("closing connection: client error", zap.String("client", c.info.ClientID),
 		zap.Stringer("reason", rc), zap.Error(err))
 	c.disconnect(rc)
 	return err

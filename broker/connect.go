@@ -19,15 +19,15 @@ func (c *client) connect() error {
 		c.closeNow()
 		var ne interface{ Timeout() bool }
 		if errors.As(err, &ne) && ne.Timeout() {
-			c.log.Info("no CONNECT within connect timeout", zap.Duration("connect_timeout", c.b.cfg.ConnectTimeout))
+			c.logger().Info("no CONNECT within connect timeout", zap.Duration("connect_timeout", c.b.cfg.ConnectTimeout))
 		} else {
-			c.log.Info("closing connection before CONNECT", zap.Error(err))
+			c.logger().Info("closing connection before CONNECT", zap.Error(err))
 		}
 		return fmt.Errorf("broker: reading CONNECT: %w", err)
 	}
 	if h.Type != packet.CONNECT {
 		c.closeNow()
-		c.log.Info("first packet is not CONNECT; closing", zap.Uint8("type", uint8(h.Type)))
+		c.logger().Info("first packet is not CONNECT; closing", zap.Uint8("type", uint8(h.Type)))
 		return fmt.Errorf("broker: first packet type %d is not CONNECT: %w", h.Type, packet.ProtocolError) // [MQTT-3.1.0-1]
 	}
 	var cp packet.Connect
@@ -37,7 +37,6 @@ func (c *client) connect() error {
 	c.version = cp.Version
 	c.info.Version = cp.Version
 	c.info.Username = cp.Username
-	c.log = c.log.With(zap.String("client", cp.ClientID))
 
 	if rc := c.checkConnect(&cp); rc != packet.Success {
 		return c.refuse(rc, nil)
@@ -54,7 +53,7 @@ func (c *client) connect() error {
 	c.connected.Store(true)
 	c.b.stats.connected.Add(1)
 	c.b.stats.connectsTotal.Add(1)
-	c.log.Debug("client connected", zap.Uint8("version", cp.Version), zap.Bool("session_present", ack.SessionPresent),
+	c.logger().Debug("client connected", zap.Uint8("version", cp.Version), zap.Bool("session_present", ack.SessionPresent),
 		zap.Duration("keepalive", c.keepAlive))
 	c.resume()
 	for _, o := range c.b.hooks.Load().connect {
@@ -71,11 +70,11 @@ func (c *client) refuseMalformed(cp *packet.Connect, err error) error {
 		if cp.Version == packet.V5 {
 			c.version = packet.V5
 		}
-		c.log.Info("unsupported protocol version", zap.Uint8("version", cp.Version))
+		c.logger().Info("unsupported protocol version", zap.Uint8("version", cp.Version))
 		return c.refuse(packet.UnsupportedProtocolVersion, nil)
 	}
 	c.b.stats.protocolErrors.Add(1)
-	c.log.Info("malformed CONNECT; closing", zap.Error(err))
+	c.logger().Info("malformed CONNECT; closing", zap.Error(err))
 	if cp.Version == packet.V5 && errors.As(err, &rc) {
 		c.version = packet.V5
 		ack := packet.Connack{ReasonCode: rc}
@@ -96,7 +95,7 @@ func (c *client) refuse(rc packet.ReasonCode, props *packet.Properties) error {
 	} else if props != nil {
 		ack.Props = *props
 	}
-	c.log.Info("connection refused", zap.Stringer("reason", rc))
+	c.logger().Info("connection refused", zap.Stringer("reason", rc))
 	c.writeControl(&ack)
 	c.closeGracefully()
 	return fmt.Errorf("broker: connection refused: %w", rc)
@@ -115,7 +114,6 @@ func (c *client) checkConnect(cp *packet.Connect) packet.ReasonCode {
 		cp.ClientID = "auto-" + strconv.FormatUint(uint64(time.Now().UnixNano()), 36) + "-" +
 			strconv.FormatUint(c.b.idSeq.Add(1), 36)
 		c.idAssigned = true
-		c.log = c.log.With(zap.String("assigned_client", cp.ClientID))
 	}
 	c.info.ClientID = cp.ClientID
 	if cp.WillFlag {
@@ -133,7 +131,7 @@ func (c *client) checkConnect(cp *packet.Connect) packet.ReasonCode {
 		}
 	}
 	if c.b.stats.connected.Load() >= int64(cfg.MaxConnections) {
-		c.log.Warn("connection refused: maximum connections reached", zap.Int("max_connections", cfg.MaxConnections))
+		c.logger().Warn("connection refused: maximum connections reached", zap.Int("max_connections", cfg.MaxConnections))
 		if cp.Version == packet.V5 {
 			return packet.QuotaExceeded
 		}

@@ -21,10 +21,11 @@ type pubSpec struct {
 	overrideExpiry bool
 }
 
-// appendPublish encodes sp for version into dst using enc as scratch, with
-// a zero packet identifier. It returns the buffer and the absolute offset
+// appendPublish encodes sp for version into dst with a zero packet
+// identifier. It returns the buffer and the absolute offset
 // of the packet identifier (meaningful for QoS > 0).
-func appendPublish(dst []byte, version byte, enc *packet.Publish, sp *pubSpec) ([]byte, int) {
+func appendPublish(dst []byte, version byte, sp *pubSpec) ([]byte, int) {
+	var enc packet.Publish
 	enc.Dup, enc.QoS, enc.Retain = sp.dup, sp.qos, sp.retain
 	enc.Topic, enc.Payload, enc.PacketID = sp.topic, sp.payload, 0
 	if sp.aliasOnly {
@@ -48,8 +49,6 @@ func appendPublish(dst []byte, version byte, enc *packet.Publish, sp *pubSpec) (
 	}
 	start := len(dst)
 	dst = enc.AppendTo(dst, version)
-	enc.Props = packet.Properties{}
-	enc.Topic, enc.Payload = "", nil
 	_, hl, _ := packet.ParseFixedHeader(dst[start:])
 	return dst, start + hl + 2 + len(sp.topic)*btoi(!sp.aliasOnly)
 }
@@ -61,74 +60,116 @@ func btoi(b bool) int {
 	return 0
 }
 
-// encodeFor encodes sp for this client: it applies an outbound topic alias
-// when the client accepts them, and returns nil if the packet would exceed
-// the client's Maximum Packet Size. The frame is valid until the next call;
-// the session's mu must be held.
-func (c *client) encodeFor(sp *pubSpec) ([]byte, int) {
-	c.encBuf = c.encBuf[:0]
+// writeStatus is the outcome of queueing a PUBLISH on a client.
+type writeStatus int
+
+const (
+	written  writeStatus = iota
+	tooLarge             // exceeds the client's Maximum Packet Size: dropped [MQTT-3.1.2-24]
+	closing              // the connection is closing: not written
+	backlog              // QoS 0 and the client's backlog is full: dropped
+)
+
+// writePublish encodes sp straight into the outbound buffer with packet
+// identifier pid, applying an outbound topic alias when the client accepts
+// them. The session's mu must be held (it guards the alias table).
+func (c *client) writePublish(sp *pubSpec, pid uint16) writeStatus {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.wclosed {
+		return closing
+	}
+	if sp.qos == 0 && len(c.out) > maxQoS0Backlog {
+		return backlog
+	}
+	if c.out == nil {
+		c.out = c.b.writeBufs.get()
+	}
+	start := len(c.out)
 	var pidOff int
-	c.encBuf, pidOff = appendPublish(c.encBuf, c.version, &c.encPub, sp)
-	if len(c.encBuf) > c.maxOutPacket {
-		c.dropTooLarge(c.encBuf)
-		return nil, 0
+	c.out, pidOff = appendPublish(c.out, c.version, sp)
+	if len(c.out)-start > c.maxOutPacket {
+		c.out = c.out[:start]
+		c.dropTooLarge(len(c.out) - start)
+		return tooLarge
 	}
-	if c.aliasOutMax == 0 || c.version != packet.V5 {
-		return c.encBuf, pidOff
+	if c.aliasOutMax > 0 && c.version == packet.V5 {
+		if c.applyAliasOut(sp) {
+			c.out = c.out[:start]
+			c.out, pidOff = appendPublish(c.out, c.version, sp)
+			if len(c.out)-start > c.maxOutPacket { // the alias property made it too large
+				c.out = c.out[:start]
+				c.dropTooLarge(len(c.out) - start)
+				return tooLarge
+			}
+		}
 	}
+	if pid != 0 {
+		c.out[pidOff] = byte(pid >> 8)
+		c.out[pidOff+1] = byte(pid)
+	}
+	c.startFlushLocked()
+	return written
+}
+
+// applyAliasOut picks the outbound topic alias for sp's topic, assigning a
+// new one while the client's Topic Alias Maximum allows. It reports whether
+// sp changed.
+func (c *client) applyAliasOut(sp *pubSpec) bool {
 	if a, ok := c.aliasesOut[sp.topic]; ok {
 		sp.alias, sp.aliasOnly = a, true
-	} else if len(c.aliasesOut) < int(c.aliasOutMax) {
-		if c.aliasesOut == nil {
-			c.aliasesOut = make(map[string]uint16, c.aliasOutMax)
-		}
-		a := uint16(len(c.aliasesOut) + 1)
-		c.aliasesOut[sp.topic] = a
-		sp.alias = a
-	} else {
-		return c.encBuf, pidOff
+		return true
 	}
-	c.encBuf = c.encBuf[:0]
-	c.encBuf, pidOff = appendPublish(c.encBuf, c.version, &c.encPub, sp)
-	if len(c.encBuf) > c.maxOutPacket { // the alias property made it too large
-		c.dropTooLarge(c.encBuf)
-		return nil, 0
+	if len(c.aliasesOut) >= int(c.aliasOutMax) {
+		return false
 	}
-	return c.encBuf, pidOff
+	if c.aliasesOut == nil {
+		c.aliasesOut = make(map[string]uint16, c.aliasOutMax)
+	}
+	a := uint16(len(c.aliasesOut) + 1)
+	c.aliasesOut[sp.topic] = a
+	sp.alias = a
+	return true
 }
 
 // dropTooLarge counts and logs a message not sent because it exceeds the
 // client's Maximum Packet Size [MQTT-3.1.2-24].
-func (c *client) dropTooLarge(frame []byte) {
+func (c *client) dropTooLarge(size int) {
 	c.b.stats.msgsDropped.Add(1)
-	if ce := c.log.Check(zap.InfoLevel, "message dropped: larger than the client's maximum packet size"); ce != nil {
-		ce.Write(zap.Int("size", len(frame)), zap.Int("client_maximum", c.maxOutPacket))
+	if ce := c.b.log.Check(zap.InfoLevel, "message dropped: larger than the client's maximum packet size"); ce != nil {
+		ce.Write(zap.String("client", c.info.ClientID), zap.Int("size", size), zap.Int("client_maximum", c.maxOutPacket))
 	}
 }
 
 // sendStored sends a stored message (queued, retransmitted or retained) to
 // c; s.mu held. pid 0 allocates a new packet identifier for QoS > 0. It
-// reports whether the message was written.
+// reports false if the connection is closing (the message stays inflight,
+// for retransmission on the next connection).
 func (c *client) sendStored(s *session, q *queuedMsg, pid uint16, dup bool, now int64) bool {
 	m := q.m
 	sp := pubSpec{topic: m.topic, payload: m.payload, props: &m.props, qos: q.qos, retain: q.retain, dup: dup, subIDs: q.subIDs}
 	if m.expireAt != 0 {
 		sp.expiry, sp.overrideExpiry = m.remainingExpiry(now), true
 	}
-	frame, pidOff := c.encodeFor(&sp)
-	if frame == nil {
-		if pid != 0 {
+	newPID := q.qos > 0 && pid == 0
+	if newPID {
+		pid = s.allocPID()
+	}
+	switch c.writePublish(&sp, pid) {
+	case tooLarge, backlog:
+		if !newPID && pid != 0 {
 			delete(s.inflight, pid)
+		}
+		return true
+	case closing:
+		if newPID {
+			s.enqueueFront(*q)
 		}
 		return false
 	}
-	if q.qos > 0 && pid == 0 {
-		pid = s.allocPID()
+	if newPID {
 		s.seq++
 		s.inflight[pid] = inflightMsg{m: m, qos: q.qos, retain: q.retain, subIDs: q.subIDs, seq: s.seq}
-	}
-	if !c.writeFrame(frame, pidOff, pid, q.qos) {
-		return false
 	}
 	c.b.stats.msgsSent.Add(1)
 	return true

@@ -20,20 +20,20 @@ func (c *client) handle(h packet.FixedHeader, body []byte) (done bool, err error
 	case packet.PUBLISH:
 		return false, c.handlePublish(h, body)
 	case packet.PUBACK, packet.PUBREC, packet.PUBREL, packet.PUBCOMP:
-		if err := c.ack.Decode(h.Type, h.Flags, body, c.version, false); err != nil {
+		if err := c.sc.ack.Decode(h.Type, h.Flags, body, c.version, false); err != nil {
 			return false, err
 		}
-		return false, c.handleAck(&c.ack)
+		return false, c.handleAck(&c.sc.ack)
 	case packet.SUBSCRIBE:
-		if err := c.sub.Decode(h.Flags, body, c.version, true); err != nil {
+		if err := c.sc.sub.Decode(h.Flags, body, c.version, true); err != nil {
 			return false, err
 		}
-		return false, c.handleSubscribe(&c.sub)
+		return false, c.handleSubscribe(&c.sc.sub)
 	case packet.UNSUBSCRIBE:
-		if err := c.unsub.Decode(h.Flags, body, c.version, true); err != nil {
+		if err := c.sc.unsub.Decode(h.Flags, body, c.version, true); err != nil {
 			return false, err
 		}
-		return false, c.handleUnsubscribe(&c.unsub)
+		return false, c.handleUnsubscribe(&c.sc.unsub)
 	case packet.PINGREQ:
 		var p packet.Pingreq
 		if err := p.Decode(h.Flags, body); err != nil {
@@ -86,7 +86,7 @@ func (c *client) handleDisconnect(d *packet.Disconnect) (bool, error) {
 
 // handlePublish validates and routes an inbound PUBLISH and acknowledges it.
 func (c *client) handlePublish(h packet.FixedHeader, body []byte) error {
-	p := &c.pub
+	p := &c.sc.pub
 	if err := p.Decode(h.Flags, body, c.version, false); err != nil {
 		return err
 	}
@@ -127,22 +127,22 @@ func (c *client) handlePublish(h packet.FixedHeader, body []byte) error {
 	hs := c.b.hooks.Load()
 	if !c.canPublish(hs, p.Topic) {
 		rc = packet.NotAuthorized
-		if ce := c.log.Check(zap.InfoLevel, "publish not authorized"); ce != nil {
+		if ce := c.b.log.Check(zap.InfoLevel, "publish not authorized"); ce != nil {
 			ce.Write(zap.String("client", c.info.ClientID), zap.String("topic", p.Topic))
 		}
 	} else {
 		now := time.Now()
-		c.route.reset(c.b, p, nil, s, now)
+		c.sc.route.reset(c.b, p, nil, s, now)
 		if len(hs.publish) > 0 {
 			c.observePublish(hs, p)
 		}
 		if p.Retain {
-			c.b.storeRetained(c.route.message())
+			c.b.storeRetained(c.sc.route.message())
 		}
-		if c.route.run() == 0 && c.version == packet.V5 {
+		if c.sc.route.run() == 0 && c.version == packet.V5 {
 			rc = packet.NoMatchingSubscribers
 		}
-		c.route.pub, c.route.msg = nil, nil
+		c.sc.route.pub, c.sc.route.msg = nil, nil
 	}
 	switch p.QoS {
 	case 1:
@@ -199,7 +199,7 @@ func (c *client) canPublish(hs *hookSet, topic string) bool {
 }
 
 func (c *client) observePublish(hs *hookSet, p *packet.Publish) {
-	v := &c.view
+	v := &c.sc.view
 	v.Topic, v.Payload, v.QoS, v.Retain = p.Topic, p.Payload, p.QoS, p.Retain
 	v.Props = p.Props
 	v.Props.Present &= forwardedProps

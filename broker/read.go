@@ -124,6 +124,9 @@ func (c *client) fill(timeout time.Duration) error {
 	if c.rbuf == nil {
 		c.rbuf = c.b.readBufs.get()
 	}
+	if c.sc == nil {
+		c.sc = c.b.getScratch()
+	}
 	if err := c.setReadDeadline(timeout); err != nil {
 		return err
 	}
@@ -168,10 +171,32 @@ func (c *client) growReadBuffer(total int) {
 	c.rbuf, c.rstart, c.rend = nb, 0, n
 }
 
-// releaseReadBuffer returns an empty read buffer to the pool.
+// releaseReadBuffer returns an empty read buffer and the scratch to their
+// pools.
 func (c *client) releaseReadBuffer() {
 	if c.rbuf != nil && c.rstart == c.rend {
 		c.b.readBufs.put(c.rbuf)
 		c.rbuf, c.rstart, c.rend = nil, 0, 0
 	}
+	if c.sc != nil && c.rbuf == nil {
+		c.b.putScratch(c.sc)
+		c.sc = nil
+	}
+}
+
+func (b *Broker) getScratch() *scratch {
+	if v := b.scratchPool.Get(); v != nil {
+		return v.(*scratch)
+	}
+	return new(scratch)
+}
+
+func (b *Broker) putScratch(sc *scratch) {
+	r := &sc.route
+	r.pub, r.msg, r.from, r.lastRes = nil, nil, nil, nil
+	clear(r.targets)
+	if cap(r.buf) > maxPooledRouteBuf {
+		r.buf = nil
+	}
+	b.scratchPool.Put(sc)
 }

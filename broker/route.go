@@ -20,9 +20,8 @@ type route struct {
 	from *session
 	now  int64
 
-	enc     packet.Publish // encoding scratch
-	buf     []byte         // encoded forms
-	forms   [2][3][2]form  // [v5][qos][retain]
+	buf     []byte        // encoded forms
+	forms   [2][3][2]form // [v5][qos][retain]
 	targets []target
 	ids     []uint32
 	lastRes *topics.Result[*session, subOpts]
@@ -210,37 +209,38 @@ func (r *route) deliver(s *session, qos byte, retain bool, ids []uint32) {
 	s.mu.Unlock()
 }
 
-// sendTo encodes (or reuses the encoded form) and queues the PUBLISH on c;
-// s.mu held.
+// sendTo queues the PUBLISH on c, copying the shared encoded form when the
+// delivery has no per-client properties; s.mu held.
 func (r *route) sendTo(c *client, s *session, qos byte, retain bool, ids []uint32) {
-	var frame []byte
-	var pidOff int
-	if len(ids) == 0 && c.aliasOutMax == 0 {
-		frame, pidOff = r.form(c.version, qos, retain)
-	} else {
-		topic, payload, props, _ := r.source()
-		sp := pubSpec{topic: topic, payload: payload, props: props, qos: qos, retain: retain, subIDs: ids}
-		if r.pub == nil {
-			sp.expiry, sp.overrideExpiry = r.msg.remainingExpiry(r.now), r.msg.expireAt != 0
-		}
-		frame, pidOff = c.encodeFor(&sp)
-	}
-	if frame == nil {
-		return // larger than the client accepts: dropped [MQTT-3.1.2-24]
-	}
-	if len(frame) > c.maxOutPacket {
-		c.dropTooLarge(frame)
-		return
-	}
 	var pid uint16
 	if qos > 0 {
 		pid = s.allocPID()
 	}
-	if !c.writeFrame(frame, pidOff, pid, qos) {
+	var st writeStatus
+	if len(ids) == 0 && c.aliasOutMax == 0 {
+		frame, pidOff := r.form(c.version, qos, retain)
+		if len(frame) > c.maxOutPacket {
+			c.dropTooLarge(len(frame))
+			return
+		}
+		st = c.writeFrame(frame, pidOff, pid, qos)
+	} else {
+		topic, payload, props, _ := r.source()
+		sp := pubSpec{topic: topic, payload: payload, props: props, qos: qos, retain: retain, subIDs: ids}
+		if r.pub == nil && r.msg.expireAt != 0 {
+			sp.expiry, sp.overrideExpiry = r.msg.remainingExpiry(r.now), true
+		}
+		st = c.writePublish(&sp, pid)
+	}
+	switch st {
+	case tooLarge:
+		return
+	case backlog:
+		r.b.stats.msgsDropped.Add(1)
+		return
+	case closing:
 		if qos > 0 {
 			s.enqueue(queuedMsg{m: r.message(), qos: qos, retain: retain, subIDs: cloneIDs(ids)})
-		} else {
-			r.b.stats.msgsDropped.Add(1)
 		}
 		return
 	}
@@ -271,7 +271,7 @@ func (r *route) form(version byte, qos byte, retain bool) ([]byte, int) {
 		}
 		start := len(r.buf)
 		var pidOff int
-		r.buf, pidOff = appendPublish(r.buf, version, &r.enc, &sp)
+		r.buf, pidOff = appendPublish(r.buf, version, &sp)
 		*f = form{off: int32(start), n: int32(len(r.buf) - start), pidOff: int32(pidOff - start)}
 	}
 	return r.buf[f.off : f.off+f.n], int(f.pidOff)

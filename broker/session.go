@@ -95,6 +95,19 @@ func (s *session) enqueue(q queuedMsg) {
 	s.queue = append(s.queue, q)
 }
 
+// enqueueFront puts a message back at the head of the queue (it could not
+// be sent); s.mu held.
+func (s *session) enqueueFront(q queuedMsg) {
+	if s.qhead > 0 {
+		s.qhead--
+		s.queue[s.qhead] = q
+		return
+	}
+	s.queue = append(s.queue, queuedMsg{})
+	copy(s.queue[1:], s.queue)
+	s.queue[0] = q
+}
+
 // dequeue removes the oldest queued message; s.mu held.
 func (s *session) dequeue() (queuedMsg, bool) {
 	if s.qhead == len(s.queue) {

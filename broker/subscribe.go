@@ -34,7 +34,7 @@ func (c *client) handleSubscribe(p *packet.Subscribe) error {
 		}
 		if rc.IsError() {
 			ack.ReasonCodes[i] = c.subackFailure(rc)
-			c.log.Info("subscription refused", zap.String("client", c.info.ClientID), zap.String("filter", sub.Filter), zap.Stringer("reason", rc))
+			c.logger().Info("subscription refused", zap.String("client", c.info.ClientID), zap.String("filter", sub.Filter), zap.Stringer("reason", rc))
 			c.observeSubscribe(hs, sub, rc)
 			continue
 		}

@@ -70,13 +70,16 @@ func (c *client) writeAck(t packet.Type, pid uint16, rc packet.ReasonCode) {
 }
 
 // writeFrame queues an encoded PUBLISH frame, patching in pid at pidOff
-// when pid is non-zero. It reports false if the frame was not queued (the
-// connection is closing, or a QoS 0 frame met a full backlog).
-func (c *client) writeFrame(frame []byte, pidOff int, pid uint16, qos byte) bool {
+// when pid is non-zero.
+func (c *client) writeFrame(frame []byte, pidOff int, pid uint16, qos byte) writeStatus {
 	c.wmu.Lock()
-	if c.wclosed || (qos == 0 && len(c.out) > maxQoS0Backlog) {
+	if c.wclosed {
 		c.wmu.Unlock()
-		return false
+		return closing
+	}
+	if qos == 0 && len(c.out) > maxQoS0Backlog {
+		c.wmu.Unlock()
+		return backlog
 	}
 	if c.out == nil {
 		c.out = c.b.writeBufs.get()
@@ -89,7 +92,7 @@ func (c *client) writeFrame(frame []byte, pidOff int, pid uint16, qos byte) bool
 	}
 	c.startFlushLocked()
 	c.wmu.Unlock()
-	return true
+	return written
 }
 
 // startFlushLocked wakes the writer goroutine, starting one if none runs;
@@ -115,7 +118,7 @@ func (c *client) startFlushLocked() {
 // writerLinger is how long an idle writer goroutine waits for more output
 // before it ends (and gives its buffers back), so that busy connections do
 // not start a goroutine per write and idle ones hold none.
-const writerLinger = 2 * time.Second
+const writerLinger = time.Second
 
 // flush writes the outbound buffer whenever it has data, until the
 // connection closes or stays idle for writerLinger.
@@ -134,6 +137,7 @@ func (c *client) flush() {
 				c.flushed = nil
 			}
 			c.writerIdle = true
+			c.releaseWriteBuffersLocked()
 			c.wmu.Unlock()
 			if idle == nil {
 				idle = time.NewTimer(writerLinger)
@@ -174,13 +178,26 @@ func (c *client) flush() {
 		if err != nil {
 			c.wclosed = true
 			c.wmu.Unlock()
-			if ce := c.log.Check(zap.DebugLevel, "write failed"); ce != nil {
+			if ce := c.b.log.Check(zap.DebugLevel, "write failed"); ce != nil {
 				ce.Write(zap.String("client", c.info.ClientID), zap.Error(err))
 			}
 			_ = c.conn.Close()
 			continue
 		}
 		c.wmu.Unlock()
+	}
+}
+
+// releaseWriteBuffersLocked gives empty write buffers back to the pool;
+// wmu held.
+func (c *client) releaseWriteBuffersLocked() {
+	if c.out != nil && len(c.out) == 0 {
+		c.b.writeBufs.put(c.out)
+		c.out = nil
+	}
+	if c.spare != nil {
+		c.b.writeBufs.put(c.spare)
+		c.spare = nil
 	}
 }
 
