@@ -42,7 +42,6 @@ type client struct {
 	rend      int
 	sc        *scratch // pooled decode and routing scratch; nil while idle
 	aliasesIn []string // v5 inbound topic aliases, index = alias
-	inQoS2Cnt int
 
 	// Guarded by the session's mu (all PUBLISH sends to this client).
 	aliasesOut map[string]uint16
@@ -243,6 +242,13 @@ func (c *client) closeGracefully() {
 func (c *client) closeNow() {
 	c.wmu.Lock()
 	c.wclosed = true
+	if c.writerIdle { // wake the writer so that it ends now
+		c.writerIdle = false
+		select {
+		case c.wake <- struct{}{}:
+		default:
+		}
+	}
 	c.wmu.Unlock()
 	_ = c.conn.Close()
 	c.releaseReadBuffer()

@@ -103,6 +103,7 @@ func (c *client) startFlushLocked() {
 		if c.wake == nil {
 			c.wake = make(chan struct{}, 1)
 		}
+		c.b.connWG.Add(1) // the connection's goroutine is alive: wclosed is unset
 		go c.flush()
 		return
 	}
@@ -123,6 +124,7 @@ const writerLinger = time.Second
 // flush writes the outbound buffer whenever it has data, until the
 // connection closes or stays idle for writerLinger.
 func (c *client) flush() {
+	defer c.b.connWG.Done()
 	var idle *time.Timer
 	for {
 		c.wmu.Lock()
@@ -146,6 +148,7 @@ func (c *client) flush() {
 			}
 			select {
 			case <-c.wake:
+				idle.Stop()
 				continue
 			case <-idle.C:
 			}

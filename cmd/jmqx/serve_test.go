@@ -1,0 +1,311 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/urfave/cli/v2"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// waitTimeout bounds every wait on a condition in these tests.
+const waitTimeout = 10 * time.Second
+
+// syncBuffer is a bytes.Buffer safe for the logger and the test to share.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// running is a jmqx command started in process.
+type running struct {
+	cancel context.CancelFunc
+	done   chan error
+	ready  chan net.Addr
+	logs   *syncBuffer
+}
+
+// start runs "jmqx ARGS..." in a goroutine with its own context.
+func start(t *testing.T, args ...string) *running {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{cancel: cancel, done: make(chan error, 1), ready: make(chan net.Addr, 1), logs: &syncBuffer{}}
+	app := newApp(appEnv{stdout: io.Discard, stderr: r.logs, ready: func(a net.Addr) { r.ready <- a }})
+	go func() { r.done <- app.RunContext(ctx, append([]string{"jmqx"}, args...)) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-r.done:
+		case <-time.After(waitTimeout):
+			t.Error("jmqx did not stop")
+		}
+	})
+	return r
+}
+
+// addr waits for the MQTT listener to be bound.
+func (r *running) addr(t *testing.T) net.Addr {
+	t.Helper()
+	select {
+	case a := <-r.ready:
+		return a
+	case err := <-r.done:
+		t.Fatalf("jmqx stopped before listening: %v\nlogs:\n%s", err, r.logs)
+	case <-time.After(waitTimeout):
+		t.Fatalf("jmqx did not start listening\nlogs:\n%s", r.logs)
+	}
+	return nil
+}
+
+// result waits for the command to return.
+func (r *running) result(t *testing.T) error {
+	t.Helper()
+	select {
+	case err := <-r.done:
+		r.done <- err // for the cleanup
+		return err
+	case <-time.After(waitTimeout):
+		t.Fatalf("jmqx did not return\nlogs:\n%s", r.logs)
+		return nil
+	}
+}
+
+// MQTT 3.1.1 packets of a tiny session: CONNECT (client "t1", clean
+// session, keep alive 60), SUBSCRIBE a (packet id 1, QoS 0) and PUBLISH a
+// "hi" (QoS 0), with the broker's expected answers.
+var (
+	connect  = []byte{0x10, 14, 0, 4, 'M', 'Q', 'T', 'T', 4, 0x02, 0, 60, 0, 2, 't', '1'}
+	connack  = []byte{0x20, 2, 0, 0}
+	suback   = []byte{0x90, 3, 0, 1, 0}
+	publish  = []byte{0x30, 5, 0, 1, 'a', 'h', 'i'}
+	sub      = []byte{0x82, 6, 0, 1, 0, 1, 'a', 0}
+	pingreq  = []byte{0xC0, 0}
+	pingresp = []byte{0xD0, 0}
+)
+
+// exchange writes out and expects to read want back.
+func exchange(t *testing.T, c net.Conn, out, want []byte) {
+	t.Helper()
+	if _, err := c.Write(out); err != nil {
+		t.Fatalf("write % x: %v", out, err)
+	}
+	got := make([]byte, len(want))
+	if _, err := io.ReadFull(c, got); err != nil {
+		t.Fatalf("after % x: read: %v (got % x)", out, err, got)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("after % x: got % x, want % x", out, got, want)
+	}
+}
+
+func TestServeRunsBrokerUntilCancelled(t *testing.T) {
+	t.Parallel()
+	dataDir := filepath.Join(t.TempDir(), "nested", "data")
+	r := start(t, "serve", "--mqtt-addr", "127.0.0.1:0", "--data-dir", dataDir,
+		"--max-keepalive", "120", "--log-level", "debug")
+	addr := r.addr(t)
+
+	if fi, err := os.Stat(dataDir); err != nil || !fi.IsDir() {
+		t.Errorf("data dir %s not created: %v", dataDir, err)
+	}
+	c, err := net.DialTimeout("tcp", addr.String(), waitTimeout)
+	if err != nil {
+		t.Fatalf("dial %s: %v", addr, err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(waitTimeout))
+	exchange(t, c, connect, connack)
+	exchange(t, c, sub, suback)
+	exchange(t, c, publish, publish)
+	exchange(t, c, pingreq, pingresp)
+
+	// Shutdown disconnects the client: the connection ends (for 3.1.1,
+	// without a DISCONNECT packet) and serve returns nil.
+	r.cancel()
+	if rest, err := io.ReadAll(c); err != nil || len(rest) != 0 {
+		t.Errorf("after shutdown: read % x, %v; want the connection closed", rest, err)
+	}
+	_ = c.Close()
+	if err := r.result(t); err != nil {
+		t.Fatalf("serve returned %v after cancel\nlogs:\n%s", err, r.logs)
+	}
+	logs := r.logs.String()
+	for _, want := range []string{"anonymous clients are accepted", addr.String(), "shutting down", "stopped"} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("logs lack %q:\n%s", want, logs)
+		}
+	}
+}
+
+func TestServeJSONLogs(t *testing.T) {
+	t.Parallel()
+	r := start(t, "serve", "--mqtt-addr", "127.0.0.1:0", "--data-dir", t.TempDir(), "--log-format", "json")
+	r.addr(t)
+	r.cancel()
+	if err := r.result(t); err != nil {
+		t.Fatalf("serve: %v", err)
+	}
+	lines := strings.Split(strings.TrimSpace(r.logs.String()), "\n")
+	for _, line := range lines {
+		var entry map[string]any
+		if err := json.Unmarshal([]byte(line), &entry); err != nil {
+			t.Fatalf("log line is not JSON: %q: %v", line, err)
+		}
+	}
+	if len(lines) < 3 {
+		t.Errorf("only %d log lines", len(lines))
+	}
+}
+
+func TestServeRefusesBadACLFile(t *testing.T) {
+	t.Parallel()
+	acl := filepath.Join(t.TempDir(), "acl.conf")
+	if err := os.WriteFile(acl, []byte("topic read a/#\ntopic reed b\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := start(t, "serve", "--mqtt-addr", "127.0.0.1:0", "--data-dir", t.TempDir(), "--acl-file", acl)
+	err := r.result(t)
+	if want := acl + `:2: unknown access "reed"`; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("serve = %v, want an error containing %q", err, want)
+	}
+	select {
+	case a := <-r.ready:
+		t.Errorf("serve listened on %s despite a bad ACL file", a)
+	default:
+	}
+}
+
+func TestServeWithACLFile(t *testing.T) {
+	t.Parallel()
+	acl := filepath.Join(t.TempDir(), "acl.conf")
+	if err := os.WriteFile(acl, []byte("topic readwrite a\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := start(t, "serve", "--mqtt-addr", "127.0.0.1:0", "--data-dir", t.TempDir(), "--acl-file", acl)
+	r.addr(t)
+	if !strings.Contains(r.logs.String(), "topic ACL loaded") {
+		t.Errorf("no log line for the ACL:\n%s", r.logs)
+	}
+}
+
+func TestServeRefusesBadFlags(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--log-level", "verbose"}, `--log-level "verbose"`},
+		{[]string{"--log-format", "xml"}, `--log-format "xml"`},
+		{[]string{"--max-keepalive", "70000"}, "--max-keepalive 70000"},
+		{[]string{"--max-keepalive", "-1"}, "--max-keepalive -1"},
+		{[]string{"--shutdown-timeout", "0s"}, "--shutdown-timeout 0s"},
+		{[]string{"--mqtt-addr", "no-port"}, "no-port"},
+	}
+	for _, tt := range tests {
+		args := append([]string{"serve", "--data-dir", t.TempDir()}, tt.args...)
+		err := newApp(appEnv{stdout: io.Discard, stderr: io.Discard}).RunContext(context.Background(), append([]string{"jmqx"}, args...))
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("jmqx %s = %v, want an error containing %q", strings.Join(args, " "), err, tt.want)
+		}
+	}
+}
+
+func TestServeAddressInUse(t *testing.T) {
+	t.Parallel()
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	r := start(t, "serve", "--mqtt-addr", busy.Addr().String(), "--data-dir", t.TempDir())
+	if err := r.result(t); err == nil || !strings.Contains(err.Error(), busy.Addr().String()) {
+		t.Errorf("serve on a busy port = %v, want an error naming %s", err, busy.Addr())
+	}
+}
+
+func TestServeFlagsDocumented(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	app := newApp(appEnv{stdout: &out, stderr: io.Discard})
+	if err := app.RunContext(context.Background(), []string{"jmqx", "serve", "--help"}); err != nil {
+		t.Fatalf("serve --help: %v", err)
+	}
+	help := out.String()
+	for _, f := range serveFlags() {
+		name := f.Names()[0]
+		df, ok := f.(cli.DocGenerationFlag)
+		if !ok || df.GetUsage() == "" {
+			t.Errorf("--%s has no help text", name)
+			continue
+		}
+		env := "JMQX_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+		if got := df.GetEnvVars(); len(got) != 1 || got[0] != env {
+			t.Errorf("--%s env vars = %v, want [%s]", name, got, env)
+		}
+		for _, want := range []string{"--" + name, env} {
+			if !strings.Contains(help, want) {
+				t.Errorf("serve --help lacks %q:\n%s", want, help)
+			}
+		}
+	}
+}
+
+// TestReadmeDocumentsServeFlags keeps README.md's flag table in step with
+// the flags: one row per flag, with its environment variable and default.
+func TestReadmeDocumentsServeFlags(t *testing.T) {
+	t.Parallel()
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := map[string]string{} // flag name -> table row
+	for line := range strings.Lines(string(readme)) {
+		if rest, ok := strings.CutPrefix(line, "| `--"); ok {
+			name, _, _ := strings.Cut(rest, " ")
+			name = strings.TrimSuffix(name, "`")
+			rows[name] = line
+		}
+	}
+	for _, f := range serveFlags() {
+		name := f.Names()[0]
+		row, ok := rows[name]
+		if !ok {
+			t.Errorf("README.md has no table row for --%s", name)
+			continue
+		}
+		df := f.(cli.DocGenerationFlag)
+		if env := df.GetEnvVars()[0]; !strings.Contains(row, "`"+env+"`") {
+			t.Errorf("README.md row for --%s lacks `%s`", name, env)
+		}
+		if def := df.GetValue(); def != "" && !strings.Contains(row, "`"+def+"`") {
+			t.Errorf("README.md row for --%s lacks the default `%s`", name, def)
+		}
+		delete(rows, name)
+	}
+	for name := range rows {
+		t.Errorf("README.md documents --%s, which serve does not have", name)
+	}
+}
