@@ -429,3 +429,37 @@ func TestTopicAliasNotAssumedAfterDrop(t *testing.T) {
 		}
 	}
 }
+
+// Each shared group gets its own copy; within a group one member gets it
+// (§4.8.2).
+func TestSharedSubscriptionGroups(t *testing.T) {
+	t.Parallel()
+	n := startBroker(t, broker.Config{})
+	a, b := dialV5(t, n, "a"), dialV5(t, n, "b")
+	a.subscribe("$share/g1/sg/+", 1)
+	b.subscribe("$share/g2/sg/+", 1)
+	dialV5(t, n, "pub").publish("sg/t", "m", 1, false)
+	for _, c := range []*v5Client{a, b} {
+		if m := expectMessage(t, c.msgs, waitFor); m.Topic != "sg/t" {
+			t.Fatalf("got %v, want sg/t", m)
+		}
+	}
+}
+
+// A Will Message carries its properties (Content Type, User Properties,
+// Response Topic) to subscribers [MQTT-3.1.3-? §3.1.3.2].
+func TestWillPropertiesForwarded(t *testing.T) {
+	t.Parallel()
+	n := startBroker(t, broker.Config{})
+	watcher := dialV5(t, n, "watcher")
+	watcher.subscribe("wp/t", 1)
+	c := dialV5(t, n, "dying", will("wp/t", "gone", 1, 0), func(_ *paho.ClientConfig, cp *paho.Connect) {
+		cp.WillProperties = &paho.WillProperties{ContentType: "text/plain", ResponseTopic: "wp/r",
+			User: paho.UserProperties{{Key: "k", Value: "v"}}}
+	})
+	c.drop()
+	p := expectMessage(t, watcher.msgs, waitFor).Props
+	if p == nil || p.ContentType != "text/plain" || p.ResponseTopic != "wp/r" || len(p.User) != 1 || p.User[0].Key != "k" {
+		t.Fatalf("will properties %+v, want content type, response topic and user property", p)
+	}
+}

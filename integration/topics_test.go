@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"testing"
 
@@ -210,5 +211,76 @@ func TestUnsubscribeStopsDelivery(t *testing.T) {
 	pub := dialV5(t, n, "pub")
 	pub.publish("us/a", "gone", 1, false)
 	pub.publish("us/b", "end", 1, false)
+	expectNoMessage(t, sub.msgs, "end")
+}
+
+// retainedTopics subscribes a fresh client to filter and returns the topics
+// of the retained messages it gets, in order of arrival, up to a sentinel.
+func retainedTopics(t *testing.T, n *node, id, filter string) []string {
+	t.Helper()
+	c := dialV5(t, n, id)
+	c.subscribe(filter, 0)
+	c.subscribe("zz/end", 0)
+	if err := n.b.Publish("zz/end", []byte("end"), 0, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	got := topicsOf(collectUntil(t, c.msgs, "end"))
+	slices.Sort(got)
+	return got
+}
+
+// Retained messages are matched against the new subscription's wildcards
+// like live ones, '$' topics excluded from leading wildcards [MQTT-4.7.1-2,
+// MQTT-4.7.2-1].
+func TestRetainedWildcardMatching(t *testing.T) {
+	t.Parallel()
+	n := startBroker(t, broker.Config{})
+	for _, topic := range []string{"rw", "rw/a", "rw/a/b", "rw/b/c", "rw//c", "/rw", "$SYS/rw"} {
+		if err := n.b.Publish(topic, []byte(topic), 0, true, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, tc := range []struct {
+		filter string
+		want   []string
+	}{
+		{"rw/+", []string{"rw/a"}},
+		{"rw/#", []string{"rw", "rw/a", "rw/a/b", "rw/b/c", "rw//c"}},
+		{"rw/+/c", []string{"rw//c", "rw/b/c"}},
+		{"+/rw", []string{"/rw"}},
+		{"#", []string{"/rw", "rw", "rw//c", "rw/a", "rw/a/b", "rw/b/c"}},
+		{"$SYS/#", []string{"$SYS/rw"}},
+	} {
+		slices.Sort(tc.want)
+		if got := retainedTopics(t, n, fmt.Sprint("c", i), tc.filter); !slices.Equal(got, tc.want) {
+			t.Errorf("%s: retained %q, want %q", tc.filter, got, tc.want)
+		}
+	}
+}
+
+// A subscription made after a topic was published to (and its match
+// cached) gets the next message, and an unsubscribed one does not.
+func TestSubscriptionChangesSeenByLaterPublishes(t *testing.T) {
+	t.Parallel()
+	n := startBroker(t, broker.Config{})
+	pub := dialV5(t, n, "pub")
+	pub.publish("mc/t", "warm", 1, false)
+	pub.publish("mc/t", "warm", 1, false)
+	sub := dialV5(t, n, "sub")
+	sub.subscribe("mc/+", 1)
+	sub.subscribe("$share/g/mc/#", 1)
+	pub.publish("mc/t", "seen", 1, false)
+	got := []string{expectMessage(t, sub.msgs, waitFor).Payload, expectMessage(t, sub.msgs, waitFor).Payload}
+	if !slices.Equal(got, []string{"seen", "seen"}) {
+		t.Fatalf("after subscribing got %q, want the message once per subscription", got)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	if _, err := sub.Unsubscribe(ctx, &paho.Unsubscribe{Topics: []string{"mc/+", "$share/g/mc/#"}}); err != nil {
+		t.Fatal(err)
+	}
+	sub.subscribe("mc/end", 1)
+	pub.publish("mc/t", "unseen", 1, false)
+	pub.publish("mc/end", "end", 1, false)
 	expectNoMessage(t, sub.msgs, "end")
 }
