@@ -31,7 +31,7 @@ func FuzzConn(f *testing.F) {
 		seq = (&packet.Disconnect{}).AppendTo(seq, v)
 		f.Add(true, v, seq)
 		f.Add(false, v, append(cp.AppendTo(nil, v), seq...))
-		f.Add(true, v, []byte{0x30, 0xff, 0xff, 0xff, 0xff, 0x7f}) // 5-byte remaining length
+		f.Add(true, v, []byte{0x30, 0xff, 0xff, 0xff, 0xff, 0x7f})                // 5-byte remaining length
 		f.Add(true, v, []byte{0x32, 0x07, 0x00, 0x03, 'a', '/', '#', 0x00, 0x01}) // wildcard topic
 		f.Add(true, v, []byte{0x10, 0x02, 0x00, 0x00})                            // second CONNECT
 	}

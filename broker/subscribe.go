@@ -17,7 +17,7 @@ func (c *client) handleSubscribe(p *packet.Subscribe) error {
 	var id uint32
 	if c.version == packet.V5 && len(p.Props.SubscriptionIDs) > 0 {
 		if c.b.cfg.DisableSubscriptionIDs {
-			return protoErr("subscription identifiers not supported", packet.SubscriptionIDsNotSupported) // [MQTT-3.2.2-?]
+			return protoErr("subscription identifiers not supported", packet.SubscriptionIDsNotSupported)
 		}
 		id = p.Props.SubscriptionIDs[0]
 	}
@@ -41,8 +41,7 @@ func (c *client) handleSubscribe(p *packet.Subscribe) error {
 		qos := min(sub.QoS, byte(c.b.cfg.MaxQoS))
 		opts := subOpts{qos: qos, noLocal: sub.NoLocal, rap: sub.RetainAsPublished, id: id}
 		if c.version != packet.V5 {
-			opts.noLocal, opts.rap = false, true
-			opts.rap = false
+			opts.noLocal, opts.rap = false, false // 3.x: retain flag 0 on normal delivery [MQTT-3.3.1-9]
 		}
 		s.mu.Lock()
 		_, existed := s.subs[sub.Filter]

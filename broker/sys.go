@@ -3,8 +3,6 @@ package broker
 import (
 	"strconv"
 	"time"
-
-	"github.com/jmqx/jmqx/broker/packet"
 )
 
 // runSys publishes broker statistics as retained messages under $SYS/ every
@@ -50,5 +48,3 @@ func (b *Broker) publishSys() {
 		b.routeMessage(m, now)
 	}
 }
-
-var _ = packet.V5
