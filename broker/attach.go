@@ -127,14 +127,25 @@ func (c *client) resume() {
 			}
 			return 0
 		})
-		for _, pid := range pids {
+		// Beyond the client's new Receive Maximum, unacknowledged PUBLISHes
+		// go back to the head of the queue, in order [MQTT-3.3.4-9].
+		var back []queuedMsg
+		for i, pid := range pids {
 			e := s.inflight[pid]
 			if e.rel {
 				c.writeAck(packet.PUBREL, pid, packet.Success)
 				continue
 			}
 			q := queuedMsg{m: e.m, qos: e.qos, retain: e.retain, subIDs: e.subIDs}
+			if i >= c.sendWindow {
+				delete(s.inflight, pid)
+				back = append(back, q)
+				continue
+			}
 			c.sendStored(s, &q, pid, true, now)
+		}
+		for i := len(back) - 1; i >= 0; i-- {
+			s.enqueueFront(back[i])
 		}
 	}
 	s.resuming = false

@@ -1,6 +1,8 @@
 package broker
 
 import (
+	"time"
+
 	"go.uber.org/zap"
 
 	"github.com/jmqx/jmqx/broker/packet"
@@ -24,6 +26,7 @@ func (c *client) enhancedAuth(hs *hookSet, cp *packet.Connect, props *packet.Pro
 	}
 	c.info.ClientID = cp.ClientID
 	x := &AuthExchange{Client: &c.info, Method: method, In: cp.Props.AuthData}
+	deadline := time.Now().Add(c.b.cfg.ConnectTimeout) // bounds the whole exchange
 	for {
 		x.Out = nil
 		rc := h.Exchange(x)
@@ -51,7 +54,12 @@ func (c *client) enhancedAuth(hs *hookSet, cp *packet.Connect, props *packet.Pro
 		}
 		c.version = packet.V5
 		c.writeControl(&auth)
-		h2, body, err := c.readPacket(c.b.cfg.ConnectTimeout)
+		left := time.Until(deadline)
+		if left <= 0 {
+			c.logger().Info("enhanced authentication not finished within connect timeout")
+			return packet.NotAuthorized
+		}
+		h2, body, err := c.readPacket(left)
 		if err != nil {
 			return packet.NotAuthorized
 		}

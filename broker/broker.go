@@ -43,6 +43,7 @@ type Broker struct {
 	done    chan struct{}  // closed when Shutdown begins
 	started time.Time
 	idSeq   atomic.Uint64
+	slots   atomic.Int64 // connection slots held (MaxConnections)
 	stats   counters
 
 	readBufs    bufPool

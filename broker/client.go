@@ -32,6 +32,7 @@ type client struct {
 	problemInfo   bool   // client's Request Problem Information
 	authMethod    string
 	idAssigned    bool
+	reserved      bool // holds a MaxConnections slot
 	enhancedState *AuthExchange
 	connected     atomic.Bool // CONNACK success sent
 	graceful      bool        // close with closeGracefully; reader-owned
@@ -115,6 +116,9 @@ func (c *client) end(cause error, clean bool) {
 	defer c.b.connWG.Done()
 	defer c.b.removeClient(c)
 	c.finish(cause, clean)
+	if c.reserved {
+		c.b.slots.Add(-1)
+	}
 	if c.graceful {
 		c.closeGracefully()
 	}

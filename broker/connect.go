@@ -45,6 +45,10 @@ func (c *client) connect() error {
 	if rc := c.authenticate(&cp, &props); rc != packet.Success {
 		return c.refuse(rc, &props)
 	}
+	if cp.WillFlag && !c.canPublish(c.b.hooks.Load(), cp.WillTopic) {
+		c.logger().Info("will topic not authorized", zap.String("topic", cp.WillTopic))
+		return c.refuse(packet.NotAuthorized, nil)
+	}
 	c.setupFromConnect(&cp, &props)
 	ack := packet.Connack{Props: props}
 	if err := c.b.attach(c, &cp, &ack); err != nil {
@@ -130,13 +134,17 @@ func (c *client) checkConnect(cp *packet.Connect) packet.ReasonCode {
 			return packet.TopicNameInvalid
 		}
 	}
-	if c.b.stats.connected.Load() >= int64(cfg.MaxConnections) {
+	// Reserve a connection slot now, so that concurrent CONNECTs cannot
+	// overshoot the limit while they authenticate; end releases it.
+	if n := c.b.slots.Add(1); n > int64(cfg.MaxConnections) {
+		c.b.slots.Add(-1)
 		c.logger().Warn("connection refused: maximum connections reached", zap.Int("max_connections", cfg.MaxConnections))
 		if cp.Version == packet.V5 {
 			return packet.QuotaExceeded
 		}
 		return packet.ServerUnavailable
 	}
+	c.reserved = true
 	return packet.Success
 }
 

@@ -88,18 +88,21 @@ func (c *client) writePublish(sp *pubSpec, pid uint16) writeStatus {
 	start := len(c.out)
 	var pidOff int
 	c.out, pidOff = appendPublish(c.out, c.version, sp)
-	if len(c.out)-start > c.maxOutPacket {
+	if size := len(c.out) - start; size > c.maxOutPacket {
 		c.out = c.out[:start]
-		c.dropTooLarge(len(c.out) - start)
+		c.dropTooLarge(size)
 		return tooLarge
 	}
 	if c.aliasOutMax > 0 && c.version == packet.V5 {
-		if c.applyAliasOut(sp) {
+		if changed, assigned := c.applyAliasOut(sp); changed {
 			c.out = c.out[:start]
 			c.out, pidOff = appendPublish(c.out, c.version, sp)
-			if len(c.out)-start > c.maxOutPacket { // the alias property made it too large
+			if size := len(c.out) - start; size > c.maxOutPacket { // the alias property made it too large
+				if assigned { // the client never learns this alias
+					delete(c.aliasesOut, sp.topic)
+				}
 				c.out = c.out[:start]
-				c.dropTooLarge(len(c.out) - start)
+				c.dropTooLarge(size)
 				return tooLarge
 			}
 		}
@@ -114,14 +117,14 @@ func (c *client) writePublish(sp *pubSpec, pid uint16) writeStatus {
 
 // applyAliasOut picks the outbound topic alias for sp's topic, assigning a
 // new one while the client's Topic Alias Maximum allows. It reports whether
-// sp changed.
-func (c *client) applyAliasOut(sp *pubSpec) bool {
+// sp changed and whether the alias was assigned just now.
+func (c *client) applyAliasOut(sp *pubSpec) (changed, assigned bool) {
 	if a, ok := c.aliasesOut[sp.topic]; ok {
 		sp.alias, sp.aliasOnly = a, true
-		return true
+		return true, false
 	}
 	if len(c.aliasesOut) >= int(c.aliasOutMax) {
-		return false
+		return false, false
 	}
 	if c.aliasesOut == nil {
 		c.aliasesOut = make(map[string]uint16, c.aliasOutMax)
@@ -129,7 +132,7 @@ func (c *client) applyAliasOut(sp *pubSpec) bool {
 	a := uint16(len(c.aliasesOut) + 1)
 	c.aliasesOut[sp.topic] = a
 	sp.alias = a
-	return true
+	return true, true
 }
 
 // dropTooLarge counts and logs a message not sent because it exceeds the

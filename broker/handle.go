@@ -230,7 +230,9 @@ func (c *client) handleAck(a *packet.Ack) error {
 		s.mu.Lock()
 		if e, ok := s.inflight[a.PacketID]; ok && e.qos == 1 {
 			delete(s.inflight, a.PacketID)
-			c.refill(s, now)
+			if s.client == c { // not on a connection being taken over
+				c.refill(s, now)
+			}
 		}
 		s.mu.Unlock()
 	case packet.PUBREC:
@@ -243,7 +245,9 @@ func (c *client) handleAck(a *packet.Ack) error {
 		}
 		if a.ReasonCode.IsError() { // the receiver refused it: the flow ends [MQTT-4.3.3-4]
 			delete(s.inflight, a.PacketID)
-			c.refill(s, now)
+			if s.client == c {
+				c.refill(s, now)
+			}
 			s.mu.Unlock()
 			return nil
 		}
@@ -256,7 +260,9 @@ func (c *client) handleAck(a *packet.Ack) error {
 		s.mu.Lock()
 		if e, ok := s.inflight[a.PacketID]; ok && e.rel {
 			delete(s.inflight, a.PacketID)
-			c.refill(s, now)
+			if s.client == c {
+				c.refill(s, now)
+			}
 		}
 		s.mu.Unlock()
 	}

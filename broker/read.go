@@ -81,7 +81,7 @@ func (c *client) readPacket(timeout time.Duration) (packet.FixedHeader, []byte, 
 		if c.rend > c.rstart {
 			h, n, err := packet.ParseFixedHeader(c.rbuf[c.rstart:c.rend])
 			if err == nil {
-				if h.Remaining > c.b.cfg.MaxPacketSize {
+				if n+h.Remaining > c.b.cfg.MaxPacketSize { // the whole packet counts
 					return h, nil, fmt.Errorf("packet of %d bytes exceeds maximum packet size %d: %w",
 						h.Remaining+n, c.b.cfg.MaxPacketSize, packet.PacketTooLarge)
 				}

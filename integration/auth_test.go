@@ -3,6 +3,7 @@ package integration
 import (
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/eclipse/paho.golang/paho"
 	"github.com/eclipse/paho.mqtt.golang/packets"
@@ -137,4 +138,67 @@ func TestEnhancedAuthWithPaho(t *testing.T) {
 	if c.connack.Properties == nil || c.connack.Properties.AuthMethod != "CHALLENGE" {
 		t.Fatalf("CONNACK %+v, want Authentication Method CHALLENGE", c.connack)
 	}
+}
+
+// Re-authentication: after CONNACK the client sends AUTH 0x19 and runs the
+// same challenge; the broker ends it with AUTH 0x00 [MQTT-4.12.1-1, §4.12.1].
+func TestEnhancedReauthentication(t *testing.T) {
+	t.Parallel()
+	n := startBroker(t, broker.Config{}, broker.WithHooks(challenge{}))
+	r := dialRaw(t, n, packet.V5)
+	cp := packet.Connect{Version: packet.V5, ClientID: "c", CleanStart: true, KeepAlive: 30}
+	cp.Props = authPacket(0, "hello").Props
+	r.send(&cp)
+	expectPacket[*packet.Auth](r)
+	r.send(authPacket(packet.ContinueAuthentication, "response-1"))
+	expectPacket[*packet.Auth](r)
+	r.send(authPacket(packet.ContinueAuthentication, "response-2"))
+	expectPacket[*packet.Connack](r)
+	r.send(authPacket(packet.ReAuthenticate, "hello"))
+	for _, resp := range []string{"response-1", "response-2"} {
+		if a := expectPacket[*packet.Auth](r); a.ReasonCode != packet.ContinueAuthentication {
+			t.Fatalf("AUTH %#02x, want 0x18", byte(a.ReasonCode))
+		}
+		r.send(authPacket(packet.ContinueAuthentication, resp))
+	}
+	if a := expectPacket[*packet.Auth](r); a.ReasonCode != packet.Success || a.Props.AuthMethod != "CHALLENGE" {
+		t.Fatalf("AUTH %#02x %q, want 0x00 with method CHALLENGE", byte(a.ReasonCode), a.Props.AuthMethod)
+	}
+}
+
+// endless is an EnhancedAuthenticator that never finishes.
+type endless struct{}
+
+func (endless) Supports(string) bool { return true }
+
+func (endless) Exchange(x *broker.AuthExchange) packet.ReasonCode {
+	x.Out = []byte("again")
+	return packet.ContinueAuthentication
+}
+
+// ConnectTimeout bounds the whole CONNECT and enhanced authentication
+// exchange (Config.ConnectTimeout), not each step: a client answering every
+// AUTH promptly is still cut off after 300ms.
+func TestConnectTimeoutBoundsEnhancedAuth(t *testing.T) {
+	t.Parallel()
+	n := startBroker(t, broker.Config{ConnectTimeout: 300 * time.Millisecond}, broker.WithHooks(endless{}))
+	r := dialRaw(t, n, packet.V5)
+	cp := packet.Connect{Version: packet.V5, ClientID: "c", CleanStart: true, KeepAlive: 30}
+	cp.Props = authPacket(0, "hello").Props
+	start := time.Now()
+	r.send(&cp)
+	pace := time.NewTicker(100 * time.Millisecond)
+	defer pace.Stop()
+	for time.Since(start) < 2*time.Second {
+		p, err := r.read(time.Second)
+		if err != nil {
+			return // closed
+		}
+		if _, ok := p.(*packet.Auth); !ok {
+			return // CONNACK refusal
+		}
+		<-pace.C
+		r.send(authPacket(packet.ContinueAuthentication, "more"))
+	}
+	t.Fatalf("enhanced authentication still running after %s with ConnectTimeout 300ms", time.Since(start))
 }

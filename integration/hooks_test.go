@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -92,10 +93,10 @@ func TestPublishObserver(t *testing.T) {
 	dialV5(t, n, "pub").publish("po/t", "payload", 1, false)
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
-	if len(rec.publishs) != 1 {
-		t.Fatalf("observed %d publishes, want 1", len(rec.publishs))
+	if len(rec.published) != 1 {
+		t.Fatalf("observed %d publishes, want 1", len(rec.published))
 	}
-	m := rec.publishs[0]
+	m := rec.published[0]
 	if m.ClientID != "pub" || m.Topic != "po/t" || m.QoS != 1 || string(m.Payload) != "payload" {
 		t.Fatalf("observed %+v, want pub po/t QoS 1 \"payload\"", m)
 	}
@@ -153,4 +154,47 @@ func TestAuthorizerRefusesPublishV311(t *testing.T) {
 	pub.publish("secret/t", "x", 1, false)
 	pub.publish("open/t", "end", 1, false)
 	expectNoMessage(t, sub.msgs, "end")
+}
+
+// denyPublish is an Authorizer refusing publishes under "secret/" only.
+type denyPublish struct{}
+
+func (denyPublish) CanPublish(_ *broker.ClientInfo, topic string) bool {
+	return !strings.HasPrefix(topic, "secret/")
+}
+
+func (denyPublish) CanSubscribe(*broker.ClientInfo, string) bool { return true }
+
+// A client may not publish through its Will what the Authorizer refuses it
+// to PUBLISH: either the CONNECT is refused (v5 0x87 / 0x90, §3.2.2.2) or
+// the will is dropped when the connection is lost.
+func TestAuthorizerAppliesToWill(t *testing.T) {
+	t.Parallel()
+	n := startBroker(t, broker.Config{}, broker.WithHooks(denyPublish{}))
+	watcher := dialV5(t, n, "watcher")
+	watcher.subscribe("#", 1)
+	c, err := connectV5(t, n, "sneaky", will("secret/t", "leak", 1, 0))
+	if err != nil {
+		return // refused at CONNECT: fine
+	}
+	c.drop()
+	waitConnected(t, n, 1)
+	watcher.publish("open/t", "end", 1, false)
+	expectNoMessage(t, watcher.msgs, "end")
+}
+
+// Shutdown reaches OnConnectionLost as ErrServerShutdown.
+func TestConnectObserverShutdown(t *testing.T) {
+	t.Parallel()
+	rec := &recorder{}
+	n := startBroker(t, broker.Config{}, broker.WithHooks(rec))
+	dialV5(t, n, "c")
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	if err := n.b.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := rec.lostCause("c"); !errors.Is(err, broker.ErrServerShutdown) {
+		t.Fatalf("OnConnectionLost cause %v, want ErrServerShutdown", err)
+	}
 }

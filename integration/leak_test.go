@@ -2,40 +2,28 @@ package integration
 
 import (
 	"context"
-	"net"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
-	"go.uber.org/zap/zaptest"
 
 	"github.com/jmqx/jmqx/broker"
 	"github.com/jmqx/jmqx/broker/packet"
 )
 
 // After Shutdown returns, no goroutine of the broker is left: not the
-// connections' readers and writers, not $SYS, not in-process subscribers.
+// connections' readers and writers, not $SYS, not in-process subscribers,
+// not the timers of a pending will and session expiry.
 //
 // This test does not call t.Parallel: a goroutine leak check has to own the
 // process. It runs in the sequential phase, when every parallel test is
 // still parked in t.Parallel, and ignores what ran before it.
 func TestShutdownLeavesNoGoroutines(t *testing.T) {
 	before := goleak.IgnoreCurrent()
-	b, err := broker.New(broker.Config{SysInterval: 20 * time.Millisecond}, broker.WithLogger(zaptest.NewLogger(t)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- b.Serve(l) }()
-	n := &node{b: b, addr: l.Addr().String()}
-
+	n := startBroker(t, broker.Config{SysInterval: 20 * time.Millisecond})
 	sub := dialV5(t, n, "sub")
 	sub.subscribe("#", 1)
-	inproc, err := b.Subscribe("#", 1, func(*broker.Message) {})
+	inproc, err := n.b.Subscribe("#", 1, func(*broker.Message) {})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,14 +37,11 @@ func TestShutdownLeavesNoGoroutines(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 	defer cancel()
 	start := time.Now()
-	if err := b.Shutdown(ctx); err != nil {
+	if err := n.b.Shutdown(ctx); err != nil {
 		t.Fatalf("Shutdown: %v", err)
 	}
 	if d := time.Since(start); d > time.Second {
 		t.Errorf("Shutdown took %s with only well-behaved clients", d)
-	}
-	if err := <-served; err != nil {
-		t.Fatalf("Serve: %v", err)
 	}
 	<-sub.Done()
 	<-pub.Done()

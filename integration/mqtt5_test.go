@@ -446,20 +446,46 @@ func TestSharedSubscriptionGroups(t *testing.T) {
 	}
 }
 
-// A Will Message carries its properties (Content Type, User Properties,
-// Response Topic) to subscribers [MQTT-3.1.3-? §3.1.3.2].
+// A Will Message carries its properties (Content Type, Response Topic,
+// User Properties) to subscribers (§3.1.3.2). Raw CONNECT: paho.golang
+// v0.23.0 does not encode a will's Content Type or Response Topic.
 func TestWillPropertiesForwarded(t *testing.T) {
 	t.Parallel()
 	n := startBroker(t, broker.Config{})
 	watcher := dialV5(t, n, "watcher")
 	watcher.subscribe("wp/t", 1)
-	c := dialV5(t, n, "dying", will("wp/t", "gone", 1, 0), func(_ *paho.ClientConfig, cp *paho.Connect) {
-		cp.WillProperties = &paho.WillProperties{ContentType: "text/plain", ResponseTopic: "wp/r",
-			User: paho.UserProperties{{Key: "k", Value: "v"}}}
-	})
-	c.drop()
+	cp := packet.Connect{ClientID: "dying", CleanStart: true, KeepAlive: 30,
+		WillFlag: true, WillQoS: 1, WillTopic: "wp/t", WillPayload: []byte("gone")}
+	cp.WillProps.ContentType, cp.WillProps.ResponseTopic = "text/plain", "wp/r"
+	cp.WillProps.User = []packet.UserProperty{{Key: "k", Value: "v"}}
+	for _, id := range []packet.PropID{packet.PropContentType, packet.PropResponseTopic, packet.PropUserProperty} {
+		cp.WillProps.Set(id)
+	}
+	r, _ := connectRaw(t, n, packet.V5, cp)
+	_ = r.conn.Close()
 	p := expectMessage(t, watcher.msgs, waitFor).Props
 	if p == nil || p.ContentType != "text/plain" || p.ResponseTopic != "wp/r" || len(p.User) != 1 || p.User[0].Key != "k" {
 		t.Fatalf("will properties %+v, want content type, response topic and user property", p)
+	}
+}
+
+// When a shared group member's session ends, the group's messages all go
+// to the members left (§4.8.2).
+func TestSharedSubscriptionMemberLeaves(t *testing.T) {
+	t.Parallel()
+	n := startBroker(t, broker.Config{})
+	a, b := dialV5(t, n, "a"), dialV5(t, n, "b")
+	a.subscribe("$share/g/sl/t", 1)
+	b.subscribe("$share/g/sl/t", 1)
+	b.subscribe("sl/end", 1)
+	_ = a.Disconnect(&paho.Disconnect{})
+	waitConnected(t, n, 1)
+	pub := dialV5(t, n, "pub")
+	for i := range 4 {
+		pub.publish("sl/t", fmt.Sprint(i), 1, false)
+	}
+	pub.publish("sl/end", "end", 1, false)
+	if got := collectUntil(t, b.msgs, "end"); len(got) != 4 {
+		t.Fatalf("remaining member got %d of 4 messages: %v", len(got), got)
 	}
 }

@@ -159,7 +159,11 @@ func TestInflightRetransmittedOnResume(t *testing.T) {
 			var first []*packet.Publish
 			for _, p := range []string{"a", "b", "c"} {
 				pub.publish("rs/t", p, 1, false)
-				first = append(first, expectPacket[*packet.Publish](sub))
+				p := expectPacket[*packet.Publish](sub)
+				if p.Dup {
+					t.Errorf("first delivery %s has DUP=1", describe(p))
+				}
+				first = append(first, p)
 			}
 			_ = sub.conn.Close()
 			again, ack := connectRaw(t, n, v, cp)
@@ -258,4 +262,94 @@ func TestTakeoverClosesOldConnectionV311(t *testing.T) {
 	old, _ := connectRaw(t, n, packet.V311, packet.Connect{ClientID: "tk", CleanStart: true, KeepAlive: 30})
 	dialV311(t, n, "tk")
 	old.expectClosed()
+}
+
+// A Session Expiry Interval of 0 sent on DISCONNECT ends the session at
+// once (§3.14.2.2.2).
+func TestDisconnectEndsSession(t *testing.T) {
+	t.Parallel()
+	n := startBroker(t, broker.Config{})
+	c := dialV5(t, n, "de", cleanStart(false), sessionExpiry(60))
+	_ = c.Disconnect(&paho.Disconnect{Properties: &paho.DisconnectProperties{SessionExpiryInterval: new(uint32)}})
+	eventually(t, waitFor, func() error {
+		if s := n.b.Stats().Sessions; s != 0 {
+			return fmt.Errorf("%d sessions", s)
+		}
+		return nil
+	})
+}
+
+// Setting a non-zero Session Expiry Interval on DISCONNECT after 0 on
+// CONNECT is a Protocol Error: DISCONNECT 0x82 [MQTT-3.14.2-2].
+func TestDisconnectCannotSetSessionExpiry(t *testing.T) {
+	t.Parallel()
+	r := connectRawV5(t, startBroker(t, broker.Config{}), "c", packet.Properties{})
+	d := packet.Disconnect{}
+	d.Props.SessionExpiry = 60
+	d.Props.Set(packet.PropSessionExpiry)
+	r.send(&d)
+	r.expectDisconnect(packet.ProtocolError)
+}
+
+// A takeover with Clean Start 0 while the old connection is still open
+// moves the session: the old connection gets DISCONNECT 0x8E, the new one
+// Session Present 1 and the unacknowledged messages again with DUP=1
+// [MQTT-3.1.4-3, MQTT-4.4.0-1].
+func TestTakeoverResumesInflight(t *testing.T) {
+	t.Parallel()
+	n := startBroker(t, broker.Config{})
+	cp := packet.Connect{Version: packet.V5, ClientID: "tr", KeepAlive: 30}
+	cp.Props.SessionExpiry = 60
+	cp.Props.Set(packet.PropSessionExpiry)
+	old, _ := connectRaw(t, n, packet.V5, cp)
+	subscribeRaw(t, old, 1, 0, packet.Subscription{Filter: "tr/t", QoS: 1})
+	dialV5(t, n, "pub").publish("tr/t", "x", 1, false)
+	first := expectPacket[*packet.Publish](old)
+	c, ack := connectRaw(t, n, packet.V5, cp)
+	if !ack.SessionPresent {
+		t.Fatal("CONNACK Session Present = 0 on takeover, want 1")
+	}
+	old.expectDisconnect(packet.SessionTakenOver)
+	if p := expectPacket[*packet.Publish](c); !p.Dup || p.PacketID != first.PacketID || string(p.Payload) != "x" {
+		t.Fatalf("got %s, want the unacknowledged PUBLISH again with DUP=1 id %d", describe(p), first.PacketID)
+	}
+}
+
+// Receive Maximum is per connection: resuming with a smaller one (2), the
+// broker resends no more unacknowledged PUBLISHes than it allows
+// [MQTT-3.3.4-9, §4.9: the send quota is re-initialised per connection].
+func TestResumeRespectsNewReceiveMaximum(t *testing.T) {
+	t.Parallel()
+	n := startBroker(t, broker.Config{})
+	cp := packet.Connect{Version: packet.V5, ClientID: "rr", KeepAlive: 30}
+	cp.Props.SessionExpiry, cp.Props.ReceiveMaximum = 60, 10
+	cp.Props.Set(packet.PropSessionExpiry)
+	cp.Props.Set(packet.PropReceiveMaximum)
+	sub, _ := connectRaw(t, n, packet.V5, cp)
+	subscribeRaw(t, sub, 1, 0, packet.Subscription{Filter: "rr/t", QoS: 1})
+	pub := dialV5(t, n, "pub")
+	for i := range 5 {
+		pub.publish("rr/t", fmt.Sprint(i), 1, false)
+		expectPacket[*packet.Publish](sub)
+	}
+	_ = sub.conn.Close()
+	cp.Props.ReceiveMaximum = 2
+	again, _ := connectRaw(t, n, packet.V5, cp)
+	expectPacket[*packet.Publish](again)
+	expectPacket[*packet.Publish](again)
+	pub.publish("rr/t", "end", 0, false)
+	if p := expectPacket[*packet.Publish](again); string(p.Payload) != "end" {
+		t.Fatalf("third unacknowledged PUBLISH %s with Receive Maximum 2, want the QoS 0 sentinel", describe(p))
+	}
+}
+
+// A Session Expiry Interval above MaxSessionExpiry is capped, and CONNACK
+// says so [MQTT-3.2.2-? §3.2.2.3.2].
+func TestSessionExpiryCapped(t *testing.T) {
+	t.Parallel()
+	n := startBroker(t, broker.Config{MaxSessionExpiry: 10})
+	p := dialV5(t, n, "c", sessionExpiry(100)).connack.Properties
+	if p == nil || p.SessionExpiryInterval == nil || *p.SessionExpiryInterval != 10 {
+		t.Fatalf("CONNACK properties %+v, want Session Expiry Interval 10", p)
+	}
 }

@@ -130,15 +130,16 @@ func TestKeepAliveTimeout(t *testing.T) {
 	}
 }
 
-// A v5 client asking for a keep alive above MaxKeepAlive gets the cap as
-// Server Keep Alive in CONNACK [MQTT-3.2.2-21].
+// A v5 client asking for a keep alive above MaxKeepAlive (or for none) gets
+// the cap as Server Keep Alive in CONNACK [MQTT-3.2.2-21].
 func TestServerKeepAlive(t *testing.T) {
 	t.Parallel()
 	n := startBroker(t, broker.Config{MaxKeepAlive: 60})
-	c := dialV5(t, n, "ka", keepAlive(120))
-	p := c.connack.Properties
-	if p == nil || p.ServerKeepAlive == nil || *p.ServerKeepAlive != 60 {
-		t.Fatalf("CONNACK Server Keep Alive %+v, want 60", p)
+	for _, asked := range []uint16{120, 0} {
+		p := dialV5(t, n, fmt.Sprint("ka", asked), keepAlive(asked)).connack.Properties
+		if p == nil || p.ServerKeepAlive == nil || *p.ServerKeepAlive != 60 {
+			t.Fatalf("asked %d: CONNACK Server Keep Alive %+v, want 60", asked, p)
+		}
 	}
 }
 
@@ -154,5 +155,75 @@ func TestKeepAlivePingKeepsConnection(t *testing.T) {
 		<-tick.C
 		r.send(&packet.Pingreq{})
 		expectPacket[*packet.Pingresp](r)
+	}
+}
+
+// A will without delay is published when its connection is taken over
+// [MQTT-3.1.2-8 (v5: the connection is closed without DISCONNECT 0x00)].
+func TestWillOnTakeover(t *testing.T) {
+	t.Parallel()
+	n := startBroker(t, broker.Config{})
+	watcher := dialV5(t, n, "watcher")
+	watcher.subscribe("w/t", 1)
+	dialV5(t, n, "twin", will("w/t", "gone", 1, 0))
+	dialV5(t, n, "twin")
+	if m := expectMessage(t, watcher.msgs, waitFor); m.Payload != "gone" {
+		t.Fatalf("got %v, want the will", m)
+	}
+}
+
+// A will whose delay (5s) outlasts the session (1s) is published when the
+// session ends (§3.1.3.2.2: whichever happens first).
+func TestWillPublishedAtSessionEnd(t *testing.T) {
+	t.Parallel()
+	n := startBroker(t, broker.Config{})
+	watcher := dialV5(t, n, "watcher")
+	watcher.subscribe("w/t", 1)
+	c := dialV5(t, n, "dying", will("w/t", "gone", 1, 5), sessionExpiry(1))
+	lost := time.Now()
+	c.drop()
+	m := expectMessage(t, watcher.msgs, 4*time.Second)
+	if d := time.Since(lost); d < time.Second || d > 3*time.Second {
+		t.Errorf("will published %s after the loss, want about 1s (session expiry)", d)
+	}
+	if m.Payload != "gone" {
+		t.Fatalf("got %v, want the will", m)
+	}
+}
+
+// The broker enforces the keep alive it sent as Server Keep Alive (1s),
+// not the one the client asked for (60s) [MQTT-3.2.2-21, MQTT-3.1.2-22].
+func TestServerKeepAliveEnforced(t *testing.T) {
+	t.Parallel()
+	n := startBroker(t, broker.Config{MaxKeepAlive: 1})
+	r, ack := connectRaw(t, n, packet.V5, packet.Connect{ClientID: "c", CleanStart: true, KeepAlive: 60})
+	if ack.Props.ServerKeepAlive != 1 {
+		t.Fatalf("CONNACK Server Keep Alive %d, want 1", ack.Props.ServerKeepAlive)
+	}
+	start := time.Now()
+	r.expectDisconnect(packet.KeepAliveTimeout)
+	if d := time.Since(start); d > 2500*time.Millisecond {
+		t.Errorf("disconnected after %s, want about 1.5s", d)
+	}
+}
+
+// A will with the retain flag is stored as the retained message of its
+// topic [MQTT-3.1.2-17 (v5) / MQTT-3.1.2-17 (3.1.1)].
+func TestWillRetained(t *testing.T) {
+	t.Parallel()
+	n := startBroker(t, broker.Config{})
+	dialV5(t, n, "dying", func(_ *paho.ClientConfig, cp *paho.Connect) {
+		cp.WillMessage = &paho.WillMessage{Topic: "wr/t", Payload: []byte("gone"), QoS: 1, Retain: true}
+	}).drop()
+	eventually(t, waitFor, func() error {
+		if r := n.b.Stats().Retained; r != 1 {
+			return fmt.Errorf("%d retained messages", r)
+		}
+		return nil
+	})
+	late := dialV5(t, n, "late")
+	late.subscribe("wr/t", 1)
+	if m := expectMessage(t, late.msgs, waitFor); m.Payload != "gone" || !m.Retain {
+		t.Fatalf("got %v, want the retained will", m)
 	}
 }

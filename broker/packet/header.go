@@ -32,6 +32,9 @@ func ParseFixedHeader(buf []byte) (FixedHeader, int, error) {
 		n++
 		v |= int(b&0x7F) << shift
 		if b < 0x80 {
+			if b == 0 && n > 1 { // a zero final byte means more bytes than needed
+				return FixedHeader{}, 0, fmt.Errorf("packet: fixed header: remaining length not minimally encoded: %w", MalformedPacket) // [MQTT-1.5.5-1]
+			}
 			break
 		}
 	}

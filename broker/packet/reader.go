@@ -58,6 +58,9 @@ func (r *reader) readVarint() (int, bool) {
 		r.pos++
 		v |= int(b&0x7F) << (7 * i)
 		if b < 0x80 {
+			if b == 0 && i > 0 {
+				return 0, false // not minimally encoded [MQTT-1.5.5-1]
+			}
 			return v, true
 		}
 	}
