@@ -61,6 +61,7 @@ func (b *Broker) attach(c *client, cp *packet.Connect, ack *packet.Connack) erro
 			s.ended = true
 			s.client = nil
 			s.online.Store(false)
+			s.releaseWaiters()
 			s.mu.Unlock()
 			dropped, s = s, nil
 		} else {
@@ -152,9 +153,15 @@ func (c *client) resume() {
 	c.refill(s, now)
 }
 
-// refill sends queued messages while the inflight window has room; s.mu
-// held.
+// refill sends queued messages while the inflight window has room, and
+// lets slowed-down publishers go on once the queue is below its limit;
+// s.mu held.
 func (c *client) refill(s *session, now int64) {
+	defer func() {
+		if len(s.waiters) > 0 && s.queueLen() < s.b.cfg.MaxQueuedMessages {
+			s.releaseWaiters()
+		}
+	}()
 	for len(s.inflight) < c.sendWindow {
 		q, ok := s.dequeue()
 		if !ok {
@@ -187,6 +194,7 @@ func (b *Broker) detach(c *client, clean bool) {
 	}
 	s.client = nil
 	s.online.Store(false)
+	s.releaseWaiters() // an offline queue does not slow publishers down
 	c.aliasesOut = nil
 	w := s.will
 	s.will = nil

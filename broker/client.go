@@ -44,6 +44,11 @@ type client struct {
 	sc        *scratch // pooled decode and routing scratch; nil while idle
 	aliasesIn []string // v5 inbound topic aliases, index = alias
 
+	// Flow control (flow.go), guarded by ackMu.
+	ackMu    sync.Mutex
+	waits    int
+	deferred []deferredAck
+
 	// Guarded by the session's mu (all PUBLISH sends to this client).
 	aliasesOut map[string]uint16
 

@@ -7,6 +7,7 @@
 //
 //	Broker.mu (sessions map, connection set)
 //	session.mu (subscriptions, inflight, queue, link to the client)
+//	client.ackMu (a publisher's held-back acknowledgements; flow.go)
 //	client.wmu (outbound buffer)
 //
 // The subscription trie and retained store have their own locks and are

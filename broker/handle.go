@@ -119,7 +119,7 @@ func (c *client) handlePublish(h packet.FixedHeader, body []byte) error {
 		}
 		s.mu.Unlock()
 		if seen { // a duplicate before PUBREL: not delivered again [MQTT-4.3.3-10]
-			c.writeAck(packet.PUBREC, p.PacketID, packet.Success)
+			c.ackPublish(packet.PUBREC, p.PacketID, packet.Success)
 			return nil
 		}
 	}
@@ -133,6 +133,7 @@ func (c *client) handlePublish(h packet.FixedHeader, body []byte) error {
 	} else {
 		now := time.Now()
 		c.sc.route.reset(c.b, p, nil, s, now)
+		c.sc.route.publisher = c
 		if len(hs.publish) > 0 {
 			c.observePublish(hs, p)
 		}
@@ -142,18 +143,18 @@ func (c *client) handlePublish(h packet.FixedHeader, body []byte) error {
 		if c.sc.route.run() == 0 && c.version == packet.V5 {
 			rc = packet.NoMatchingSubscribers
 		}
-		c.sc.route.pub, c.sc.route.msg = nil, nil
+		c.sc.route.pub, c.sc.route.msg, c.sc.route.publisher = nil, nil, nil
 	}
 	switch p.QoS {
 	case 1:
-		c.writeAck(packet.PUBACK, p.PacketID, v5Only(c, rc))
+		c.ackPublish(packet.PUBACK, p.PacketID, v5Only(c, rc))
 	case 2:
 		if rc.IsError() {
 			s.mu.Lock()
 			delete(s.inQoS2, p.PacketID)
 			s.mu.Unlock()
 		}
-		c.writeAck(packet.PUBREC, p.PacketID, v5Only(c, rc))
+		c.ackPublish(packet.PUBREC, p.PacketID, v5Only(c, rc))
 	}
 	return nil
 }

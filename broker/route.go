@@ -14,11 +14,14 @@ import (
 // one in-process publish): the message is encoded at most once per distinct
 // outgoing form and copied into each subscriber's buffer.
 type route struct {
-	b    *Broker
-	pub  *packet.Publish // as received; aliases the read buffer (nil if msg is the source)
-	msg  *message        // owned copy, made on first need
-	from *session
-	now  int64
+	b   *Broker
+	pub *packet.Publish // as received; aliases the read buffer (nil if msg is the source)
+	// publisher is the client whose PUBLISH this is, for flow control; nil
+	// for in-process messages and wills.
+	publisher *client
+	msg       *message // owned copy, made on first need
+	from      *session
+	now       int64
 
 	buf     []byte        // encoded forms
 	forms   [2][3][2]form // [v5][qos][retain]
@@ -40,6 +43,7 @@ type target struct {
 // reset prepares r for a new message.
 func (r *route) reset(b *Broker, pub *packet.Publish, msg *message, from *session, now time.Time) {
 	r.b, r.pub, r.msg, r.from, r.now = b, pub, msg, from, now.UnixNano()
+	r.publisher = nil
 	r.buf = r.buf[:0]
 	r.forms = [2][3][2]form{}
 	r.targets = r.targets[:0]
@@ -195,13 +199,13 @@ func (r *route) deliver(s *session, qos byte, retain bool, ids []uint32) {
 	c := s.client
 	if c == nil {
 		if qos > 0 {
-			s.enqueue(queuedMsg{m: r.message(), qos: qos, retain: retain, subIDs: cloneIDs(ids)})
+			r.queueFor(s, false, queuedMsg{m: r.message(), qos: qos, retain: retain, subIDs: cloneIDs(ids)})
 		}
 		s.mu.Unlock()
 		return
 	}
 	if qos > 0 && (s.resuming || len(s.inflight) >= c.sendWindow || s.queueLen() > 0) {
-		s.enqueue(queuedMsg{m: r.message(), qos: qos, retain: retain, subIDs: cloneIDs(ids)})
+		r.queueFor(s, true, queuedMsg{m: r.message(), qos: qos, retain: retain, subIDs: cloneIDs(ids)})
 		s.mu.Unlock()
 		return
 	}
@@ -240,7 +244,7 @@ func (r *route) sendTo(c *client, s *session, qos byte, retain bool, ids []uint3
 		return
 	case closing:
 		if qos > 0 {
-			s.enqueue(queuedMsg{m: r.message(), qos: qos, retain: retain, subIDs: cloneIDs(ids)})
+			r.queueFor(s, false, queuedMsg{m: r.message(), qos: qos, retain: retain, subIDs: cloneIDs(ids)})
 		}
 		return
 	}

@@ -63,6 +63,9 @@ type session struct {
 	// resuming is set from attach until resume has retransmitted the
 	// inflight messages, so that new QoS 1/2 deliveries queue behind them.
 	resuming bool
+	// waiters are publishers whose acknowledgements wait for this session's
+	// queue to drain (flow.go).
+	waiters map[*client]struct{}
 
 	expiry      uint32 // Session Expiry Interval, seconds; 0xFFFFFFFF never
 	will        *will
@@ -78,13 +81,13 @@ func newSession(b *Broker, id string) *session {
 // queueLen returns the number of queued messages; s.mu held.
 func (s *session) queueLen() int { return len(s.queue) - s.qhead }
 
-// enqueue appends a QoS 1/2 delivery, dropping it when the queue is full;
-// s.mu held.
-func (s *session) enqueue(q queuedMsg) {
-	if s.queueLen() >= s.b.cfg.MaxQueuedMessages {
+// enqueue appends a QoS 1/2 delivery, dropping it when the queue holds
+// limit messages; s.mu held.
+func (s *session) enqueue(q queuedMsg, limit int) {
+	if s.queueLen() >= limit {
 		s.b.stats.msgsDropped.Add(1)
 		if ce := s.b.log.Check(zap.WarnLevel, "message dropped: session queue full"); ce != nil {
-			ce.Write(zap.String("client", s.id), zap.String("topic", q.m.topic), zap.Int("max_queued_messages", s.b.cfg.MaxQueuedMessages))
+			ce.Write(zap.String("client", s.id), zap.String("topic", q.m.topic), zap.Int("limit", limit))
 		}
 		return
 	}

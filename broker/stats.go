@@ -16,6 +16,7 @@ type counters struct {
 	msgsDropped    atomic.Int64 // deliveries dropped (queue full, too large, expired, slow consumer)
 	refused        atomic.Int64 // connections refused at CONNECT
 	protocolErrors atomic.Int64 // connections closed for a protocol violation
+	throttled      atomic.Int64 // times a publisher's acknowledgements were held back
 }
 
 // Stats is a snapshot of a broker's statistics.
@@ -33,6 +34,9 @@ type Stats struct {
 	BytesSent        int64
 	ConnectsRefused  int64
 	ProtocolErrors   int64
+	// PublishersThrottled counts the times a publisher's acknowledgements
+	// were held back because a connected subscriber's queue was full.
+	PublishersThrottled int64
 }
 
 // Stats returns a snapshot of the broker's statistics.
@@ -41,18 +45,19 @@ func (b *Broker) Stats() Stats {
 	sessions := len(b.sessions)
 	b.mu.Unlock()
 	return Stats{
-		Uptime:           time.Since(b.started),
-		ClientsConnected: b.stats.connected.Load(),
-		ClientsTotal:     b.stats.connectsTotal.Load(),
-		Sessions:         sessions,
-		Subscriptions:    b.subs.Len(),
-		Retained:         b.retained.Len(),
-		MessagesReceived: b.stats.msgsReceived.Load(),
-		MessagesSent:     b.stats.msgsSent.Load(),
-		MessagesDropped:  b.stats.msgsDropped.Load(),
-		BytesReceived:    b.stats.bytesReceived.Load(),
-		BytesSent:        b.stats.bytesSent.Load(),
-		ConnectsRefused:  b.stats.refused.Load(),
-		ProtocolErrors:   b.stats.protocolErrors.Load(),
+		Uptime:              time.Since(b.started),
+		ClientsConnected:    b.stats.connected.Load(),
+		ClientsTotal:        b.stats.connectsTotal.Load(),
+		Sessions:            sessions,
+		Subscriptions:       b.subs.Len(),
+		Retained:            b.retained.Len(),
+		MessagesReceived:    b.stats.msgsReceived.Load(),
+		MessagesSent:        b.stats.msgsSent.Load(),
+		MessagesDropped:     b.stats.msgsDropped.Load(),
+		BytesReceived:       b.stats.bytesReceived.Load(),
+		BytesSent:           b.stats.bytesSent.Load(),
+		ConnectsRefused:     b.stats.refused.Load(),
+		ProtocolErrors:      b.stats.protocolErrors.Load(),
+		PublishersThrottled: b.stats.throttled.Load(),
 	}
 }
