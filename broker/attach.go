@@ -74,6 +74,7 @@ func (b *Broker) attach(c *client, cp *packet.Connect, ack *packet.Connack) erro
 		b.sessions[cp.ClientID] = s
 	}
 	s.mu.Lock()
+	s.gen++
 	s.client = c
 	s.online.Store(true)
 	s.expiry = expiry
@@ -129,24 +130,24 @@ func (c *client) resume() {
 			return 0
 		})
 		// Beyond the client's new Receive Maximum, unacknowledged PUBLISHes
-		// go back to the head of the queue, in order [MQTT-3.3.4-9].
-		var back []queuedMsg
-		for i, pid := range pids {
+		// wait, keeping their packet identifiers, until acknowledgements make
+		// room [MQTT-3.3.4-9, MQTT-4.4.0-1].
+		s.pending = s.pending[:0]
+		sent := 0
+		for _, pid := range pids {
 			e := s.inflight[pid]
 			if e.rel {
 				c.writeAck(packet.PUBREL, pid, packet.Success)
+				sent++
+				continue
+			}
+			if sent >= c.sendWindow {
+				s.pending = append(s.pending, pid)
 				continue
 			}
 			q := queuedMsg{m: e.m, qos: e.qos, retain: e.retain, subIDs: e.subIDs}
-			if i >= c.sendWindow {
-				delete(s.inflight, pid)
-				back = append(back, q)
-				continue
-			}
 			c.sendStored(s, &q, pid, true, now)
-		}
-		for i := len(back) - 1; i >= 0; i-- {
-			s.enqueueFront(back[i])
+			sent++
 		}
 	}
 	s.resuming = false
@@ -162,7 +163,17 @@ func (c *client) refill(s *session, now int64) {
 			s.releaseWaiters()
 		}
 	}()
-	for len(s.inflight) < c.sendWindow {
+	for len(s.pending) > 0 && s.active() < c.sendWindow {
+		pid := s.pending[0]
+		s.pending = s.pending[1:]
+		e := s.inflight[pid]
+		q := queuedMsg{m: e.m, qos: e.qos, retain: e.retain, subIDs: e.subIDs}
+		if !c.sendStored(s, &q, pid, true, now) {
+			s.pending = append([]uint16{pid}, s.pending...)
+			return
+		}
+	}
+	for s.active() < c.sendWindow {
 		q, ok := s.dequeue()
 		if !ok {
 			return
@@ -194,7 +205,10 @@ func (b *Broker) detach(c *client, clean bool) {
 	}
 	s.client = nil
 	s.online.Store(false)
-	s.releaseWaiters() // an offline queue does not slow publishers down
+	s.gen++
+	gen := s.gen
+	s.pending = s.pending[:0] // all inflight messages are resent on the next connection
+	s.releaseWaiters()        // an offline queue does not slow publishers down
 	c.aliasesOut = nil
 	w := s.will
 	s.will = nil
@@ -210,14 +224,14 @@ func (b *Broker) detach(c *client, clean bool) {
 	} else {
 		if w != nil && w.delay > 0 && w.delay < s.expiry {
 			s.will = w
-			s.willTimer = time.AfterFunc(time.Duration(w.delay)*time.Second, func() { b.fireWill(s) })
+			s.willTimer = time.AfterFunc(time.Duration(w.delay)*time.Second, func() { b.fireWill(s, gen) })
 			w = nil
 		} else if w != nil && w.delay > 0 {
 			s.will = w // published when the session expires
 			w = nil
 		}
 		if s.expiry != 0xFFFFFFFF {
-			s.expiryTimer = time.AfterFunc(time.Duration(s.expiry)*time.Second, func() { b.expireSession(s) })
+			s.expiryTimer = time.AfterFunc(time.Duration(s.expiry)*time.Second, func() { b.expireSession(s, gen) })
 		}
 	}
 	s.mu.Unlock()

@@ -38,13 +38,15 @@ type Broker struct {
 	listeners map[net.Listener]struct{}
 	closing   bool
 
-	connWG  sync.WaitGroup // connection goroutines
-	bgWG    sync.WaitGroup // $SYS and other background goroutines
-	done    chan struct{}  // closed when Shutdown begins
-	started time.Time
-	idSeq   atomic.Uint64
-	slots   atomic.Int64 // connection slots held (MaxConnections)
-	stats   counters
+	connWG   sync.WaitGroup // connection goroutines
+	bgWG     sync.WaitGroup // $SYS and in-process handler goroutines
+	bgMu     sync.Mutex     // guards bgClosed and bgWG.Add
+	bgClosed bool
+	done     chan struct{} // closed when Shutdown begins
+	started  time.Time
+	idSeq    atomic.Uint64
+	slots    atomic.Int64 // connection slots held (MaxConnections)
+	stats    counters
 
 	readBufs    bufPool
 	scratchPool sync.Pool // *scratch
@@ -79,8 +81,7 @@ func New(cfg Config, opts ...Option) (*Broker, error) {
 	}
 	b.pendingHooks = nil
 	b.hooks.Store(hs)
-	if cfg.SysInterval > 0 {
-		b.bgWG.Add(1)
+	if cfg.SysInterval > 0 && b.bgAdd() {
 		go b.runSys()
 	}
 	return b, nil
@@ -194,10 +195,25 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 	return err
 }
 
+// bgAdd counts a new background goroutine, or reports false once
+// Shutdown has stopped them.
+func (b *Broker) bgAdd() bool {
+	b.bgMu.Lock()
+	defer b.bgMu.Unlock()
+	if b.bgClosed {
+		return false
+	}
+	b.bgWG.Add(1)
+	return true
+}
+
 func (b *Broker) wait(ctx context.Context) error {
 	all := make(chan struct{})
 	go func() {
 		b.connWG.Wait()
+		b.bgMu.Lock()
+		b.bgClosed = true
+		b.bgMu.Unlock()
 		b.bgWG.Wait()
 		close(all)
 	}()
@@ -210,7 +226,10 @@ func (b *Broker) wait(ctx context.Context) error {
 			_ = c.conn.Close()
 		}
 		b.mu.Unlock()
-		<-all
+		select { // closed connections end at once; a blocked hook may not
+		case <-all:
+		case <-time.After(time.Second):
+		}
 		return ctx.Err()
 	}
 }

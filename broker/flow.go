@@ -30,13 +30,12 @@ type deferredAck struct {
 // keep the order of the PUBLISH packets [MQTT-4.6.0-2].
 func (c *client) ackPublish(typ packet.Type, pid uint16, rc packet.ReasonCode) {
 	c.ackMu.Lock()
+	defer c.ackMu.Unlock()
 	if c.waits > 0 || len(c.deferred) > 0 {
 		c.deferred = append(c.deferred, deferredAck{typ, pid, rc})
-		c.ackMu.Unlock()
 		return
 	}
-	c.ackMu.Unlock()
-	c.writeAck(typ, pid, rc)
+	c.writeAck(typ, pid, rc) // under ackMu, so a release cannot overtake it
 }
 
 // waitOn registers publisher c as slowed down by s; s.mu held.
@@ -66,17 +65,15 @@ func (s *session) releaseWaiters() {
 // held-back acknowledgements in order.
 func (c *client) unwait() {
 	c.ackMu.Lock()
+	defer c.ackMu.Unlock()
 	c.waits--
-	if c.waits > 0 || len(c.deferred) == 0 {
-		c.ackMu.Unlock()
+	if c.waits > 0 {
 		return
 	}
-	acks := c.deferred
-	c.deferred = nil
-	c.ackMu.Unlock()
-	for _, a := range acks {
+	for _, a := range c.deferred {
 		c.writeAck(a.typ, a.pid, a.rc)
 	}
+	c.deferred = nil
 }
 
 // queueFor queues a delivery for session s, slowing down the publisher when

@@ -67,15 +67,19 @@ func (c *client) handle(h packet.FixedHeader, body []byte) (done bool, err error
 // Interval, and whether the will is to be kept (0x04).
 func (c *client) handleDisconnect(d *packet.Disconnect) (bool, error) {
 	s := c.sess
-	if c.version == packet.V5 && d.Props.Has(packet.PropSessionExpiry) {
-		s.mu.Lock()
+	s.mu.Lock()
+	owner := s.client == c // false once taken over: the session is not ours to change
+	if owner && c.version == packet.V5 && d.Props.Has(packet.PropSessionExpiry) {
 		if s.expiry == 0 && d.Props.SessionExpiry != 0 {
 			s.mu.Unlock()
 			return false, protoErr("session expiry set on DISCONNECT after 0 on CONNECT", packet.ProtocolError) // [MQTT-3.14.2-2]
 		}
 		s.expiry = min(d.Props.SessionExpiry, c.b.cfg.MaxSessionExpiry)
-		s.mu.Unlock()
 	}
+	if owner && d.ReasonCode != packet.DisconnectWithWill {
+		s.will = nil // a clean DISCONNECT discards the will at once [MQTT-3.1.2-10]
+	}
+	s.mu.Unlock()
 	if d.ReasonCode == packet.DisconnectWithWill {
 		// End as a lost connection so that the will is published.
 		c.graceful = true
@@ -110,7 +114,7 @@ func (c *client) handlePublish(h packet.FixedHeader, body []byte) error {
 	if p.QoS == 2 {
 		s.mu.Lock()
 		_, seen := s.inQoS2[p.PacketID]
-		if !seen && len(s.inQoS2) >= cfg.ReceiveMaximum {
+		if !seen && len(s.inQoS2) >= c.inboundMax() {
 			s.mu.Unlock()
 			return protoErr("receive maximum exceeded", packet.ReceiveMaximumExceeded) // [MQTT-3.3.4-9]
 		}
@@ -157,6 +161,16 @@ func (c *client) handlePublish(h packet.FixedHeader, body []byte) error {
 		c.ackPublish(packet.PUBREC, p.PacketID, v5Only(c, rc))
 	}
 	return nil
+}
+
+// inboundMax is how many QoS 2 messages the client may have unreleased:
+// the advertised Receive Maximum for v5 clients, the packet identifier
+// space for 3.x clients, which are told no limit.
+func (c *client) inboundMax() int {
+	if c.version == packet.V5 {
+		return c.b.cfg.ReceiveMaximum
+	}
+	return 65535
 }
 
 // v5Only returns rc for v5 clients and Success for 3.x (which have no
@@ -231,9 +245,8 @@ func (c *client) handleAck(a *packet.Ack) error {
 		s.mu.Lock()
 		if e, ok := s.inflight[a.PacketID]; ok && e.qos == 1 {
 			delete(s.inflight, a.PacketID)
-			if s.client == c { // not on a connection being taken over
-				c.refill(s, now)
-			}
+			s.unpend(a.PacketID)
+			s.refillCurrent(now)
 		}
 		s.mu.Unlock()
 	case packet.PUBREC:
@@ -244,11 +257,10 @@ func (c *client) handleAck(a *packet.Ack) error {
 			c.writeAck(packet.PUBREL, a.PacketID, v5Only(c, packet.PacketIdentifierNotFound))
 			return nil
 		}
+		s.unpend(a.PacketID)
 		if a.ReasonCode.IsError() { // the receiver refused it: the flow ends [MQTT-4.3.3-4]
 			delete(s.inflight, a.PacketID)
-			if s.client == c {
-				c.refill(s, now)
-			}
+			s.refillCurrent(now)
 			s.mu.Unlock()
 			return nil
 		}
@@ -261,9 +273,7 @@ func (c *client) handleAck(a *packet.Ack) error {
 		s.mu.Lock()
 		if e, ok := s.inflight[a.PacketID]; ok && e.rel {
 			delete(s.inflight, a.PacketID)
-			if s.client == c {
-				c.refill(s, now)
-			}
+			s.refillCurrent(now)
 		}
 		s.mu.Unlock()
 	}

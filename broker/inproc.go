@@ -138,8 +138,12 @@ func (k *sink) push(m *message, qos byte, retain bool, ids []uint32) {
 	}
 	k.queue = append(k.queue, v)
 	if !k.running {
+		if !k.b.bgAdd() { // shutting down: the handler is not started again
+			k.queue = nil
+			k.b.stats.msgsDropped.Add(1)
+			return
+		}
 		k.running = true
-		k.b.bgWG.Add(1)
 		go k.run()
 	}
 }

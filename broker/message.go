@@ -2,6 +2,7 @@ package broker
 
 import (
 	"time"
+	"unsafe"
 
 	"github.com/jmqx/jmqx/broker/packet"
 )
@@ -43,12 +44,18 @@ const forwardedProps = 1<<packet.PropPayloadFormat | 1<<packet.PropMessageExpiry
 
 // newMessage copies pub into a message that owns its data.
 func newMessage(pub *packet.Publish, from *session, now time.Time) *message {
+	// One allocation holds topic and payload; the topic string views it.
+	buf := make([]byte, len(pub.Topic)+len(pub.Payload))
+	n := copy(buf, pub.Topic)
+	copy(buf[n:], pub.Payload)
 	m := &message{
-		topic:   string([]byte(pub.Topic)),
-		payload: append([]byte(nil), pub.Payload...),
+		payload: buf[n:len(buf):len(buf)],
 		qos:     pub.QoS,
 		retain:  pub.Retain,
 		from:    from,
+	}
+	if n > 0 {
+		m.topic = unsafe.String(&buf[0], n)
 	}
 	copyProps(&m.props, &pub.Props)
 	if m.props.Has(packet.PropMessageExpiry) {

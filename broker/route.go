@@ -191,6 +191,11 @@ func pickMember(g *topics.Group[*session, subOpts]) (topics.Entry[*session, subO
 // buffer when possible, else into its queue (QoS 1/2).
 func (r *route) deliver(s *session, qos byte, retain bool, ids []uint32) {
 	s.mu.Lock()
+	if s.ended { // a session being discarded; its subscriptions are going away
+		s.mu.Unlock()
+		r.b.stats.msgsDropped.Add(1)
+		return
+	}
 	if s.sink != nil {
 		s.sink.push(r.message(), qos, retain, ids)
 		s.mu.Unlock()
@@ -204,7 +209,7 @@ func (r *route) deliver(s *session, qos byte, retain bool, ids []uint32) {
 		s.mu.Unlock()
 		return
 	}
-	if qos > 0 && (s.resuming || len(s.inflight) >= c.sendWindow || s.queueLen() > 0) {
+	if qos > 0 && (s.resuming || s.active() >= c.sendWindow || s.queueLen() > 0) {
 		r.queueFor(s, true, queuedMsg{m: r.message(), qos: qos, retain: retain, subIDs: cloneIDs(ids)})
 		s.mu.Unlock()
 		return

@@ -54,10 +54,14 @@ type session struct {
 	subs   map[string]subOpts
 
 	inflight map[uint16]inflightMsg
-	seq      uint64
-	nextPID  uint16
-	queue    []queuedMsg
-	qhead    int
+	// pending lists, in order, inflight messages not yet resent on the
+	// current connection because its Receive Maximum is smaller than the
+	// previous one's; they keep their packet identifiers [MQTT-4.4.0-1].
+	pending []uint16
+	seq     uint64
+	nextPID uint16
+	queue   []queuedMsg
+	qhead   int
 
 	inQoS2 map[uint16]struct{} // inbound QoS 2 packet ids awaiting PUBREL
 	// resuming is set from attach until resume has retransmitted the
@@ -68,6 +72,7 @@ type session struct {
 	waiters map[*client]struct{}
 
 	expiry      uint32 // Session Expiry Interval, seconds; 0xFFFFFFFF never
+	gen         uint64 // bumped on attach and detach; stale timers compare it
 	will        *will
 	willTimer   *time.Timer
 	expiryTimer *time.Timer
@@ -91,9 +96,10 @@ func (s *session) enqueue(q queuedMsg, limit int) {
 		}
 		return
 	}
-	if s.qhead > 0 && s.qhead == len(s.queue) {
-		clear(s.queue)
-		s.queue, s.qhead = s.queue[:0], 0
+	if s.qhead > 64 && s.qhead*2 >= len(s.queue) { // drop the dead prefix
+		n := copy(s.queue, s.queue[s.qhead:])
+		clear(s.queue[n:])
+		s.queue, s.qhead = s.queue[:n], 0
 	}
 	s.queue = append(s.queue, q)
 }
@@ -126,6 +132,29 @@ func (s *session) dequeue() (queuedMsg, bool) {
 		}
 	}
 	return q, true
+}
+
+// active returns the number of inflight messages counted against the
+// client's Receive Maximum; s.mu held.
+func (s *session) active() int { return len(s.inflight) - len(s.pending) }
+
+// unpend removes pid from the not-yet-resent list; s.mu held.
+func (s *session) unpend(pid uint16) {
+	for i, p := range s.pending {
+		if p == pid {
+			s.pending = append(s.pending[:i], s.pending[i+1:]...)
+			return
+		}
+	}
+}
+
+// refillCurrent lets the session's current connection send queued
+// messages after an acknowledgement (which may have arrived on a connection
+// being taken over); s.mu held.
+func (s *session) refillCurrent(now int64) {
+	if c := s.client; c != nil && !s.resuming {
+		c.refill(s, now)
+	}
 }
 
 // allocPID returns a packet identifier not in use by the inflight set;
@@ -172,13 +201,13 @@ func (b *Broker) removeSubscriptions(s *session) {
 
 // expireSession ends an offline session whose expiry interval has passed,
 // publishing its will if one is still pending.
-func (b *Broker) expireSession(s *session) {
+func (b *Broker) expireSession(s *session, gen uint64) {
 	if b.closed() {
 		return
 	}
 	b.mu.Lock()
 	s.mu.Lock()
-	if s.client != nil || s.ended {
+	if s.client != nil || s.ended || s.gen != gen {
 		s.mu.Unlock()
 		b.mu.Unlock()
 		return
@@ -205,13 +234,13 @@ func (b *Broker) expireSession(s *session) {
 
 // fireWill publishes s's will once its delay has passed, if the client has
 // not come back.
-func (b *Broker) fireWill(s *session) {
+func (b *Broker) fireWill(s *session, gen uint64) {
 	if b.closed() {
 		return
 	}
 	s.mu.Lock()
 	w := s.will
-	if s.client != nil || w == nil {
+	if s.client != nil || w == nil || s.gen != gen {
 		s.mu.Unlock()
 		return
 	}

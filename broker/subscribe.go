@@ -44,10 +44,21 @@ func (c *client) handleSubscribe(p *packet.Subscribe) error {
 			opts.noLocal, opts.rap = false, false // 3.x: retain flag 0 on normal delivery [MQTT-3.3.1-9]
 		}
 		s.mu.Lock()
+		if s.ended { // taken over with Clean Start: this session is being discarded
+			s.mu.Unlock()
+			ack.ReasonCodes[i] = packet.UnspecifiedError
+			continue
+		}
 		_, existed := s.subs[sub.Filter]
 		s.subs[sub.Filter] = opts
 		s.mu.Unlock()
 		c.b.subs.Subscribe(sub.Filter, s, opts)
+		s.mu.Lock()
+		ended := s.ended
+		s.mu.Unlock()
+		if ended { // discarded meanwhile: undo, removeSubscriptions may have missed it
+			c.b.subs.Unsubscribe(sub.Filter, s)
+		}
 		ack.ReasonCodes[i] = packet.ReasonCode(qos)
 		c.observeSubscribe(hs, sub, ack.ReasonCodes[i])
 		_, _, shared := packet.ParseShared(sub.Filter)
@@ -137,16 +148,20 @@ func (c *client) sendRetained(filter string, opts subOpts) {
 	now := time.Now()
 	var msgs []*message
 	var expired []string
+	var expiredMsgs []*message
 	c.b.retained.Match(filter, func(topic string, m *message) bool {
 		if m.expired(now.UnixNano()) {
 			expired = append(expired, topic)
+			expiredMsgs = append(expiredMsgs, m)
 			return true
 		}
 		msgs = append(msgs, m)
 		return true
 	})
-	for _, t := range expired {
-		c.b.retained.Delete(t)
+	for i, t := range expired {
+		if cur, ok := c.b.retained.Get(t); ok && cur == expiredMsgs[i] { // not replaced meanwhile
+			c.b.retained.Delete(t)
+		}
 	}
 	var ids []uint32
 	if opts.id != 0 {
