@@ -17,12 +17,15 @@ type Config struct {
 	// ConnectTimeout is how long a new connection may take to send CONNECT
 	// (and finish enhanced authentication). Default 10s.
 	ConnectTimeout time.Duration `json:"connect_timeout,omitempty"`
-	// ReceiveMaximum is how many QoS 1 and 2 PUBLISH packets a client may have
-	// unacknowledged towards the broker (advertised as Receive Maximum to v5
-	// clients; exceeding it gets DISCONNECT 0x93). It is also the cap of the
-	// broker's outbound inflight window per client, together with the client's
-	// own Receive Maximum. Default 32.
+	// ReceiveMaximum is how many QoS 2 PUBLISH packets a v5 client may have
+	// unreleased towards the broker (advertised as Receive Maximum;
+	// exceeding it gets DISCONNECT 0x93). Default 32.
 	ReceiveMaximum int `json:"receive_maximum,omitempty"`
+	// MaxInflight caps the broker's outbound window: how many QoS 1 and 2
+	// messages may await acknowledgement from one client (a v5 client's own,
+	// smaller Receive Maximum wins). Further messages wait in the session
+	// queue. Default 256.
+	MaxInflight int `json:"max_inflight,omitempty"`
 	// MaxQueuedMessages bounds the QoS 1 and 2 messages held for one session
 	// beyond the inflight window, online or offline (QoS 0 messages are not
 	// queued for offline sessions). When full, a new message for that session
@@ -74,6 +77,7 @@ const (
 	DefaultMaxPacketSize     = 1 << 20
 	DefaultConnectTimeout    = 10 * time.Second
 	DefaultReceiveMaximum    = 32
+	DefaultMaxInflight       = 256
 	DefaultMaxQueuedMessages = 1000
 	DefaultMaxTopicLevels    = 128
 	DefaultTopicAliasMaximum = 16
@@ -101,6 +105,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.ReceiveMaximum == 0 {
 		c.ReceiveMaximum = DefaultReceiveMaximum
+	}
+	if c.MaxInflight == 0 {
+		c.MaxInflight = DefaultMaxInflight
 	}
 	if c.MaxQueuedMessages == 0 {
 		c.MaxQueuedMessages = DefaultMaxQueuedMessages
@@ -149,6 +156,7 @@ func (c Config) Validate() error {
 	check(c.MaxPacketSize >= 64 && c.MaxPacketSize <= 268435460, "max_packet_size %d: must be 64..268435460", c.MaxPacketSize)
 	check(c.ConnectTimeout > 0, "connect_timeout %s: must be positive", c.ConnectTimeout)
 	check(c.ReceiveMaximum > 0 && c.ReceiveMaximum <= 65535, "receive_maximum %d: must be 1..65535", c.ReceiveMaximum)
+	check(c.MaxInflight > 0 && c.MaxInflight <= 65535, "max_inflight %d: must be 1..65535", c.MaxInflight)
 	check(c.MaxQueuedMessages > 0, "max_queued_messages %d: must be positive", c.MaxQueuedMessages)
 	check(c.MaxTopicLevels > 0, "max_topic_levels %d: must be positive", c.MaxTopicLevels)
 	check(c.TopicAliasMaximum >= 0 && c.TopicAliasMaximum <= 65535, "topic_alias_maximum %d: must be 0..65535", c.TopicAliasMaximum)

@@ -181,7 +181,7 @@ func (c *client) setupFromConnect(cp *packet.Connect, props *packet.Properties) 
 		props.Set(packet.PropServerKeepAlive)
 	}
 	c.keepAlive = time.Duration(ka) * time.Second
-	c.sendWindow = cfg.ReceiveMaximum
+	c.sendWindow = cfg.MaxInflight
 	c.maxOutPacket = packet.MaxRemainingLength + 5
 	if cp.Version != packet.V5 {
 		return
