@@ -1,0 +1,265 @@
+package integration
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"testing"
+
+	"github.com/jmqx/jmqx/broker"
+	"github.com/jmqx/jmqx/broker/packet"
+)
+
+// publishes encodes PUBLISH packets with packet identifiers from..to, each
+// carrying its identifier as payload.
+func publishes(version byte, topic string, qos byte, from, to int) []byte {
+	var b []byte
+	for i := from; i <= to; i++ {
+		p := packet.Publish{Topic: topic, QoS: qos, PacketID: uint16(i), Payload: []byte(fmt.Sprint(i))}
+		b = p.AppendTo(b, version)
+	}
+	return b
+}
+
+// pingsThen encodes n PINGREQs followed by tail. Written at once, the broker
+// reads them into one buffer and handles tail only after the PINGREQs, which
+// lets tail reach the broker before a takeover and be handled after it: a
+// taken-over connection still handles the packets it has already read.
+func pingsThen(n int, tail ...packet.Packet) []byte {
+	var b []byte
+	for range n {
+		b = (&packet.Pingreq{}).AppendTo(b, packet.V5)
+	}
+	for _, p := range tail {
+		b = p.AppendTo(b, packet.V5)
+	}
+	return b
+}
+
+// drain reads and discards until the broker closes the connection, so that
+// everything the client sent before has been handled.
+func drain(r *rawClient) {
+	r.t.Helper()
+	for {
+		_, err := r.read(waitFor)
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			r.t.Fatalf("connection still open after %s", waitFor)
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// Acknowledgements held back by flow control go out in the order of the
+// PUBLISH packets [MQTT-4.6.0-2], also while the publisher keeps sending (to
+// a topic nobody subscribes to) as the subscriber's PUBACKs release them; and
+// nothing is dropped. ReceiveMaximum 2048 lets the publisher have all 1110
+// PUBLISHes unacknowledged.
+func TestHeldBackAcksKeepPublishOrder(t *testing.T) {
+	t.Parallel()
+	const held, before, each = 10, 800, 30
+	n := startBroker(t, broker.Config{MaxQueuedMessages: 5, ReceiveMaximum: 2048})
+	cp := packet.Connect{ClientID: "sub", CleanStart: true, KeepAlive: 30}
+	cp.Props.ReceiveMaximum = 1
+	cp.Props.Set(packet.PropReceiveMaximum)
+	sub, _ := connectRaw(t, n, packet.V5, cp)
+	subscribeRaw(t, sub, 1, 0, packet.Subscription{Filter: "ho/t", QoS: 1})
+	pub := connectRawV5(t, n, "pub", packet.Properties{})
+	next := held + before + 1
+	pub.write(append(publishes(packet.V5, "ho/t", 1, 1, held), publishes(packet.V5, "ho/none", 1, held+1, next-1)...))
+	eventually(t, waitFor, func() error { // all handled, most acknowledgements held back
+		if st := n.b.Stats(); st.MessagesReceived < int64(next-1) || st.PublishersThrottled == 0 {
+			return fmt.Errorf("%d PUBLISHes handled, throttled %d times", st.MessagesReceived, st.PublishersThrottled)
+		}
+		return nil
+	})
+	for i := 1; i <= held; i++ {
+		p := expectPacket[*packet.Publish](sub)
+		if string(p.Payload) != fmt.Sprint(i) {
+			t.Fatalf("subscriber got %s, want payload %d", describe(p), i)
+		}
+		// The broker is busy with these when a PUBACK releases the held-back acks.
+		pub.write(publishes(packet.V5, "ho/none", 1, next, next+each-1))
+		next += each
+		sub.send(&packet.Ack{Type: packet.PUBACK, PacketID: p.PacketID})
+	}
+	for i := 1; i < next; i++ {
+		expectAck(t, pub, packet.PUBACK, uint16(i))
+	}
+	if d := n.b.Stats().MessagesDropped; d != 0 {
+		t.Fatalf("%d messages dropped, want 0", d)
+	}
+}
+
+// After a takeover with Clean Start 0 the queue behind the Receive Maximum
+// keeps flowing to the new connection B, also when the old connection A's
+// PUBACKs are handled after the takeover [MQTT-4.4.0-1, MQTT-3.1.4-3]. A's
+// PUBACKs follow PINGREQs that A's reader is still working through when B
+// takes over; three tries, as that timing is not certain.
+func TestTakeoverKeepsQueueFlowing(t *testing.T) {
+	t.Parallel()
+	n := startBroker(t, broker.Config{})
+	pub := dialV5(t, n, "pub")
+	for i := range 3 {
+		cp := packet.Connect{Version: packet.V5, ClientID: fmt.Sprint("tq", i), CleanStart: true, KeepAlive: 30}
+		cp.Props.SessionExpiry, cp.Props.ReceiveMaximum = 300, 2
+		cp.Props.Set(packet.PropSessionExpiry)
+		cp.Props.Set(packet.PropReceiveMaximum)
+		a, _ := connectRaw(t, n, packet.V5, cp)
+		subscribeRaw(t, a, 1, 0, packet.Subscription{Filter: cp.ClientID, QoS: 1})
+		for j := range 10 {
+			pub.publish(cp.ClientID, fmt.Sprint(j), 1, false)
+		}
+		p0, p1 := expectPacket[*packet.Publish](a), expectPacket[*packet.Publish](a) // "0" and "1"
+		b := dialRaw(t, n, packet.V5)
+		a.write(pingsThen(2000, &packet.Ack{Type: packet.PUBACK, PacketID: p0.PacketID},
+			&packet.Ack{Type: packet.PUBACK, PacketID: p1.PacketID}))
+		expectPacket[*packet.Pingresp](a) // A's reader is busy with the PINGREQs
+		cp.CleanStart = false
+		b.send(&cp)
+		expectPacket[*packet.Connack](b)
+		drain(a) // A's PUBACKs are handled (or dropped) before B acknowledges
+		seen := map[string]bool{}
+		for len(seen) < 8 { // "2".."9"; "0" and "1" may come again if A's PUBACKs were dropped
+			p, err := b.read(waitFor)
+			if err != nil {
+				t.Fatalf("%s: got only %v of messages 2..9: %v", cp.ClientID, seen, err)
+			}
+			m := p.(*packet.Publish)
+			if pl := string(m.Payload); pl != "0" && pl != "1" {
+				seen[pl] = true
+			}
+			b.send(&packet.Ack{Type: packet.PUBACK, PacketID: m.PacketID})
+		}
+	}
+}
+
+// Resuming with a smaller Receive Maximum, the unacknowledged PUBLISHes
+// beyond the new window are resent later with DUP=1 and their original
+// packet identifiers, not as new messages [MQTT-4.4.0-1, MQTT-3.3.1-1].
+func TestResumeSmallerWindowKeepsPacketIDs(t *testing.T) {
+	t.Parallel()
+	n := startBroker(t, broker.Config{})
+	cp := packet.Connect{ClientID: "rk", KeepAlive: 30}
+	cp.Props.SessionExpiry, cp.Props.ReceiveMaximum = 300, 10
+	cp.Props.Set(packet.PropSessionExpiry)
+	cp.Props.Set(packet.PropReceiveMaximum)
+	sub, _ := connectRaw(t, n, packet.V5, cp)
+	subscribeRaw(t, sub, 1, 0, packet.Subscription{Filter: "rk/t", QoS: 1})
+	pub := dialV5(t, n, "pub")
+	var first []*packet.Publish
+	for i := range 5 {
+		pub.publish("rk/t", fmt.Sprint(i), 1, false)
+		first = append(first, expectPacket[*packet.Publish](sub))
+	}
+	_ = sub.conn.Close()
+	cp.Props.ReceiveMaximum = 2
+	again, ack := connectRaw(t, n, packet.V5, cp)
+	if !ack.SessionPresent {
+		t.Fatal("CONNACK Session Present = 0, want 1")
+	}
+	for i := 0; i < len(first); i += 2 {
+		batch := first[i:min(i+2, len(first))]
+		for _, want := range batch {
+			if p := expectPacket[*packet.Publish](again); !p.Dup || p.PacketID != want.PacketID || string(p.Payload) != string(want.Payload) {
+				t.Fatalf("resend: %s, want DUP=1 id=%d %q", describe(p), want.PacketID, want.Payload)
+			}
+		}
+		for _, p := range batch {
+			again.send(&packet.Ack{Type: packet.PUBACK, PacketID: p.PacketID})
+		}
+	}
+	pub.publish("rk/t", "end", 1, false)
+	if p := expectPacket[*packet.Publish](again); p.Dup || string(p.Payload) != "end" {
+		t.Fatalf("got %s, want the new message \"end\" with DUP=0", describe(p))
+	}
+}
+
+// A DISCONNECT 0x00 followed at once by a new connection with the same
+// client id never publishes the will [MQTT-3.1.2-10, MQTT-3.14.4-3]. Only a
+// connection that got DISCONNECT 0x8E (the broker took it over before it
+// read its DISCONNECT) may legitimately have its will published.
+func TestCleanDisconnectThenReconnectPublishesNoWill(t *testing.T) {
+	t.Parallel()
+	n := startBroker(t, broker.Config{})
+	watcher := dialV5(t, n, "watcher")
+	watcher.subscribe("w/#", 0)
+	takenOver := map[string]bool{}
+	var prev *rawClient
+	prevTopic := ""
+	for i := range 21 { // each connection but the last has a will
+		cp := packet.Connect{ClientID: "dw", CleanStart: true, KeepAlive: 30}
+		if i < 20 {
+			cp.WillFlag, cp.WillTopic, cp.WillPayload = true, fmt.Sprintf("w/%d", i), []byte("will")
+		}
+		c, _ := connectRaw(t, n, packet.V5, cp)
+		if prev != nil {
+			if p, err := prev.read(waitFor); err == nil {
+				if d, ok := p.(*packet.Disconnect); ok && d.ReasonCode == packet.SessionTakenOver {
+					takenOver[prevTopic] = true
+				}
+			}
+			_ = prev.conn.Close()
+		}
+		c.send(&packet.Disconnect{})
+		prev, prevTopic = c, cp.WillTopic
+	}
+	prev.expectClosed() // every CONNECT, and so every will decision, is done
+	watcher.publish("w/end", "end", 0, false)
+	wills := collectUntil(t, watcher.msgs, "end")
+	for _, m := range wills {
+		if !takenOver[m.Topic] {
+			t.Errorf("will %v published after a clean DISCONNECT", m)
+		}
+	}
+	t.Logf("%d of 20 connections taken over before their DISCONNECT was read; %d wills", len(takenOver), len(wills))
+}
+
+// A DISCONNECT with Session Expiry Interval 0 handled on a connection that
+// has been taken over does not end the new owner's session: the session
+// belongs to the new Network Connection [MQTT-3.1.4-3, §3.14.2.2.2]. A's
+// DISCONNECT follows PINGREQs that A's reader is still working through when
+// B takes over (it then handles them despite the takeover); five tries, as
+// that timing is not certain.
+func TestTakenOverDisconnectKeepsSession(t *testing.T) {
+	t.Parallel()
+	n := startBroker(t, broker.Config{})
+	for i := range 5 {
+		cp := packet.Connect{Version: packet.V5, ClientID: fmt.Sprint("tk", i), KeepAlive: 30}
+		cp.Props.SessionExpiry = 300
+		cp.Props.Set(packet.PropSessionExpiry)
+		a, _ := connectRaw(t, n, packet.V5, cp)
+		b := dialRaw(t, n, packet.V5)
+		d := packet.Disconnect{} // Session Expiry Interval 0
+		d.Props.Set(packet.PropSessionExpiry)
+		a.write(pingsThen(2000, &d))
+		expectPacket[*packet.Pingresp](a) // A's reader is busy with the PINGREQs
+		b.send(&cp)
+		expectPacket[*packet.Connack](b)
+		drain(a) // A's DISCONNECT is handled (or dropped) before B leaves
+		b.send(&packet.Disconnect{})
+		b.expectClosed()
+		if _, ack := connectRaw(t, n, packet.V5, cp); !ack.SessionPresent {
+			t.Fatalf("%s: CONNACK Session Present = 0: the taken-over connection's DISCONNECT ended the session", cp.ClientID)
+		}
+	}
+}
+
+// An MQTT 3.1.1 client, told no Receive Maximum, may have more than 32 QoS 2
+// messages unreleased: 50 PUBLISHes get 50 PUBRECs and no disconnect.
+func TestQoS2UnreleasedUnlimitedV311(t *testing.T) {
+	t.Parallel()
+	r := connectedRaw(t, startBroker(t, broker.Config{}), packet.V311)
+	r.write(publishes(packet.V311, "q2/t", 2, 1, 50))
+	for i := 1; i <= 50; i++ {
+		expectAck(t, r, packet.PUBREC, uint16(i))
+	}
+	for i := 1; i <= 50; i++ {
+		r.send(&packet.Ack{Type: packet.PUBREL, PacketID: uint16(i)})
+		expectAck(t, r, packet.PUBCOMP, uint16(i))
+	}
+	r.send(&packet.Pingreq{})
+	expectPacket[*packet.Pingresp](r)
+}
