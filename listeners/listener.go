@@ -26,6 +26,13 @@ type Listener struct {
 	ln   net.Listener
 	done chan struct{} // closed by Close
 
+	// serveFn, when set, replaces the accept loop (WebSocket listeners run
+	// an HTTP server on ln and hand over upgraded connections).
+	serveFn func(handle func(net.Conn)) error
+	// onClose run after ln is closed (HTTP server shutdown, certificate
+	// watcher stop).
+	onClose []func()
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -69,6 +76,13 @@ func (l *Listener) Serve(handle func(net.Conn)) error {
 		return fmt.Errorf("listeners: %s: Serve: nil handler", l.cfg.Name)
 	}
 	l.log.Debug("serving")
+	if l.serveFn != nil {
+		err := l.serveFn(handle)
+		if l.closed() {
+			return nil
+		}
+		return err
+	}
 	var delay time.Duration
 	for {
 		conn, err := l.ln.Accept()
@@ -103,6 +117,9 @@ func (l *Listener) Close() error {
 		close(l.done)
 		if err := l.ln.Close(); err != nil {
 			l.closeErr = fmt.Errorf("listeners: %s: close %s: %w", l.cfg.Name, l.Addr(), err)
+		}
+		for _, f := range l.onClose {
+			f()
 		}
 		l.log.Debug("closed")
 	})
