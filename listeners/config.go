@@ -10,6 +10,10 @@ import (
 const (
 	DefaultName = "tcp"
 	DefaultAddr = ":1883"
+	// DefaultPortSearch is Config.PortSearch's default.
+	DefaultPortSearch = 100
+	// DefaultWebSocketPath is WebSocketConfig.Path's default.
+	DefaultWebSocketPath = "/mqtt"
 )
 
 // Config describes one listener. The zero value of every field means "use
@@ -80,6 +84,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.Addr == "" {
 		c.Addr = DefaultAddr
+	}
+	if c.PortSearch == 0 {
+		c.PortSearch = DefaultPortSearch
+	}
+	if c.WebSocket.Path == "" {
+		c.WebSocket.Path = DefaultWebSocketPath
 	}
 }
 

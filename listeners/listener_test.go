@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"reflect"
 	"strings"
 	"sync"
 	"syscall"
@@ -165,7 +166,7 @@ func TestNewTCPAddressInUse(t *testing.T) {
 
 func TestConfig(t *testing.T) {
 	t.Parallel()
-	if got, want := DefaultConfig(), (Config{Name: "tcp", Addr: ":1883"}); got != want {
+	if got, want := DefaultConfig(), (Config{Name: "tcp", Addr: ":1883", PortSearch: 100, WebSocket: WebSocketConfig{Path: "/mqtt"}}); !reflect.DeepEqual(got, want) {
 		t.Errorf("DefaultConfig() = %+v, want %+v", got, want)
 	}
 	tests := []struct {
