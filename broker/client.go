@@ -141,8 +141,11 @@ func (c *client) serve() error {
 			return err
 		}
 		_ = tc.SetDeadline(time.Time{})
-		st := tc.ConnectionState()
-		if len(st.VerifiedChains) > 0 {
+	}
+	// TLS connections, and secure WebSocket connections that expose their
+	// TLS state, carry the verified client certificates to the hooks.
+	if cs, ok := c.conn.(interface{ ConnectionState() tls.ConnectionState }); ok {
+		if st := cs.ConnectionState(); len(st.VerifiedChains) > 0 {
 			c.info.Certificates = st.PeerCertificates
 		}
 	}

@@ -68,6 +68,10 @@ type Config struct {
 	// WriteTimeout bounds one write to a client; a client that does not read
 	// for this long is disconnected. Default 30s.
 	WriteTimeout time.Duration `json:"write_timeout,omitempty"`
+	// CertCNAsUsername makes the common name of a verified TLS client
+	// certificate the client's user name (replacing the one in CONNECT)
+	// for authentication, authorization and hooks. Default false.
+	CertCNAsUsername bool `json:"cert_cn_as_username,omitempty"`
 	// ServerName is reported in $SYS/broker/version. Default "jmqx".
 	ServerName string `json:"server_name,omitempty"`
 }

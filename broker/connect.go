@@ -36,6 +36,9 @@ func (c *client) connect() error {
 	}
 	c.version = cp.Version
 	c.info.Version = cp.Version
+	if c.b.cfg.CertCNAsUsername && len(c.info.Certificates) > 0 {
+		cp.Username, cp.UsernameFlag = c.info.Certificates[0].Subject.CommonName, true
+	}
 	c.info.Username = cp.Username
 
 	if rc := c.checkConnect(&cp); rc != packet.Success {

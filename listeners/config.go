@@ -1,6 +1,8 @@
 package listeners
 
 import (
+	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 	"time"
@@ -10,6 +12,10 @@ import (
 const (
 	DefaultName = "tcp"
 	DefaultAddr = ":1883"
+	// DefaultTLSName and DefaultTLSAddr replace DefaultName and DefaultAddr
+	// for NewTLS.
+	DefaultTLSName = "mqtts"
+	DefaultTLSAddr = ":8883"
 	// DefaultPortSearch is Config.PortSearch's default.
 	DefaultPortSearch = 100
 	// DefaultWebSocketPath is WebSocketConfig.Path's default.
@@ -21,21 +27,23 @@ const (
 // the Config; later changes to the caller's copy have no effect.
 type Config struct {
 	// Name identifies the listener in logs and errors, for example "mqtt" or
-	// "tenant-a/mqtt". Default "tcp".
+	// "tenant-a/mqtt". Default "tcp" ("mqtts" for NewTLS).
 	Name string `json:"name,omitempty"`
 	// Addr is the host:port to bind, as accepted by net.Listen. An empty host
 	// binds every interface; port 0 picks a free port, which Listener.Addr
-	// then reports. Default ":1883".
+	// then reports. Default ":1883" (":8883" for NewTLS).
 	Addr string `json:"addr,omitempty"`
 	// FixedPort turns automatic port reassignment off: when Addr's port is
 	// busy the constructor fails instead of binding the next free port.
 	// Default false (reassign).
 	FixedPort bool `json:"fixed_port,omitempty"`
 	// PortSearch is how many following ports are tried, one by one, when
-	// Addr's port is busy. Default 100.
+	// Addr's port is busy (never beyond 65535); a warning names the port
+	// bound instead. Must not be negative. Default 100.
 	PortSearch int `json:"port_search,omitempty"`
 	// TLS, when set, serves TLS: MQTTS for NewTLS, secure WebSocket for
-	// NewWebSocket.
+	// NewWebSocket. NewTCP refuses a Config with TLS set rather than
+	// serve plaintext. Default nil.
 	TLS *TLSConfig `json:"tls,omitempty"`
 	// WebSocket holds the settings of NewWebSocket listeners.
 	WebSocket WebSocketConfig `json:"websocket,omitempty"`
@@ -44,12 +52,13 @@ type Config struct {
 // TLSConfig is the TLS side of a listener. Certificates are PEM files,
 // reloaded without a restart when they change on disk or on Reload.
 type TLSConfig struct {
-	// CertFile and KeyFile hold the server certificate (chain) and its key.
-	// Required.
+	// CertFile and KeyFile hold the server certificate (leaf first, then
+	// intermediates) and its private key. Required; the key must match.
 	CertFile string `json:"cert_file"`
 	KeyFile  string `json:"key_file"`
 	// CAFile holds the CA certificates that client certificates are
-	// verified against. Required when ClientAuth is "request" or "require".
+	// verified against. Required when ClientAuth is "request" or "require";
+	// ignored (with a warning) when it is "none". Default "".
 	CAFile string `json:"ca_file,omitempty"`
 	// ClientAuth is "none" (no client certificate asked for), "request"
 	// (verified if given) or "require" (a verified one is needed). Default
@@ -93,11 +102,40 @@ func (c *Config) setDefaults() {
 	}
 }
 
-// Validate reports the invalid fields of c (after defaults are applied).
+// Validate reports the invalid fields of c (after defaults are applied). It
+// checks the TLS settings it can check without reading files: the
+// constructors also load and verify them.
 func (c Config) Validate() error {
 	c.setDefaults()
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		return fmt.Errorf("listeners: %s: addr %q: %w", c.Name, c.Addr, err)
+	}
+	if c.PortSearch < 0 {
+		return fmt.Errorf("listeners: %s: port_search %d: must not be negative", c.Name, c.PortSearch)
+	}
+	if c.TLS != nil {
+		if err := c.TLS.validate(); err != nil {
+			return fmt.Errorf("listeners: %s: %w", c.Name, err)
+		}
+	}
+	return nil
+}
+
+// validate checks the fields of c; errors name the field, not the
+// listener.
+func (c TLSConfig) validate() error {
+	if c.CertFile == "" {
+		return errors.New("tls: cert_file is required")
+	}
+	if c.KeyFile == "" {
+		return errors.New("tls: key_file is required")
+	}
+	auth, err := parseClientAuth(c.ClientAuth)
+	if err != nil {
+		return err
+	}
+	if auth != tls.NoClientCert && c.CAFile == "" {
+		return fmt.Errorf("tls: client_auth %q needs ca_file", c.ClientAuth)
 	}
 	return nil
 }

@@ -32,24 +32,22 @@ type Listener struct {
 	// onClose run after ln is closed (HTTP server shutdown, certificate
 	// watcher stop).
 	onClose []func()
+	// certs, when set, is the TLS material Reload refreshes (TLS and secure
+	// WebSocket listeners).
+	certs *certStore
 
 	closeOnce sync.Once
 	closeErr  error
 }
 
-// newListener wraps an already bound net.Listener. Every transport (TCP
-// today; TLS and WebSocket later) builds its inner listener and ends here, so
-// they all share one accept loop.
+// newListener wraps an already bound net.Listener. Every transport (TCP, TLS,
+// WebSocket) builds its inner listener (with bind, and tls.NewListener over
+// a certStore's tlsConfig for TLS) and ends here, so they all share one
+// accept loop. log is the constructor's logger as received (may be nil).
 func newListener(cfg Config, log *zap.Logger, ln net.Listener) *Listener {
-	if log == nil {
-		log = zap.NewNop()
-	}
 	return &Listener{
-		cfg: cfg,
-		log: log.Named("listeners").With(
-			zap.String("listener", cfg.Name),
-			zap.Stringer("addr", ln.Addr()),
-		),
+		cfg:  cfg,
+		log:  listenerLog(log, cfg.Name).With(zap.Stringer("addr", ln.Addr())),
 		ln:   ln,
 		done: make(chan struct{}),
 	}
@@ -107,6 +105,21 @@ func (l *Listener) Serve(handle func(net.Conn)) error {
 		delay = 0
 		handle(conn)
 	}
+}
+
+// Reload re-reads the listener's certificate files (on SIGHUP, say): new
+// handshakes use the new material, established connections are untouched.
+// On error the previous material stays in use. It returns nil at once for
+// listeners without TLS. It blocks on file I/O and is safe for concurrent
+// use.
+func (l *Listener) Reload() error {
+	if l.certs == nil {
+		return nil
+	}
+	if err := l.certs.reload(); err != nil {
+		return fmt.Errorf("listeners: %s: reload: %w", l.cfg.Name, err)
+	}
+	return nil
 }
 
 // Close stops accepting: the socket is closed and every Serve returns nil.

@@ -149,7 +149,7 @@ func TestNewTCPAddressInUse(t *testing.T) {
 	t.Parallel()
 	first := newTestTCP(t)
 	addr := first.Addr().String()
-	l, err := NewTCP(Config{Name: "second", Addr: addr}, zaptest.NewLogger(t))
+	l, err := NewTCP(Config{Name: "second", Addr: addr, FixedPort: true}, zaptest.NewLogger(t))
 	if err == nil {
 		_ = l.Close()
 		t.Fatalf("NewTCP on busy %s succeeded", addr)
@@ -179,6 +179,13 @@ func TestConfig(t *testing.T) {
 		{Config{Addr: ":0"}, ""},
 		{Config{Name: "mqtt", Addr: "localhost"}, `listeners: mqtt: addr "localhost"`},
 		{Config{Addr: "1.2.3.4:5:6"}, `listeners: tcp: addr "1.2.3.4:5:6"`},
+		{Config{PortSearch: -1}, `listeners: tcp: port_search -1`},
+		{Config{TLS: &TLSConfig{CertFile: "c", KeyFile: "k"}}, ""},
+		{Config{TLS: &TLSConfig{CertFile: "c", KeyFile: "k", ClientAuth: "require", CAFile: "ca"}}, ""},
+		{Config{TLS: &TLSConfig{KeyFile: "k"}}, `listeners: tcp: tls: cert_file is required`},
+		{Config{TLS: &TLSConfig{CertFile: "c"}}, `listeners: tcp: tls: key_file is required`},
+		{Config{TLS: &TLSConfig{CertFile: "c", KeyFile: "k", ClientAuth: "require"}}, `client_auth "require" needs ca_file`},
+		{Config{TLS: &TLSConfig{CertFile: "c", KeyFile: "k", ClientAuth: "always"}}, `client_auth "always"`},
 	}
 	for _, tt := range tests {
 		err := tt.cfg.Validate()

@@ -15,6 +15,9 @@ type appEnv struct {
 	// ready, if set, is called by serve with the MQTT listener's bound
 	// address once it accepts connections (tests bind port 0 and read it).
 	ready func(mqtt net.Addr)
+	// listening, if set, gets every listener's bound address by name
+	// ("mqtt", "mqtts", "ws", "wss").
+	listening func(map[string]net.Addr)
 }
 
 // newApp builds the jmqx command line. It never calls os.Exit: errors are
@@ -27,7 +30,7 @@ func newApp(env appEnv) *cli.App {
 			"Every flag can also be set with the environment variable shown in its help.",
 		Writer:    env.stdout,
 		ErrWriter: env.stderr,
-		Commands:  []*cli.Command{serveCommand(env)},
+		Commands:  []*cli.Command{serveCommand(env), certCommand(env)},
 		Flags:     []cli.Flag{helpFlag()},
 		// cli's own --help and --version flags are package-level values
 		// that every run writes to, which races when tests run apps in

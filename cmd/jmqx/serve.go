@@ -13,12 +13,14 @@ import (
 
 	"github.com/jmqx/jmqx/aclfile"
 	"github.com/jmqx/jmqx/broker"
-	"github.com/jmqx/jmqx/listeners"
 )
 
 // Defaults of the serve flags.
 const (
 	defaultMQTTAddr        = ":1883"
+	defaultMQTTSAddr       = ":8883"
+	defaultWSAddr          = ":1884"
+	defaultWSSAddr         = ":8884"
 	defaultDataDir         = "./jmqx-data"
 	defaultShutdownTimeout = 10 * time.Second
 	defaultTenant          = "default"
@@ -27,6 +29,16 @@ const (
 // serveConfig is what the serve flags say.
 type serveConfig struct {
 	mqttAddr        string
+	mqttsAddr       string
+	wsAddr          string
+	wssAddr         string
+	wsPath          string
+	tlsCert         string
+	tlsKey          string
+	tlsCA           string
+	tlsClientAuth   string
+	tlsCNUsername   bool
+	fixedPorts      bool
 	maxKeepAlive    int
 	aclFile         string
 	dataDir         string
@@ -48,6 +60,16 @@ func serveCommand(env appEnv) *cli.Command {
 		Action: func(c *cli.Context) error {
 			return runServe(c.Context, env, serveConfig{
 				mqttAddr:        c.String("mqtt-addr"),
+				mqttsAddr:       c.String("mqtts-addr"),
+				wsAddr:          c.String("ws-addr"),
+				wssAddr:         c.String("wss-addr"),
+				wsPath:          c.String("ws-path"),
+				tlsCert:         c.Path("tls-cert"),
+				tlsKey:          c.Path("tls-key"),
+				tlsCA:           c.Path("tls-ca"),
+				tlsClientAuth:   c.String("tls-client-auth"),
+				tlsCNUsername:   c.Bool("tls-cn-as-username"),
+				fixedPorts:      c.Bool("fixed-ports"),
 				maxKeepAlive:    c.Int("max-keepalive"),
 				aclFile:         c.Path("acl-file"),
 				dataDir:         c.Path("data-dir"),
@@ -66,6 +88,61 @@ func serveFlags() []cli.Flag {
 			Value:   defaultMQTTAddr,
 			Usage:   "bind the MQTT (TCP) listener to `HOST:PORT`; port 0 picks a free port (the bound address is logged)",
 			EnvVars: []string{"JMQX_MQTT_ADDR"},
+		},
+		&cli.StringFlag{
+			Name:    "mqtts-addr",
+			Value:   defaultMQTTSAddr,
+			Usage:   "bind the MQTT over TLS listener to `HOST:PORT` (started only with --tls-cert); empty: off",
+			EnvVars: []string{"JMQX_MQTTS_ADDR"},
+		},
+		&cli.StringFlag{
+			Name:    "ws-addr",
+			Value:   defaultWSAddr,
+			Usage:   "bind the MQTT over WebSocket listener to `HOST:PORT`; empty: off",
+			EnvVars: []string{"JMQX_WS_ADDR"},
+		},
+		&cli.StringFlag{
+			Name:    "wss-addr",
+			Value:   defaultWSSAddr,
+			Usage:   "bind the MQTT over secure WebSocket listener to `HOST:PORT` (started only with --tls-cert); empty: off",
+			EnvVars: []string{"JMQX_WSS_ADDR"},
+		},
+		&cli.StringFlag{
+			Name:    "ws-path",
+			Value:   "/mqtt",
+			Usage:   "HTTP `PATH` of the WebSocket listeners",
+			EnvVars: []string{"JMQX_WS_PATH"},
+		},
+		&cli.PathFlag{
+			Name:    "tls-cert",
+			Usage:   "server certificate (chain) PEM `FILE` for MQTTS and WSS; reloaded when it changes or on SIGHUP",
+			EnvVars: []string{"JMQX_TLS_CERT"},
+		},
+		&cli.PathFlag{
+			Name:    "tls-key",
+			Usage:   "private key PEM `FILE` of --tls-cert",
+			EnvVars: []string{"JMQX_TLS_KEY"},
+		},
+		&cli.PathFlag{
+			Name:    "tls-ca",
+			Usage:   "CA certificates PEM `FILE` that client certificates are verified against",
+			EnvVars: []string{"JMQX_TLS_CA"},
+		},
+		&cli.StringFlag{
+			Name:    "tls-client-auth",
+			Value:   "none",
+			Usage:   "client certificates: `MODE` none, request (verified if given) or require",
+			EnvVars: []string{"JMQX_TLS_CLIENT_AUTH"},
+		},
+		&cli.BoolFlag{
+			Name:    "tls-cn-as-username",
+			Usage:   "use a verified client certificate's common name as the user name",
+			EnvVars: []string{"JMQX_TLS_CN_AS_USERNAME"},
+		},
+		&cli.BoolFlag{
+			Name:    "fixed-ports",
+			Usage:   "fail when a listener's port is busy instead of binding the next free one",
+			EnvVars: []string{"JMQX_FIXED_PORTS"},
 		},
 		&cli.IntFlag{
 			Name:    "max-keepalive",
@@ -136,7 +213,11 @@ func runServe(ctx context.Context, env appEnv, cfg serveConfig) error {
 	// There is no authenticator flag yet, so every client is let in.
 	tlog.Warn("no authenticator configured: anonymous clients are accepted")
 
-	b, err := broker.New(broker.Config{MaxKeepAlive: cfg.maxKeepAlive},
+	specs, err := listenerSpecs(cfg)
+	if err != nil {
+		return err
+	}
+	b, err := broker.New(broker.Config{MaxKeepAlive: cfg.maxKeepAlive, CertCNAsUsername: cfg.tlsCNUsername},
 		broker.WithLogger(tlog), broker.WithHooks(hooks...))
 	if err != nil {
 		return fmt.Errorf("tenant %q: %w", defaultTenant, err)
@@ -150,31 +231,46 @@ func runServe(ctx context.Context, env appEnv, cfg serveConfig) error {
 		return nil
 	}
 
-	l, err := listeners.NewTCP(listeners.Config{Name: "mqtt", Addr: cfg.mqttAddr}, tlog)
+	ls, err := openListeners(specs, tlog)
 	if err != nil {
 		return errors.Join(err, shutdown())
 	}
-	served := make(chan error, 1)
-	go func() {
-		served <- l.Serve(func(conn net.Conn) {
-			if err := b.ServeConn(conn); err != nil {
-				tlog.Debug("connection refused", zap.Stringer("remote", conn.RemoteAddr()), zap.Error(err))
-			}
-		})
-	}()
-	tlog.Info("listening", zap.String("listener", l.Name()), zap.Stringer("addr", l.Addr()))
-	if env.ready != nil {
-		env.ready(l.Addr())
+	served := make(chan error, len(ls))
+	for _, l := range ls {
+		go func() {
+			served <- l.Serve(func(conn net.Conn) {
+				if err := b.ServeConn(conn); err != nil {
+					tlog.Debug("connection refused", zap.Stringer("remote", conn.RemoteAddr()), zap.Error(err))
+				}
+			})
+		}()
+		tlog.Info("listening", zap.String("listener", l.Name()), zap.Stringer("addr", l.Addr()))
 	}
+	if env.ready != nil {
+		for _, l := range ls {
+			if l.Name() == "mqtt" {
+				env.ready(l.Addr())
+			}
+		}
+	}
+	if env.listening != nil {
+		addrs := make(map[string]net.Addr, len(ls))
+		for _, l := range ls {
+			addrs[l.Name()] = l.Addr()
+		}
+		env.listening(addrs)
+	}
+	stopReload := reloadOnSIGHUP(ls, tlog)
+	defer stopReload()
 
 	var serveErr error
 	select {
 	case <-ctx.Done():
 		tlog.Info("shutting down", zap.Duration("timeout", cfg.shutdownTimeout))
-		_ = l.Close()
-		serveErr = <-served
 	case serveErr = <-served:
 		tlog.Error("listener failed; shutting down", zap.Error(serveErr))
+	}
+	for _, l := range ls {
 		_ = l.Close()
 	}
 	if err := errors.Join(serveErr, shutdown()); err != nil {

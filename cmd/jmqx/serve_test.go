@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -54,6 +55,9 @@ func start(t *testing.T, args ...string) *running {
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{cancel: cancel, done: make(chan error, 1), ready: make(chan net.Addr, 1), logs: &syncBuffer{}}
 	app := newApp(appEnv{stdout: io.Discard, stderr: r.logs, ready: func(a net.Addr) { r.ready <- a }})
+	if len(args) > 0 && args[0] == "serve" && !slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, "--ws-addr") }) {
+		args = append(args, "--ws-addr=") // tests bind only what they ask for
+	}
 	go func() { r.done <- app.RunContext(ctx, append([]string{"jmqx"}, args...)) }()
 	t.Cleanup(func() {
 		cancel()
@@ -240,9 +244,26 @@ func TestServeAddressInUse(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer busy.Close()
-	r := start(t, "serve", "--mqtt-addr", busy.Addr().String(), "--data-dir", t.TempDir())
+	r := start(t, "serve", "--mqtt-addr", busy.Addr().String(), "--data-dir", t.TempDir(), "--fixed-ports")
 	if err := r.result(t); err == nil || !strings.Contains(err.Error(), busy.Addr().String()) {
-		t.Errorf("serve on a busy port = %v, want an error naming %s", err, busy.Addr())
+		t.Errorf("serve --fixed-ports on a busy port = %v, want an error naming %s", err, busy.Addr())
+	}
+}
+
+func TestServeBusyPortMoved(t *testing.T) {
+	t.Parallel()
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	r := start(t, "serve", "--mqtt-addr", busy.Addr().String(), "--data-dir", t.TempDir())
+	got := r.addr(t)
+	if got.String() == busy.Addr().String() {
+		t.Fatalf("bound the busy address %s", got)
+	}
+	if !strings.Contains(r.logs.String(), busy.Addr().String()) {
+		t.Errorf("logs do not name the busy address %s:\n%s", busy.Addr(), r.logs)
 	}
 }
 
