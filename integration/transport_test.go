@@ -36,10 +36,14 @@ func tlsFiles(t testing.TB) (*certgen.Bundle, string) {
 
 // serverTLS is the listeners.TLSConfig of the files in dir.
 func serverTLS(dir, clientAuth string) *listeners.TLSConfig {
-	return &listeners.TLSConfig{
+	c := &listeners.TLSConfig{
 		CertFile: filepath.Join(dir, "server.pem"), KeyFile: filepath.Join(dir, "server-key.pem"),
-		CAFile: filepath.Join(dir, "ca.pem"), ClientAuth: clientAuth, ReloadInterval: -1,
+		ClientAuth: clientAuth, ReloadInterval: -1,
 	}
+	if clientAuth != "none" {
+		c.CAFile = filepath.Join(dir, "ca.pem")
+	}
+	return c
 }
 
 // transports are the four listeners of one broker.

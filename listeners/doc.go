@@ -8,7 +8,12 @@
 // whether the listener was closed, and otherwise backs off on temporary
 // errors, from 5ms doubling up to 1s.
 //
-// Only plain TCP exists today (NewTCP). TLS, WebSocket and port
-// auto-reassignment will be further constructors that build an inner
-// net.Listener and share the same Listener type and accept loop.
+// Constructors: NewTCP (MQTT), NewTLS (MQTTS, TLS 1.2 or later, optional
+// mutual TLS), NewWebSocket (MQTT over WebSocket, or secure WebSocket when
+// Config.TLS is set; subprotocols "mqtt" and "mqttv3.1", binary frames seen
+// as one byte stream). Certificates are reloaded when their files change
+// and on Listener.Reload, without touching established connections. When a
+// configured port is busy, a listener binds the next free one (at most
+// Config.PortSearch further ports; Config.FixedPort turns this off) and logs
+// a warning naming both; Addr reports the port actually bound.
 package listeners

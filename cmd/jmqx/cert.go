@@ -97,7 +97,7 @@ func runCert(env appEnv, cfg certConfig) error {
 		Validity: time.Duration(cfg.days) * 24 * time.Hour,
 	})
 	if err != nil {
-		return fmt.Errorf("--host or --client-cn: %w", err)
+		return fmt.Errorf("--host: %w", err)
 	}
 	paths, err := b.WriteFiles(cfg.out, cfg.force)
 	if errors.Is(err, fs.ErrExist) {
