@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eclipse/paho.golang/paho"
 	"github.com/gorilla/websocket"
 
 	"github.com/jmqx/jmqx/broker"
@@ -155,5 +156,43 @@ func benchTransport(b *testing.B, kind string) {
 			}
 			got += n
 		}
+	}
+}
+
+// A paho.golang (MQTT 5) client publishes and receives through each of the
+// four listeners.
+func TestPahoRoundTripEachTransport(t *testing.T) {
+	t.Parallel()
+	tr := startTransports(t, "none", broker.Config{})
+	for _, kind := range allTransports {
+		conn, err := tr.dial(t, kind, nil)
+		if err != nil {
+			t.Fatalf("dial %s: %v", kind, err)
+		}
+		got := make(chan string, 1)
+		c := paho.NewClient(paho.ClientConfig{Conn: conn, OnPublishReceived: []func(paho.PublishReceived) (bool, error){
+			func(pr paho.PublishReceived) (bool, error) { got <- string(pr.Packet.Payload); return true, nil },
+		}})
+		ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+		if _, err := c.Connect(ctx, &paho.Connect{ClientID: "paho-" + kind, CleanStart: true, KeepAlive: 30}); err != nil {
+			t.Fatalf("%s: connect: %v", kind, err)
+		}
+		if _, err := c.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "rt/" + kind, QoS: 1}}}); err != nil {
+			t.Fatalf("%s: subscribe: %v", kind, err)
+		}
+		if _, err := c.Publish(ctx, &paho.Publish{Topic: "rt/" + kind, QoS: 1, Payload: []byte(kind)}); err != nil {
+			t.Fatalf("%s: publish: %v", kind, err)
+		}
+		select {
+		case p := <-got:
+			if p != kind {
+				t.Errorf("%s: got %q", kind, p)
+			}
+		case <-ctx.Done():
+			t.Errorf("%s: message not received", kind)
+		}
+		_ = c.Disconnect(&paho.Disconnect{})
+		<-c.Done()
+		cancel()
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -138,7 +139,8 @@ func dialWS(url string, tc *tls.Config) (net.Conn, error) {
 // a byte stream over binary frames.
 type wsClientConn struct {
 	*websocket.Conn
-	r interface{ Read([]byte) (int, error) }
+	r  interface{ Read([]byte) (int, error) }
+	mu sync.Mutex // gorilla allows one writer at a time; paho writes from several goroutines
 }
 
 func (c *wsClientConn) Read(p []byte) (int, error) {
@@ -166,6 +168,8 @@ func (c *wsClientConn) Read(p []byte) (int, error) {
 }
 
 func (c *wsClientConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if err := c.WriteMessage(websocket.BinaryMessage, p); err != nil {
 		return 0, err
 	}

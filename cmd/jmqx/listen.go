@@ -33,7 +33,7 @@ func listenerSpecs(cfg serveConfig) ([]listenerSpec, error) {
 	}
 	base := func(name, addr string) listeners.Config {
 		return listeners.Config{Name: name, Addr: addr, FixedPort: cfg.fixedPorts,
-			WebSocket: listeners.WebSocketConfig{Path: cfg.wsPath}}
+			WebSocket: listeners.WebSocketConfig{Path: cfg.wsPath, AllowedOrigins: cfg.wsOrigins}}
 	}
 	var specs []listenerSpec
 	if cfg.mqttAddr != "" {

@@ -33,6 +33,7 @@ type serveConfig struct {
 	wsAddr          string
 	wssAddr         string
 	wsPath          string
+	wsOrigins       []string
 	tlsCert         string
 	tlsKey          string
 	tlsCA           string
@@ -64,6 +65,7 @@ func serveCommand(env appEnv) *cli.Command {
 				wsAddr:          c.String("ws-addr"),
 				wssAddr:         c.String("wss-addr"),
 				wsPath:          c.String("ws-path"),
+				wsOrigins:       c.StringSlice("ws-allowed-origins"),
 				tlsCert:         c.Path("tls-cert"),
 				tlsKey:          c.Path("tls-key"),
 				tlsCA:           c.Path("tls-ca"),
@@ -112,6 +114,11 @@ func serveFlags() []cli.Flag {
 			Value:   "/mqtt",
 			Usage:   "HTTP `PATH` of the WebSocket listeners",
 			EnvVars: []string{"JMQX_WS_PATH"},
+		},
+		&cli.StringSliceFlag{
+			Name:    "ws-allowed-origins",
+			Usage:   "accept WebSocket upgrades only from these `ORIGINS` (comma-separated, or repeat the flag; \"*\" matches any); unset: every origin; requests without an Origin header (non-browser clients) are always accepted",
+			EnvVars: []string{"JMQX_WS_ALLOWED_ORIGINS"},
 		},
 		&cli.PathFlag{
 			Name:    "tls-cert",
