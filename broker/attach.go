@@ -88,15 +88,20 @@ func (b *Broker) attach(c *client, cp *packet.Connect, ack *packet.Connack) erro
 	if prev != nil {
 		prev.kick(packet.SessionTakenOver, ErrSessionTakenOver)
 	}
+	// The old connection's will goes out unless the session continues and
+	// the will was delayed [MQTT-3.1.3-9]. The old connection decides when
+	// it ends, after the packets it had already received (a DISCONNECT
+	// among them discards the will [MQTT-3.1.2-10]).
+	if prevWill != nil && (cp.CleanStart || prevWill.delay == 0) {
+		s.mu.Lock()
+		prev.orphanWill = prevWill
+		s.mu.Unlock()
+	}
 	if dropped != nil {
 		b.removeSubscriptions(dropped)
 	}
-	// The old connection's will goes out unless the session continues and
-	// the will was delayed [MQTT-3.1.3-9]; a pending delayed will goes out if
-	// the session it belonged to has just ended.
-	if prevWill != nil && (cp.CleanStart || prevWill.delay == 0) {
-		b.publishWill(s, prevWill)
-	}
+	// A pending delayed will goes out if the session it belonged to has
+	// just ended.
 	if pendingWill != nil && cp.CleanStart {
 		b.publishWill(s, pendingWill)
 	}
@@ -198,9 +203,14 @@ func (b *Broker) detach(c *client, clean bool) {
 	}
 	b.mu.Lock()
 	s.mu.Lock()
-	if s.client != c {
+	if s.client != c { // taken over
+		w := c.orphanWill
+		c.orphanWill = nil
 		s.mu.Unlock()
 		b.mu.Unlock()
+		if w != nil && !clean {
+			b.publishWill(s, w)
+		}
 		return
 	}
 	s.client = nil

@@ -51,6 +51,9 @@ type client struct {
 
 	// Guarded by the session's mu (all PUBLISH sends to this client).
 	aliasesOut map[string]uint16
+	// orphanWill is the will of this connection after another took its
+	// session over; published when this one ends, unless cleanly.
+	orphanWill *will
 
 	// Outbound, guarded by wmu.
 	wmu        sync.Mutex
