@@ -35,7 +35,6 @@ func (b *Broker) attach(c *client, cp *packet.Connect, ack *packet.Connack) erro
 	}
 	var (
 		prev        *client
-		prevWill    *will // will of a connection being taken over
 		pendingWill *will // delayed will of an earlier connection
 		dropped     *session
 	)
@@ -44,7 +43,14 @@ func (b *Broker) attach(c *client, cp *packet.Connect, ack *packet.Connack) erro
 		s.mu.Lock()
 		prev = s.client
 		if prev != nil {
-			prevWill = s.will
+			// The old connection's will goes out unless the session continues
+			// and the will was delayed [MQTT-3.1.3-9]. The old connection
+			// decides when it ends, after the packets it had already received
+			// (a DISCONNECT among them discards the will [MQTT-3.1.2-10]); it
+			// is handed over here, under the session lock detach also takes.
+			if w := s.will; w != nil && (cp.CleanStart || w.delay == 0) {
+				prev.orphanWill = w
+			}
 		} else {
 			pendingWill = s.will
 		}
@@ -87,15 +93,6 @@ func (b *Broker) attach(c *client, cp *packet.Connect, ack *packet.Connack) erro
 
 	if prev != nil {
 		prev.kick(packet.SessionTakenOver, ErrSessionTakenOver)
-	}
-	// The old connection's will goes out unless the session continues and
-	// the will was delayed [MQTT-3.1.3-9]. The old connection decides when
-	// it ends, after the packets it had already received (a DISCONNECT
-	// among them discards the will [MQTT-3.1.2-10]).
-	if prevWill != nil && (cp.CleanStart || prevWill.delay == 0) {
-		s.mu.Lock()
-		prev.orphanWill = prevWill
-		s.mu.Unlock()
 	}
 	if dropped != nil {
 		b.removeSubscriptions(dropped)
