@@ -164,7 +164,7 @@ func TestGenerateExpired(t *testing.T) {
 // and the client's errors, and what the server saw. (net.Pipe would not do:
 // it has no buffer, so a peer sending an alert while the other is still
 // writing its flight deadlocks.)
-func handshake(t *testing.T, server, client *tls.Config) (serverErr, clientErr error, state tls.ConnectionState) {
+func handshake(t *testing.T, server, client *tls.Config) (state tls.ConnectionState, serverErr, clientErr error) {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -210,14 +210,14 @@ func handshake(t *testing.T, server, client *tls.Config) (serverErr, clientErr e
 	}
 	_ = cli.Close()
 	r := <-done
-	return r.err, clientErr, r.state
+	return r.state, r.err, clientErr
 }
 
 func TestMutualTLSHandshake(t *testing.T) {
 	t.Parallel()
 	b := generate(t, Options{Hosts: []string{"127.0.0.1", "localhost"}})
 	for _, name := range []string{"127.0.0.1", "localhost"} {
-		serverErr, clientErr, state := handshake(t, b.ServerConfig(tls.RequireAndVerifyClientCert), b.ClientConfig(name))
+		state, serverErr, clientErr := handshake(t, b.ServerConfig(tls.RequireAndVerifyClientCert), b.ClientConfig(name))
 		if serverErr != nil || clientErr != nil {
 			t.Fatalf("handshake for %s: server %v, client %v", name, serverErr, clientErr)
 		}
@@ -233,7 +233,7 @@ func TestMutualTLSHandshake(t *testing.T) {
 func TestPlainTLSHandshake(t *testing.T) {
 	t.Parallel()
 	b := generate(t, Options{})
-	serverErr, clientErr, state := handshake(t, b.ServerConfig(tls.NoClientCert), &tls.Config{RootCAs: b.CAPool(), ServerName: "localhost"})
+	state, serverErr, clientErr := handshake(t, b.ServerConfig(tls.NoClientCert), &tls.Config{RootCAs: b.CAPool(), ServerName: "localhost"})
 	if serverErr != nil || clientErr != nil {
 		t.Fatalf("handshake: server %v, client %v", serverErr, clientErr)
 	}
@@ -258,7 +258,7 @@ func TestHandshakeRefusals(t *testing.T) {
 		{"server name not in certificate", b.ServerConfig(tls.NoClientCert), b.ClientConfig("example.com")},
 	}
 	for _, tt := range tests {
-		serverErr, clientErr, _ := handshake(t, tt.server, tt.client)
+		_, serverErr, clientErr := handshake(t, tt.server, tt.client)
 		if serverErr == nil || clientErr == nil {
 			t.Errorf("%s: handshake: server %v, client %v; want both to fail", tt.name, serverErr, clientErr)
 		}
