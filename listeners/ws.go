@@ -24,7 +24,7 @@ const (
 	// DefaultSecureWebSocketName and DefaultSecureWebSocketAddr apply when
 	// Config.TLS is set.
 	DefaultSecureWebSocketName = "wss"
-	DefaultSecureWebSocketAddr = ":8084"
+	DefaultSecureWebSocketAddr = ":8884"
 )
 
 // wsHandshakeTimeout bounds reading the upgrade request's headers and
@@ -37,7 +37,7 @@ var wsSubprotocols = []string{"mqtt", "mqttv3.1"}
 
 // NewWebSocket binds an MQTT-over-WebSocket listener and returns it ready
 // for Serve. Name defaults to "ws" and Addr to ":1884", or to "wss" and
-// ":8084" when cfg.TLS is set, which serves secure WebSocket with the
+// ":8884" when cfg.TLS is set, which serves secure WebSocket with the
 // certificate handling of NewTLS (files checked before binding, polled,
 // Reload); other fields default as for NewTCP, including the port search.
 //
@@ -146,7 +146,14 @@ func (s *wsServer) serve(handle func(net.Conn)) error {
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			s.upgrade(w, r, &handleMu, handle)
 		}),
+		// Bound every phase before the upgrade, so idle or stalled HTTP
+		// connections cannot pile up; gorilla clears the deadlines of an
+		// upgraded connection.
 		ReadHeaderTimeout: wsHandshakeTimeout,
+		ReadTimeout:       wsHandshakeTimeout,
+		WriteTimeout:      wsHandshakeTimeout,
+		IdleTimeout:       wsHandshakeTimeout,
+		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          s.errorLog,
 		// A non-nil empty map turns HTTP/2 off: WebSocket needs HTTP/1.1.
 		TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){},
@@ -158,6 +165,7 @@ func (s *wsServer) serve(handle func(net.Conn)) error {
 	}
 	s.servers[srv] = struct{}{}
 	s.mu.Unlock()
+	defer srv.Close() // whatever ended Serve, close its open HTTP connections
 	defer func() {
 		s.mu.Lock()
 		delete(s.servers, srv)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -35,6 +36,8 @@ type wsConn struct {
 	readErr error      // sticky read error
 
 	writeMu sync.Mutex // one writer at a time, as gorilla requires
+	// writeDeadline is the latest SetWriteDeadline, applied by Write.
+	writeDeadline atomic.Pointer[time.Time]
 
 	closeOnce sync.Once
 	closeErr  error
@@ -119,6 +122,9 @@ func (c *wsConn) Write(p []byte) (int, error) {
 	}
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
+	if dl := c.writeDeadline.Load(); dl != nil {
+		_ = c.ws.SetWriteDeadline(*dl) // gorilla's deadline is guarded by writeMu
+	}
 	if err := c.ws.WriteMessage(websocket.BinaryMessage, p); err != nil {
 		return 0, err
 	}
@@ -166,8 +172,9 @@ func (c *wsConn) SetReadDeadline(t time.Time) error { return c.ws.SetReadDeadlin
 // SetWriteDeadline sets the deadline of Write, including a Write already
 // blocked.
 func (c *wsConn) SetWriteDeadline(t time.Time) error {
-	// gorilla applies its deadline when each frame starts; setting the
-	// socket's too reaches a frame being written.
-	_ = c.ws.SetWriteDeadline(t)
+	// gorilla's own deadline is a plain field its writers read, so it is
+	// applied by Write under writeMu; the socket's reaches a frame being
+	// written now.
+	c.writeDeadline.Store(&t)
 	return c.ws.NetConn().SetWriteDeadline(t)
 }

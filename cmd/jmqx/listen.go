@@ -24,12 +24,19 @@ func listenerSpecs(cfg serveConfig) ([]listenerSpec, error) {
 	if (cfg.tlsCert == "") != (cfg.tlsKey == "") {
 		return nil, errors.New("--tls-cert and --tls-key go together")
 	}
-	if cfg.tlsCert == "" && (cfg.tlsCA != "" || cfg.tlsClientAuth != "none") {
+	auth := cfg.tlsClientAuth
+	if auth == "" {
+		auth = "none" // an empty JMQX_TLS_CLIENT_AUTH means the default
+	}
+	if cfg.tlsCert == "" && (cfg.tlsCA != "" || auth != "none") {
 		return nil, errors.New("--tls-ca and --tls-client-auth need --tls-cert and --tls-key")
+	}
+	if cfg.tlsCA != "" && auth == "none" {
+		return nil, errors.New("--tls-ca needs --tls-client-auth request or require: with none, client certificates are not checked")
 	}
 	var tlsCfg *listeners.TLSConfig
 	if cfg.tlsCert != "" {
-		tlsCfg = &listeners.TLSConfig{CertFile: cfg.tlsCert, KeyFile: cfg.tlsKey, CAFile: cfg.tlsCA, ClientAuth: cfg.tlsClientAuth}
+		tlsCfg = &listeners.TLSConfig{CertFile: cfg.tlsCert, KeyFile: cfg.tlsKey, CAFile: cfg.tlsCA, ClientAuth: auth}
 	}
 	base := func(name, addr string) listeners.Config {
 		return listeners.Config{Name: name, Addr: addr, FixedPort: cfg.fixedPorts,
@@ -61,38 +68,62 @@ func listenerSpecs(cfg serveConfig) ([]listenerSpec, error) {
 }
 
 // openListeners binds every listener, closing those already bound if one
-// fails.
+// fails. Listeners whose port is free are bound first, so that a busy
+// port's search for the next free one cannot take a sibling's port.
 func openListeners(specs []listenerSpec, log *zap.Logger) ([]*listeners.Listener, error) {
-	var ls []*listeners.Listener
-	for _, sp := range specs {
-		var (
-			l   *listeners.Listener
-			err error
-		)
-		switch sp.kind {
-		case "tcp":
-			l, err = listeners.NewTCP(sp.cfg, log)
-		case "tls":
-			l, err = listeners.NewTLS(sp.cfg, log)
-		case "ws":
-			l, err = listeners.NewWebSocket(sp.cfg, log)
-		}
-		if err != nil {
-			for _, o := range ls {
-				_ = o.Close()
+	ls := make([]*listeners.Listener, len(specs))
+	closeAll := func() {
+		for _, l := range ls {
+			if l != nil {
+				_ = l.Close()
 			}
-			return nil, fmt.Errorf("listener %s: %w", sp.cfg.Name, err)
 		}
-		ls = append(ls, l)
+	}
+	for pass := 0; pass < 2; pass++ {
+		for i, sp := range specs {
+			if ls[i] != nil {
+				continue
+			}
+			cfg := sp.cfg
+			if pass == 0 {
+				cfg.FixedPort = true
+			}
+			l, err := openListener(sp.kind, cfg, log)
+			if err != nil {
+				if pass == 0 && !sp.cfg.FixedPort && errors.Is(err, syscall.EADDRINUSE) {
+					continue // searched for in the second pass
+				}
+				closeAll()
+				return nil, fmt.Errorf("listener %s: %w", sp.cfg.Name, err)
+			}
+			ls[i] = l
+		}
 	}
 	return ls, nil
 }
 
-// reloadOnSIGHUP reloads the listeners' certificates on SIGHUP until the
-// returned function is called.
-func reloadOnSIGHUP(ls []*listeners.Listener, log *zap.Logger) (stop func()) {
+func openListener(kind string, cfg listeners.Config, log *zap.Logger) (*listeners.Listener, error) {
+	switch kind {
+	case "tls":
+		return listeners.NewTLS(cfg, log)
+	case "ws":
+		return listeners.NewWebSocket(cfg, log)
+	default:
+		return listeners.NewTCP(cfg, log)
+	}
+}
+
+// watchSIGHUP starts catching SIGHUP at once, so that one arriving during
+// start-up does not end the process; reloadOnSIGHUP acts on it later.
+func watchSIGHUP() chan os.Signal {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
+	return hup
+}
+
+// reloadOnSIGHUP reloads the listeners' certificates on each SIGHUP from hup
+// until the returned function is called.
+func reloadOnSIGHUP(hup chan os.Signal, ls []*listeners.Listener, log *zap.Logger) (stop func()) {
 	done := make(chan struct{})
 	go func() {
 		for {
@@ -102,10 +133,8 @@ func reloadOnSIGHUP(ls []*listeners.Listener, log *zap.Logger) (stop func()) {
 					if l.Name() != "mqtts" && l.Name() != "wss" {
 						continue
 					}
-					if err := l.Reload(); err != nil {
+					if err := l.Reload(); err != nil { // the listener logs success
 						log.Error("certificate reload failed; keeping the current certificate", zap.String("listener", l.Name()), zap.Error(err))
-					} else {
-						log.Info("certificates reloaded", zap.String("listener", l.Name()))
 					}
 				}
 			case <-done:

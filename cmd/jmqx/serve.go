@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/signal"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -196,6 +197,8 @@ func runServe(ctx context.Context, env appEnv, cfg serveConfig) error {
 	if cfg.shutdownTimeout <= 0 {
 		return fmt.Errorf("--shutdown-timeout %s: must be positive", cfg.shutdownTimeout)
 	}
+	hup := watchSIGHUP()
+	defer signal.Stop(hup)
 	log, err := newLogger(env.stderr, cfg.logLevel, cfg.logFormat)
 	if err != nil {
 		return err
@@ -267,7 +270,7 @@ func runServe(ctx context.Context, env appEnv, cfg serveConfig) error {
 		}
 		env.listening(addrs)
 	}
-	stopReload := reloadOnSIGHUP(ls, tlog)
+	stopReload := reloadOnSIGHUP(hup, ls, tlog)
 	defer stopReload()
 
 	var serveErr error

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -328,5 +329,26 @@ func TestReadmeDocumentsServeFlags(t *testing.T) {
 	}
 	for name := range rows {
 		t.Errorf("README.md documents --%s, which serve does not have", name)
+	}
+}
+
+// A busy port's search for a free one never takes the configured port of
+// another listener: the listeners with free ports are bound first.
+func TestServeBusyPortSkipsSiblingPort(t *testing.T) {
+	t.Parallel()
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	next := fmt.Sprintf("127.0.0.1:%d", busy.Addr().(*net.TCPAddr).Port+1)
+	probe, err := net.Listen("tcp", next)
+	if err != nil {
+		t.Skipf("%s is taken: %v", next, err)
+	}
+	probe.Close()
+	r := start(t, "serve", "--mqtt-addr", busy.Addr().String(), "--ws-addr", next, "--data-dir", t.TempDir())
+	if got := r.addr(t).String(); got == next || got == busy.Addr().String() {
+		t.Errorf("MQTT listener bound %s; want neither the busy %s nor the WebSocket's %s", got, busy.Addr(), next)
 	}
 }
