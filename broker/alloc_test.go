@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"net"
+	"strconv"
 	"testing"
 	"time"
 
@@ -85,7 +86,7 @@ func newFanoutRig(tb testing.TB, subs int, version byte) *fanoutRig {
 	p := packet.Publish{Topic: "bench/topic", Payload: make([]byte, 64)}
 	rig.frame = p.AppendTo(nil, version)
 	for i := 0; i < subs; i++ {
-		s := dialRaw(tb, addr, "sub-"+itoa(i), version)
+		s := dialRaw(tb, addr, "sub-"+strconv.Itoa(i), version)
 		s.subscribe(tb, "bench/+", 0, version)
 		go func() {
 			buf := make([]byte, 64<<10)

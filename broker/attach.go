@@ -55,14 +55,7 @@ func (b *Broker) attach(c *client, cp *packet.Connect, ack *packet.Connack) erro
 			pendingWill = s.will
 		}
 		s.will = nil
-		if s.willTimer != nil {
-			s.willTimer.Stop()
-			s.willTimer = nil
-		}
-		if s.expiryTimer != nil {
-			s.expiryTimer.Stop()
-			s.expiryTimer = nil
-		}
+		s.stopTimersLocked()
 		if cp.CleanStart {
 			s.ended = true
 			s.client = nil

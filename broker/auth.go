@@ -24,7 +24,6 @@ func (c *client) enhancedAuth(hs *hookSet, cp *packet.Connect, props *packet.Pro
 		c.logger().Info("unsupported authentication method", zap.String("method", method))
 		return packet.BadAuthenticationMethod // [MQTT-4.12.0-1]
 	}
-	c.info.ClientID = cp.ClientID
 	x := &AuthExchange{Client: &c.info, Method: method, In: cp.Props.AuthData}
 	deadline := time.Now().Add(c.b.cfg.ConnectTimeout) // bounds the whole exchange
 	for {
@@ -34,25 +33,14 @@ func (c *client) enhancedAuth(hs *hookSet, cp *packet.Connect, props *packet.Pro
 		case packet.Success:
 			c.authMethod = method
 			c.enhancedState = x
-			props.AuthMethod = method
-			props.Set(packet.PropAuthMethod)
-			if len(x.Out) > 0 {
-				props.AuthData = x.Out
-				props.Set(packet.PropAuthData)
-			}
+			setAuthProps(props, method, x.Out)
 			return packet.Success
 		case packet.ContinueAuthentication:
 		default:
 			return rc
 		}
 		auth := packet.Auth{ReasonCode: packet.ContinueAuthentication}
-		auth.Props.AuthMethod = method
-		auth.Props.Set(packet.PropAuthMethod)
-		if len(x.Out) > 0 {
-			auth.Props.AuthData = x.Out
-			auth.Props.Set(packet.PropAuthData)
-		}
-		c.version = packet.V5
+		setAuthProps(&auth.Props, method, x.Out)
 		c.writeControl(&auth)
 		left := time.Until(deadline)
 		if left <= 0 {
@@ -109,12 +97,18 @@ func (c *client) reauth(in *packet.Auth) error {
 		return protoErr("re-authentication refused", rc)
 	}
 	out := packet.Auth{ReasonCode: rc}
-	out.Props.AuthMethod = c.authMethod
-	out.Props.Set(packet.PropAuthMethod)
-	if len(x.Out) > 0 {
-		out.Props.AuthData = append([]byte(nil), x.Out...)
-		out.Props.Set(packet.PropAuthData)
-	}
+	setAuthProps(&out.Props, c.authMethod, x.Out)
 	c.writeControl(&out)
 	return nil
+}
+
+// setAuthProps sets the Authentication Method and, if any, the
+// Authentication Data of an AUTH or CONNACK.
+func setAuthProps(p *packet.Properties, method string, data []byte) {
+	p.AuthMethod = method
+	p.Set(packet.PropAuthMethod)
+	if len(data) > 0 {
+		p.AuthData = data
+		p.Set(packet.PropAuthData)
+	}
 }

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"reflect"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -247,13 +245,4 @@ func (b *Broker) removeClient(c *client) {
 	b.mu.Lock()
 	delete(b.clients, c)
 	b.mu.Unlock()
-}
-
-func itoa(i int) string { return strconv.Itoa(i) }
-
-func typeName(v any) string {
-	if v == nil {
-		return "nil"
-	}
-	return reflect.TypeOf(v).String()
 }

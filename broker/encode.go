@@ -76,14 +76,8 @@ const (
 func (c *client) writePublish(sp *pubSpec, pid uint16) writeStatus {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	if c.wclosed {
-		return closing
-	}
-	if sp.qos == 0 && len(c.out) > maxQoS0Backlog {
-		return backlog
-	}
-	if c.out == nil {
-		c.out = c.b.writeBufs.get()
+	if st := c.reserveLocked(sp.qos == 0); st != written {
+		return st
 	}
 	start := len(c.out)
 	var pidOff int
@@ -107,10 +101,7 @@ func (c *client) writePublish(sp *pubSpec, pid uint16) writeStatus {
 			}
 		}
 	}
-	if pid != 0 {
-		c.out[pidOff] = byte(pid >> 8)
-		c.out[pidOff+1] = byte(pid)
-	}
+	putPID(c.out, pidOff, pid)
 	c.startFlushLocked()
 	return written
 }
@@ -171,8 +162,7 @@ func (c *client) sendStored(s *session, q *queuedMsg, pid uint16, dup bool, now 
 		return false
 	}
 	if newPID {
-		s.seq++
-		s.inflight[pid] = inflightMsg{m: m, qos: q.qos, retain: q.retain, subIDs: q.subIDs, seq: s.seq}
+		s.track(pid, m, q.qos, q.retain, q.subIDs)
 	}
 	c.b.stats.msgsSent.Add(1)
 	return true

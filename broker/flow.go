@@ -78,7 +78,8 @@ func (c *client) unwait() {
 
 // queueFor queues a delivery for session s, slowing down the publisher when
 // s is connected and its queue is full; s.mu held.
-func (r *route) queueFor(s *session, online bool, q queuedMsg) {
+func (r *route) queueFor(s *session, online bool, qos byte, retain bool, ids []uint32) {
+	q := queuedMsg{m: r.message(), qos: qos, retain: retain, subIDs: cloneIDs(ids)}
 	limit := s.b.cfg.MaxQueuedMessages
 	if online && s.queueLen() >= limit {
 		if r.publisher != nil && r.publisher != s.client {

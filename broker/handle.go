@@ -107,7 +107,7 @@ func (c *client) handlePublish(h packet.FixedHeader, body []byte) error {
 			return err
 		}
 	}
-	if levels(p.Topic) > cfg.MaxTopicLevels {
+	if len(p.Topic) >= cfg.MaxTopicLevels && levels(p.Topic) > cfg.MaxTopicLevels { // a topic has at most len+1 levels
 		return protoErr(fmt.Sprintf("topic has more than %d levels", cfg.MaxTopicLevels), packet.TopicNameInvalid)
 	}
 	s := c.sess

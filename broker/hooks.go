@@ -3,6 +3,7 @@ package broker
 import (
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"net"
 
 	"github.com/jmqx/jmqx/broker/packet"
@@ -151,7 +152,7 @@ func newHookSet(hooks []any) (*hookSet, error) {
 			h.subscribe, used = append(h.subscribe, x), true
 		}
 		if !used {
-			return nil, errors.New("broker: hook " + itoa(i) + " (" + typeName(v) + ") implements no hook interface")
+			return nil, fmt.Errorf("broker: hook %d (%T) implements no hook interface", i, v)
 		}
 	}
 	return h, nil

@@ -204,13 +204,13 @@ func (r *route) deliver(s *session, qos byte, retain bool, ids []uint32) {
 	c := s.client
 	if c == nil {
 		if qos > 0 {
-			r.queueFor(s, false, queuedMsg{m: r.message(), qos: qos, retain: retain, subIDs: cloneIDs(ids)})
+			r.queueFor(s, false, qos, retain, ids)
 		}
 		s.mu.Unlock()
 		return
 	}
 	if qos > 0 && (s.resuming || s.active() >= c.sendWindow || s.queueLen() > 0) {
-		r.queueFor(s, true, queuedMsg{m: r.message(), qos: qos, retain: retain, subIDs: cloneIDs(ids)})
+		r.queueFor(s, true, qos, retain, ids)
 		s.mu.Unlock()
 		return
 	}
@@ -249,14 +249,13 @@ func (r *route) sendTo(c *client, s *session, qos byte, retain bool, ids []uint3
 		return
 	case closing:
 		if qos > 0 {
-			r.queueFor(s, false, queuedMsg{m: r.message(), qos: qos, retain: retain, subIDs: cloneIDs(ids)})
+			r.queueFor(s, false, qos, retain, ids)
 		}
 		return
 	}
 	r.b.stats.msgsSent.Add(1)
 	if qos > 0 {
-		s.seq++
-		s.inflight[pid] = inflightMsg{m: r.message(), qos: qos, retain: retain, subIDs: cloneIDs(ids), seq: s.seq}
+		s.track(pid, r.message(), qos, retain, cloneIDs(ids))
 	}
 }
 

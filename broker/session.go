@@ -157,6 +157,12 @@ func (s *session) refillCurrent(now int64) {
 	}
 }
 
+// track records a QoS 1/2 PUBLISH just sent with pid as inflight; s.mu held.
+func (s *session) track(pid uint16, m *message, qos byte, retain bool, subIDs []uint32) {
+	s.seq++
+	s.inflight[pid] = inflightMsg{m: m, qos: qos, retain: retain, subIDs: subIDs, seq: s.seq}
+}
+
 // allocPID returns a packet identifier not in use by the inflight set;
 // s.mu held.
 func (s *session) allocPID() uint16 {
@@ -175,6 +181,11 @@ func (s *session) allocPID() uint16 {
 func (s *session) stopTimers() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.stopTimersLocked()
+}
+
+// stopTimersLocked is stopTimers with s.mu held.
+func (s *session) stopTimersLocked() {
 	if s.willTimer != nil {
 		s.willTimer.Stop()
 		s.willTimer = nil
@@ -218,11 +229,7 @@ func (b *Broker) expireSession(s *session, gen uint64) {
 	}
 	w := s.will
 	s.will = nil
-	if s.willTimer != nil {
-		s.willTimer.Stop()
-		s.willTimer = nil
-	}
-	s.expiryTimer = nil
+	s.stopTimersLocked()
 	s.mu.Unlock()
 	b.mu.Unlock()
 	b.log.Debug("session expired", zap.String("client", s.id))

@@ -168,8 +168,8 @@ func (c *client) sendRetained(filter string, opts subOpts) {
 		ids = []uint32{opts.id}
 	}
 	s := c.sess
+	var r route // one scratch for all of them
 	for _, m := range msgs {
-		var r route
 		r.reset(c.b, nil, m, nil, now)
 		r.deliver(s, min(m.qos, opts.qos), true, ids)
 	}

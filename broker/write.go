@@ -38,61 +38,65 @@ func (wp *writePool) put(b []byte) {
 	wp.p.Put((*[writeBufSize]byte)(b[:writeBufSize]))
 }
 
+// reserveLocked checks that a packet may be queued and makes sure there is
+// an outbound buffer; wmu held. QoS 0 PUBLISHes (qos0 true) are refused
+// once the backlog is full.
+func (c *client) reserveLocked(qos0 bool) writeStatus {
+	if c.wclosed {
+		return closing
+	}
+	if qos0 && len(c.out) > maxQoS0Backlog {
+		return backlog
+	}
+	if c.out == nil {
+		c.out = c.b.writeBufs.get()
+	}
+	return written
+}
+
 // writeControl queues a non-PUBLISH packet.
 func (c *client) writeControl(p packet.Packet) {
 	c.wmu.Lock()
-	if c.wclosed {
-		c.wmu.Unlock()
-		return
+	defer c.wmu.Unlock()
+	if c.reserveLocked(false) == written {
+		c.out = p.AppendTo(c.out, c.version)
+		c.startFlushLocked()
 	}
-	if c.out == nil {
-		c.out = c.b.writeBufs.get()
-	}
-	c.out = p.AppendTo(c.out, c.version)
-	c.startFlushLocked()
-	c.wmu.Unlock()
 }
 
-// writeAck queues a PUBACK, PUBREC, PUBREL or PUBCOMP without allocating.
+// writeAck queues a PUBACK, PUBREC, PUBREL or PUBCOMP; unlike writeControl
+// it does not box the packet in an interface, so it does not allocate.
 func (c *client) writeAck(t packet.Type, pid uint16, rc packet.ReasonCode) {
 	a := packet.Ack{Type: t, PacketID: pid, ReasonCode: rc}
 	c.wmu.Lock()
-	if c.wclosed {
-		c.wmu.Unlock()
-		return
+	defer c.wmu.Unlock()
+	if c.reserveLocked(false) == written {
+		c.out = a.AppendTo(c.out, c.version)
+		c.startFlushLocked()
 	}
-	if c.out == nil {
-		c.out = c.b.writeBufs.get()
-	}
-	c.out = a.AppendTo(c.out, c.version)
-	c.startFlushLocked()
-	c.wmu.Unlock()
 }
 
 // writeFrame queues an encoded PUBLISH frame, patching in pid at pidOff
 // when pid is non-zero.
 func (c *client) writeFrame(frame []byte, pidOff int, pid uint16, qos byte) writeStatus {
 	c.wmu.Lock()
-	if c.wclosed {
-		c.wmu.Unlock()
-		return closing
-	}
-	if qos == 0 && len(c.out) > maxQoS0Backlog {
-		c.wmu.Unlock()
-		return backlog
-	}
-	if c.out == nil {
-		c.out = c.b.writeBufs.get()
+	defer c.wmu.Unlock()
+	if st := c.reserveLocked(qos == 0); st != written {
+		return st
 	}
 	start := len(c.out)
 	c.out = append(c.out, frame...)
-	if pid != 0 {
-		c.out[start+pidOff] = byte(pid >> 8)
-		c.out[start+pidOff+1] = byte(pid)
-	}
+	putPID(c.out, start+pidOff, pid)
 	c.startFlushLocked()
-	c.wmu.Unlock()
 	return written
+}
+
+// putPID writes a non-zero packet identifier at off.
+func putPID(buf []byte, off int, pid uint16) {
+	if pid != 0 {
+		buf[off] = byte(pid >> 8)
+		buf[off+1] = byte(pid)
+	}
 }
 
 // startFlushLocked wakes the writer goroutine, starting one if none runs;
@@ -134,10 +138,7 @@ func (c *client) flush() {
 			return
 		}
 		if len(c.out) == 0 {
-			if c.flushed != nil {
-				close(c.flushed)
-				c.flushed = nil
-			}
+			c.signalFlushedLocked()
 			c.writerIdle = true
 			c.releaseWriteBuffersLocked()
 			c.wmu.Unlock()
@@ -191,10 +192,10 @@ func (c *client) flush() {
 	}
 }
 
-// releaseWriteBuffersLocked gives empty write buffers back to the pool;
-// wmu held.
+// releaseWriteBuffersLocked gives the write buffers back to the pool: the
+// outbound one if it is empty (or will never be written); wmu held.
 func (c *client) releaseWriteBuffersLocked() {
-	if c.out != nil && len(c.out) == 0 {
+	if c.out != nil && (len(c.out) == 0 || c.wclosed) {
 		c.b.writeBufs.put(c.out)
 		c.out = nil
 	}
@@ -204,23 +205,21 @@ func (c *client) releaseWriteBuffersLocked() {
 	}
 }
 
+// signalFlushedLocked releases waitFlushed; wmu held.
+func (c *client) signalFlushedLocked() {
+	if c.flushed != nil {
+		close(c.flushed)
+		c.flushed = nil
+	}
+}
+
 // stopWriterLocked ends the writer: it returns the buffers to the pool and
 // releases waiters; wmu held.
 func (c *client) stopWriterLocked() {
 	c.flushing = false
 	c.writerIdle = false
-	if c.out != nil && (len(c.out) == 0 || c.wclosed) {
-		c.b.writeBufs.put(c.out)
-		c.out = nil
-	}
-	if c.spare != nil {
-		c.b.writeBufs.put(c.spare)
-		c.spare = nil
-	}
-	if c.flushed != nil {
-		close(c.flushed)
-		c.flushed = nil
-	}
+	c.releaseWriteBuffersLocked()
+	c.signalFlushedLocked()
 	select { // drain a wake-up sent before the writer saw it was idle
 	case <-c.wake:
 	default:
