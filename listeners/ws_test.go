@@ -1,19 +1,12 @@
 package listeners
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -203,55 +196,12 @@ func TestNewWebSocketCopiesAllowedOrigins(t *testing.T) {
 	}
 }
 
-// wsWriteSelfSigned writes a self-signed ECDSA certificate for 127.0.0.1 and
-// localhost, usable for both server and client authentication, and its key
-// into a temporary directory. It returns the file paths and the client
-// certificate.
-func wsWriteSelfSigned(t *testing.T) (certFile, keyFile string, pair tls.Certificate) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "jmqx-test"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		DNSNames:              []string{"localhost"},
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})
-	dir := t.TempDir()
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	if err := os.WriteFile(certFile, certPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, keyPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if pair, err = tls.X509KeyPair(certPEM, keyPEM); err != nil {
-		t.Fatal(err)
-	}
-	return certFile, keyFile, pair
-}
-
 func TestSecureWebSocketWithClientCertificate(t *testing.T) {
 	t.Parallel()
-	certFile, keyFile, pair := wsWriteSelfSigned(t)
+	ca := newTestCA(t, "ws-ca")
+	server, client := ca.issue(t, "localhost", true), ca.issue(t, "jmqx-test", false)
+	tlsCfg := tlsFiles(t, server, ca, "require")
+	pair := client.tls
 	states := make(chan tls.ConnectionState, 1)
 	handle := func(c net.Conn) {
 		if cs, ok := c.(interface{ ConnectionState() tls.ConnectionState }); ok {
@@ -261,14 +211,12 @@ func TestSecureWebSocketWithClientCertificate(t *testing.T) {
 		}
 		wsEcho(c)
 	}
-	l, _ := startWS(t, Config{TLS: &TLSConfig{
-		CertFile: certFile, KeyFile: keyFile, CAFile: certFile, ClientAuth: "require",
-	}}, handle)
+	l, _ := startWS(t, Config{TLS: &tlsCfg}, handle)
 	if l.Name() != "wss" {
 		t.Errorf("Name() = %q, want %q", l.Name(), "wss")
 	}
 	roots := x509.NewCertPool()
-	roots.AddCert(pair.Leaf)
+	roots.AddCert(ca.cert)
 	url := "wss://" + l.Addr().String() + "/mqtt"
 
 	// Without a client certificate the TLS handshake fails.
