@@ -15,9 +15,6 @@ type appEnv struct {
 	// ready, if set, is called by serve with the MQTT listener's bound
 	// address once it accepts connections (tests bind port 0 and read it).
 	ready func(mqtt net.Addr)
-	// listening, if set, gets every listener's bound address by name
-	// ("mqtt", "mqtts", "ws", "wss").
-	listening func(map[string]net.Addr)
 }
 
 // newApp builds the jmqx command line. It never calls os.Exit: errors are

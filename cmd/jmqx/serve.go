@@ -256,19 +256,10 @@ func runServe(ctx context.Context, env appEnv, cfg serveConfig) error {
 		}()
 		tlog.Info("listening", zap.String("listener", l.Name()), zap.Stringer("addr", l.Addr()))
 	}
-	if env.ready != nil {
-		for _, l := range ls {
-			if l.Name() == "mqtt" {
-				env.ready(l.Addr())
-			}
+	for _, l := range ls {
+		if env.ready != nil && l.Name() == "mqtt" {
+			env.ready(l.Addr())
 		}
-	}
-	if env.listening != nil {
-		addrs := make(map[string]net.Addr, len(ls))
-		for _, l := range ls {
-			addrs[l.Name()] = l.Addr()
-		}
-		env.listening(addrs)
 	}
 	stopReload := reloadOnSIGHUP(hup, ls, tlog)
 	defer stopReload()
