@@ -72,6 +72,42 @@ type Config struct {
 	// certificate the client's user name (replacing the one in CONNECT)
 	// for authentication, authorization and hooks. Default false.
 	CertCNAsUsername bool `json:"cert_cn_as_username,omitempty"`
+	// MaxConnectRate bounds new connections per second (with a burst of
+	// one second's worth); a CONNECT beyond it gets CONNACK 0x9F
+	// Connection rate exceeded (v5) or 0x03 (3.x). Default 0: no limit.
+	MaxConnectRate float64 `json:"max_connect_rate,omitempty"`
+	// MaxClientMessageRate and MaxClientByteRate bound the PUBLISH packets
+	// and payload bytes one client sends per second (burst: one second's
+	// worth); a client beyond them gets DISCONNECT 0x96 Message rate too
+	// high (v5) or a close (3.x). Default 0: no limit.
+	MaxClientMessageRate float64 `json:"max_client_message_rate,omitempty"`
+	MaxClientByteRate    float64 `json:"max_client_byte_rate,omitempty"`
+	// MaxMessageRate and MaxByteRate bound the PUBLISH packets and payload
+	// bytes the whole broker accepts per second (burst: one second's
+	// worth); a PUBLISH beyond them is not delivered: a v5 QoS 1/2 one is
+	// answered 0x97 Quota exceeded, others are dropped. Each is counted
+	// and logged. Default 0: no limit.
+	MaxMessageRate float64 `json:"max_message_rate,omitempty"`
+	MaxByteRate    float64 `json:"max_byte_rate,omitempty"`
+	// MaxSubscriptionsPerClient bounds the subscriptions of one session; a
+	// filter beyond it gets SUBACK 0x97 Quota exceeded (v5) or 0x80 (3.x).
+	// Default 0: no limit.
+	MaxSubscriptionsPerClient int `json:"max_subscriptions_per_client,omitempty"`
+	// MaxRetainedMessages and MaxRetainedBytes (payload bytes) bound the
+	// retained store; a retained PUBLISH that would grow it beyond them is
+	// not delivered: 0x97 Quota exceeded for a v5 QoS 1/2 one, dropped
+	// otherwise. Clearing or shrinking is always allowed. Default 0: no
+	// limit.
+	MaxRetainedMessages int   `json:"max_retained_messages,omitempty"`
+	MaxRetainedBytes    int64 `json:"max_retained_bytes,omitempty"`
+	// MinKeepAlive is the smallest keep alive, in seconds, a v5 client may
+	// use: asking for less (but not 0) gets this value as Server Keep
+	// Alive. 3.x clients keep theirs. Default 0: no minimum.
+	MinKeepAlive int `json:"min_keepalive,omitempty"`
+	// ProtocolVersions lists the protocol levels accepted: 3 (MQTT 3.1), 4
+	// (3.1.1) and 5. A CONNECT with another gets CONNACK 0x84 Unsupported
+	// protocol version (v5) or 0x01 (3.x). Default: all three.
+	ProtocolVersions []byte `json:"protocol_versions,omitempty"`
 	// ServerName is reported in $SYS/broker/version. Default "jmqx".
 	ServerName string `json:"server_name,omitempty"`
 }
@@ -169,5 +205,17 @@ func (c Config) Validate() error {
 	check(c.MaxClientIDLength > 0 && c.MaxClientIDLength <= 65535, "max_client_id_length %d: must be 1..65535", c.MaxClientIDLength)
 	check(c.MaxQoS >= 1 && c.MaxQoS <= 2, "max_qos %d: must be 1 or 2", c.MaxQoS)
 	check(c.WriteTimeout > 0, "write_timeout %s: must be positive", c.WriteTimeout)
+	check(c.MaxConnectRate >= 0, "max_connect_rate %g: must not be negative", c.MaxConnectRate)
+	check(c.MaxClientMessageRate >= 0, "max_client_message_rate %g: must not be negative", c.MaxClientMessageRate)
+	check(c.MaxClientByteRate >= 0, "max_client_byte_rate %g: must not be negative", c.MaxClientByteRate)
+	check(c.MaxMessageRate >= 0, "max_message_rate %g: must not be negative", c.MaxMessageRate)
+	check(c.MaxByteRate >= 0, "max_byte_rate %g: must not be negative", c.MaxByteRate)
+	check(c.MaxSubscriptionsPerClient >= 0, "max_subscriptions_per_client %d: must not be negative", c.MaxSubscriptionsPerClient)
+	check(c.MaxRetainedMessages >= 0, "max_retained_messages %d: must not be negative", c.MaxRetainedMessages)
+	check(c.MaxRetainedBytes >= 0, "max_retained_bytes %d: must not be negative", c.MaxRetainedBytes)
+	check(c.MinKeepAlive >= 0 && c.MinKeepAlive <= c.MaxKeepAlive, "min_keepalive %d: must be 0..max_keepalive (%d)", c.MinKeepAlive, c.MaxKeepAlive)
+	for _, v := range c.ProtocolVersions {
+		check(v >= 3 && v <= 5, "protocol_versions: %d: must be 3, 4 or 5", v)
+	}
 	return errors.Join(errs...)
 }

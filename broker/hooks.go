@@ -21,6 +21,11 @@ type ClientInfo struct {
 	Certificates []*x509.Certificate
 	// Internal is true for the in-process client of Broker.Publish.
 	Internal bool
+	// LocalAddr is the address the client connected to (the listener's).
+	LocalAddr net.Addr
+	// AuthTag is what the Authenticator set in AuthRequest.Tag, for
+	// example the credential that matched.
+	AuthTag any
 }
 
 // AuthRequest is what an Authenticator decides on.
@@ -31,6 +36,9 @@ type AuthRequest struct {
 	Version      byte
 	RemoteAddr   net.Addr
 	Certificates []*x509.Certificate // verified TLS peer certificates, if any
+	// Tag may be set by an Authenticator that accepts the client; the
+	// broker keeps it as ClientInfo.AuthTag (the last one set wins).
+	Tag any
 }
 
 // Authenticator decides whether a client may connect. Authenticate returns
