@@ -15,7 +15,7 @@ func (b *Broker) attach(c *client, cp *packet.Connect, ack *packet.Connack) erro
 	now := time.Now()
 	expiry := uint32(0)
 	if cp.Version == packet.V5 {
-		expiry = min(cp.Props.SessionExpiry, b.cfg.MaxSessionExpiry)
+		expiry = min(cp.Props.SessionExpiry, b.config().MaxSessionExpiry)
 	} else if !cp.CleanStart {
 		expiry = 0xFFFFFFFF
 	}
@@ -75,6 +75,7 @@ func (b *Broker) attach(c *client, cp *packet.Connect, ack *packet.Connack) erro
 	s.mu.Lock()
 	s.gen++
 	s.client = c
+	s.info = &c.info
 	s.online.Store(true)
 	s.expiry = expiry
 	s.will = w
@@ -154,7 +155,7 @@ func (c *client) resume() {
 // s.mu held.
 func (c *client) refill(s *session, now int64) {
 	defer func() {
-		if len(s.waiters) > 0 && s.queueLen() < s.b.cfg.MaxQueuedMessages {
+		if len(s.waiters) > 0 && s.queueLen() < s.b.config().MaxQueuedMessages {
 			s.releaseWaiters()
 		}
 	}()

@@ -22,7 +22,8 @@ var ErrClosed = errors.New("broker: closed")
 // Broker is one MQTT broker instance. Create it with New, feed it listeners
 // with Serve or connections with ServeConn, and stop it with Shutdown.
 type Broker struct {
-	cfg          Config
+	cfg          atomic.Pointer[Config] // replaced whole by SetConfig
+	limits       limiters
 	log          *zap.Logger
 	pendingHooks []any
 	hooks        atomic.Pointer[hookSet]
@@ -44,7 +45,9 @@ type Broker struct {
 	started  time.Time
 	idSeq    atomic.Uint64
 	slots    atomic.Int64 // connection slots held (MaxConnections)
-	stats    counters
+	// retainedBytes is the payload size of the retained store.
+	retainedBytes atomic.Int64
+	stats         counters
 
 	readBufs    bufPool
 	scratchPool sync.Pool // *scratch
@@ -59,7 +62,6 @@ func New(cfg Config, opts ...Option) (*Broker, error) {
 		return nil, err
 	}
 	b := &Broker{
-		cfg:       cfg,
 		log:       zap.NewNop(),
 		subs:      topics.New[*session, subOpts](),
 		retained:  topics.NewRetained[*message](),
@@ -69,6 +71,8 @@ func New(cfg Config, opts ...Option) (*Broker, error) {
 		done:      make(chan struct{}),
 		started:   time.Now(),
 	}
+	b.cfg.Store(&cfg)
+	b.limits.set(&cfg)
 	for _, o := range opts {
 		o(b)
 	}
@@ -86,7 +90,28 @@ func New(cfg Config, opts ...Option) (*Broker, error) {
 }
 
 // Config returns a copy of the broker's effective configuration.
-func (b *Broker) Config() Config { return b.cfg }
+func (b *Broker) Config() Config { return *b.cfg.Load() }
+
+// config returns the current configuration, shared and read-only.
+func (b *Broker) config() *Config { return b.cfg.Load() }
+
+// SetConfig replaces the configuration of a running broker (zero fields
+// take their defaults). It applies to every later decision at once: a
+// lowered limit refuses the next CONNECT, SUBSCRIBE or PUBLISH that
+// crosses it, and rate limiters take the new rates now. What was granted
+// before stays granted: connections above a lowered MaxConnections and
+// subscriptions above a lowered MaxSubscriptionsPerClient remain, and v5
+// clients keep the CONNACK properties they were told until they
+// reconnect. SysInterval is read once, by New.
+func (b *Broker) SetConfig(cfg Config) error {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	b.cfg.Store(&cfg)
+	b.limits.set(&cfg)
+	return nil
+}
 
 // Serve accepts connections on l until l fails or Shutdown is called, which
 // closes l. It returns nil after Shutdown, or the accept error otherwise.

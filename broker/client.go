@@ -43,6 +43,7 @@ type client struct {
 	rend      int
 	sc        *scratch // pooled decode and routing scratch; nil while idle
 	aliasesIn []string // v5 inbound topic aliases, index = alias
+	limits    clientLimits
 
 	// Flow control (flow.go), guarded by ackMu.
 	ackMu    sync.Mutex
@@ -68,11 +69,13 @@ type client struct {
 	kickOnce  sync.Once
 	kickCode  atomic.Uint32 // reason code + 1 of a server-side disconnect; 0: none
 	kickCause atomic.Pointer[error]
+	kickRef   string // Server Reference of the kick's DISCONNECT; set before kickCode
 }
 
 func newClient(b *Broker, conn net.Conn) *client {
 	c := &client{b: b, conn: conn}
 	c.info.RemoteAddr = conn.RemoteAddr()
+	c.info.LocalAddr = conn.LocalAddr()
 	c.raw = newRawConn(conn)
 	return c
 }
@@ -137,7 +140,7 @@ func (c *client) end(cause error, clean bool) {
 // exchange.
 func (c *client) serve() error {
 	if tc, ok := c.conn.(*tls.Conn); ok {
-		_ = tc.SetDeadline(time.Now().Add(c.b.cfg.ConnectTimeout))
+		_ = tc.SetDeadline(time.Now().Add(c.b.config().ConnectTimeout))
 		if err := tc.Handshake(); err != nil {
 			c.logger().Info("TLS handshake failed", zap.Error(err))
 			c.closeNow()
@@ -181,7 +184,7 @@ func (c *client) loop() (cause error, clean bool) {
 func (c *client) readFailed(err error) error {
 	if code := c.kickCode.Load(); code != 0 {
 		cause := *c.kickCause.Load()
-		c.disconnect(packet.ReasonCode(code - 1))
+		c.disconnectRef(packet.ReasonCode(code-1), c.kickRef)
 		return cause
 	}
 	var ne net.Error
@@ -208,6 +211,7 @@ func (c *client) protocolFailure(err error) error {
 	rc := packet.ProtocolError
 	_ = errors.As(err, &rc)
 	c.b.stats.protocolErrors.Add(1)
+	c.b.stats.refuse(rc)
 	c.logger().Info("closing connection: client error", zap.String("client", c.info.ClientID),
 		zap.Stringer("reason", rc), zap.Error(err))
 	c.disconnect(rc)
@@ -216,8 +220,13 @@ func (c *client) protocolFailure(err error) error {
 
 // kick asks the reader goroutine to end the connection with a server
 // DISCONNECT carrying rc (v5), for cause. Safe from any goroutine.
-func (c *client) kick(rc packet.ReasonCode, cause error) {
+func (c *client) kick(rc packet.ReasonCode, cause error) { c.kickTo(rc, "", cause) }
+
+// kickTo is kick with a Server Reference (for UseAnotherServer and
+// ServerMoved) when ref is not empty.
+func (c *client) kickTo(rc packet.ReasonCode, ref string, cause error) {
 	c.kickOnce.Do(func() {
+		c.kickRef = ref
 		c.kickCause.Store(&cause)
 		c.kickCode.Store(uint32(rc) + 1)
 		_ = c.conn.SetReadDeadline(time.Unix(1, 0))
@@ -226,9 +235,16 @@ func (c *client) kick(rc packet.ReasonCode, cause error) {
 
 // disconnect sends a v5 DISCONNECT with rc (if the client is connected and
 // speaks v5) and marks the connection for a graceful close.
-func (c *client) disconnect(rc packet.ReasonCode) {
+func (c *client) disconnect(rc packet.ReasonCode) { c.disconnectRef(rc, "") }
+
+// disconnectRef is disconnect with a Server Reference when ref is not empty.
+func (c *client) disconnectRef(rc packet.ReasonCode, ref string) {
 	if c.version == packet.V5 && c.connected.Load() {
 		d := packet.Disconnect{ReasonCode: rc}
+		if ref != "" {
+			d.Props.ServerReference = ref
+			d.Props.Set(packet.PropServerReference)
+		}
 		c.writeControl(&d)
 	}
 	c.graceful = true

@@ -3,6 +3,7 @@ package broker
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -14,12 +15,12 @@ import (
 // connect reads CONNECT, authenticates the client, attaches its session and
 // answers CONNACK. On failure the connection is already closed.
 func (c *client) connect() error {
-	h, body, err := c.readPacket(c.b.cfg.ConnectTimeout)
+	h, body, err := c.readPacket(c.b.config().ConnectTimeout)
 	if err != nil {
 		c.closeNow()
 		var ne interface{ Timeout() bool }
 		if errors.As(err, &ne) && ne.Timeout() {
-			c.logger().Info("no CONNECT within connect timeout", zap.Duration("connect_timeout", c.b.cfg.ConnectTimeout))
+			c.logger().Info("no CONNECT within connect timeout", zap.Duration("connect_timeout", c.b.config().ConnectTimeout))
 		} else {
 			c.logger().Info("closing connection before CONNECT", zap.Error(err))
 		}
@@ -36,7 +37,7 @@ func (c *client) connect() error {
 	}
 	c.version = cp.Version
 	c.info.Version = cp.Version
-	if c.b.cfg.CertCNAsUsername && len(c.info.Certificates) > 0 {
+	if c.b.config().CertCNAsUsername && len(c.info.Certificates) > 0 {
 		cp.Username, cp.UsernameFlag = c.info.Certificates[0].Subject.CommonName, true
 	}
 	c.info.Username = cp.Username
@@ -96,6 +97,7 @@ func (c *client) refuseMalformed(cp *packet.Connect, err error) error {
 // refuse sends a CONNACK refusal and closes [MQTT-3.2.2-5].
 func (c *client) refuse(rc packet.ReasonCode, props *packet.Properties) error {
 	c.b.stats.refused.Add(1)
+	c.b.stats.refuse(rc)
 	ack := packet.Connack{ReasonCode: rc}
 	if c.version != packet.V5 {
 		ack.ReasonCode = packet.ConnackReturnCode(rc)
@@ -110,7 +112,15 @@ func (c *client) refuse(rc packet.ReasonCode, props *packet.Properties) error {
 
 // checkConnect applies the limits and identifier rules to a CONNECT.
 func (c *client) checkConnect(cp *packet.Connect) packet.ReasonCode {
-	cfg := &c.b.cfg
+	cfg := c.b.config()
+	if len(cfg.ProtocolVersions) > 0 && !slices.Contains(cfg.ProtocolVersions, cp.Version) {
+		c.logger().Info("protocol version not allowed", zap.Uint8("version", cp.Version))
+		return packet.UnsupportedProtocolVersion
+	}
+	if cfg.MaxConnectRate > 0 && !c.b.limits.connects.Allow() {
+		c.logger().Warn("connection refused: connect rate exceeded", zap.Float64("max_connect_rate", cfg.MaxConnectRate))
+		return packet.ConnectionRateExceeded
+	}
 	if len(cp.ClientID) > cfg.MaxClientIDLength {
 		return packet.ClientIdentifierNotValid
 	}
@@ -142,10 +152,7 @@ func (c *client) checkConnect(cp *packet.Connect) packet.ReasonCode {
 	if n := c.b.slots.Add(1); n > int64(cfg.MaxConnections) {
 		c.b.slots.Add(-1)
 		c.logger().Warn("connection refused: maximum connections reached", zap.Int("max_connections", cfg.MaxConnections))
-		if cp.Version == packet.V5 {
-			return packet.QuotaExceeded
-		}
-		return packet.ServerUnavailable
+		return packet.QuotaExceeded
 	}
 	c.reserved = true
 	return packet.Success
@@ -170,18 +177,26 @@ func (c *client) authenticate(cp *packet.Connect, props *packet.Properties) pack
 			return rc
 		}
 	}
+	c.info.AuthTag = req.Tag
 	return packet.Success
 }
 
 // setupFromConnect records what the CONNECT asked for and fills the v5
 // CONNACK properties.
 func (c *client) setupFromConnect(cp *packet.Connect, props *packet.Properties) {
-	cfg := &c.b.cfg
+	cfg := c.b.config()
 	ka := int(cp.KeepAlive)
-	if cp.Version == packet.V5 && cfg.MaxKeepAlive < 65535 && (ka == 0 || ka > cfg.MaxKeepAlive) {
-		ka = cfg.MaxKeepAlive
-		props.ServerKeepAlive = uint16(ka)
-		props.Set(packet.PropServerKeepAlive)
+	if cp.Version == packet.V5 {
+		switch {
+		case cfg.MaxKeepAlive < 65535 && (ka == 0 || ka > cfg.MaxKeepAlive):
+			ka = cfg.MaxKeepAlive
+		case ka != 0 && ka < cfg.MinKeepAlive:
+			ka = cfg.MinKeepAlive
+		}
+		if ka != int(cp.KeepAlive) {
+			props.ServerKeepAlive = uint16(ka)
+			props.Set(packet.PropServerKeepAlive)
+		}
 	}
 	c.keepAlive = time.Duration(ka) * time.Second
 	c.sendWindow = cfg.MaxInflight

@@ -80,7 +80,7 @@ func (c *client) unwait() {
 // s is connected and its queue is full; s.mu held.
 func (r *route) queueFor(s *session, online bool, qos byte, retain bool, ids []uint32) {
 	q := queuedMsg{m: r.message(), qos: qos, retain: retain, subIDs: cloneIDs(ids)}
-	limit := s.b.cfg.MaxQueuedMessages
+	limit := s.b.config().MaxQueuedMessages
 	if online && s.queueLen() >= limit {
 		if r.publisher != nil && r.publisher != s.client {
 			s.waitOn(r.publisher)

@@ -74,7 +74,7 @@ func (c *client) handleDisconnect(d *packet.Disconnect) (bool, error) {
 			s.mu.Unlock()
 			return false, protoErr("session expiry set on DISCONNECT after 0 on CONNECT", packet.ProtocolError) // [MQTT-3.14.2-2]
 		}
-		s.expiry = min(d.Props.SessionExpiry, c.b.cfg.MaxSessionExpiry)
+		s.expiry = min(d.Props.SessionExpiry, c.b.config().MaxSessionExpiry)
 	}
 	if owner && d.ReasonCode != packet.DisconnectWithWill {
 		s.will = nil // a clean DISCONNECT discards the will at once [MQTT-3.1.2-10]
@@ -94,7 +94,7 @@ func (c *client) handlePublish(h packet.FixedHeader, body []byte) error {
 	if err := p.Decode(h.Flags, body, c.version, false); err != nil {
 		return err
 	}
-	cfg := &c.b.cfg
+	cfg := c.b.config()
 	c.b.stats.msgsReceived.Add(1)
 	if int(p.QoS) > cfg.MaxQoS {
 		return protoErr("QoS above maximum", packet.QoSNotSupported) // [MQTT-3.2.2-11]
@@ -109,6 +109,10 @@ func (c *client) handlePublish(h packet.FixedHeader, body []byte) error {
 	}
 	if len(p.Topic) >= cfg.MaxTopicLevels && levels(p.Topic) > cfg.MaxTopicLevels { // a topic has at most len+1 levels
 		return protoErr(fmt.Sprintf("topic has more than %d levels", cfg.MaxTopicLevels), packet.TopicNameInvalid)
+	}
+	now := time.Now()
+	if err := c.allowPublish(cfg, now, len(p.Payload)); err != nil {
+		return err
 	}
 	s := c.sess
 	if p.QoS == 2 {
@@ -134,8 +138,7 @@ func (c *client) handlePublish(h packet.FixedHeader, body []byte) error {
 		if ce := c.b.log.Check(zap.InfoLevel, "publish not authorized"); ce != nil {
 			ce.Write(zap.String("client", c.info.ClientID), zap.String("topic", p.Topic))
 		}
-	} else {
-		now := time.Now()
+	} else if rc = c.admitPublish(cfg, p, now); rc == packet.Success {
 		c.sc.route.reset(c.b, p, nil, s, now)
 		c.sc.route.publisher = c
 		if len(hs.publish) > 0 {
@@ -148,6 +151,9 @@ func (c *client) handlePublish(h packet.FixedHeader, body []byte) error {
 			rc = packet.NoMatchingSubscribers
 		}
 		c.sc.route.pub, c.sc.route.msg, c.sc.route.publisher = nil, nil, nil
+	}
+	if rc.IsError() {
+		c.b.stats.refuse(rc)
 	}
 	switch p.QoS {
 	case 1:
@@ -168,7 +174,7 @@ func (c *client) handlePublish(h packet.FixedHeader, body []byte) error {
 // space for 3.x clients, which are told no limit.
 func (c *client) inboundMax() int {
 	if c.version == packet.V5 {
-		return c.b.cfg.ReceiveMaximum
+		return c.b.config().ReceiveMaximum
 	}
 	return 65535
 }
@@ -185,11 +191,11 @@ func v5Only(c *client, rc packet.ReasonCode) packet.ReasonCode {
 // applyTopicAlias resolves or records an inbound topic alias [MQTT-3.3.2-7..12].
 func (c *client) applyTopicAlias(p *packet.Publish) error {
 	a := p.Props.TopicAlias
-	if a == 0 || int(a) > c.b.cfg.TopicAliasMaximum {
-		return protoErr(fmt.Sprintf("topic alias %d outside 1..%d", a, c.b.cfg.TopicAliasMaximum), packet.TopicAliasInvalid)
+	if a == 0 || int(a) > c.b.config().TopicAliasMaximum {
+		return protoErr(fmt.Sprintf("topic alias %d outside 1..%d", a, c.b.config().TopicAliasMaximum), packet.TopicAliasInvalid)
 	}
 	if c.aliasesIn == nil {
-		c.aliasesIn = make([]string, c.b.cfg.TopicAliasMaximum+1)
+		c.aliasesIn = make([]string, c.b.config().TopicAliasMaximum+1)
 	}
 	if p.Topic == "" {
 		if c.aliasesIn[a] == "" {

@@ -23,8 +23,8 @@ func (b *Broker) Publish(topic string, payload []byte, qos byte, retain bool, pr
 	if err := packet.ValidateTopicName(topic); err != nil {
 		return fmt.Errorf("broker: publish %q: %w", topic, err)
 	}
-	if levels(topic) > b.cfg.MaxTopicLevels {
-		return fmt.Errorf("broker: publish %q: more than %d levels: %w", topic, b.cfg.MaxTopicLevels, packet.TopicNameInvalid)
+	if levels(topic) > b.config().MaxTopicLevels {
+		return fmt.Errorf("broker: publish %q: more than %d levels: %w", topic, b.config().MaxTopicLevels, packet.TopicNameInvalid)
 	}
 	if qos > 2 {
 		return fmt.Errorf("broker: publish %q: QoS %d: %w", topic, qos, packet.QoSNotSupported)
@@ -131,7 +131,7 @@ func (k *sink) push(m *message, qos byte, retain bool, ids []uint32) {
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if len(k.queue) >= k.b.cfg.MaxQueuedMessages {
+	if len(k.queue) >= k.b.config().MaxQueuedMessages {
 		k.b.stats.msgsDropped.Add(1)
 		k.b.log.Warn("in-process subscriber queue full; message dropped", zap.String("topic", m.topic))
 		return

@@ -81,9 +81,9 @@ func (c *client) readPacket(timeout time.Duration) (packet.FixedHeader, []byte, 
 		if c.rend > c.rstart {
 			h, n, err := packet.ParseFixedHeader(c.rbuf[c.rstart:c.rend])
 			if err == nil {
-				if n+h.Remaining > c.b.cfg.MaxPacketSize { // the whole packet counts
+				if n+h.Remaining > c.b.config().MaxPacketSize { // the whole packet counts
 					return h, nil, fmt.Errorf("packet of %d bytes exceeds maximum packet size %d: %w",
-						h.Remaining+n, c.b.cfg.MaxPacketSize, packet.PacketTooLarge)
+						h.Remaining+n, c.b.config().MaxPacketSize, packet.PacketTooLarge)
 				}
 				if total := n + h.Remaining; c.rend-c.rstart >= total {
 					body := c.rbuf[c.rstart+n : c.rstart+total]

@@ -51,6 +51,7 @@ type session struct {
 	client *client     // nil while offline
 	online atomic.Bool // client != nil, readable without mu
 	sink   *sink       // in-process subscriber instead of a client
+	info   *ClientInfo // of the latest connection; nil for in-process sessions
 	subs   map[string]subOpts
 
 	inflight map[uint16]inflightMsg

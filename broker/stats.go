@@ -3,6 +3,8 @@ package broker
 import (
 	"sync/atomic"
 	"time"
+
+	"github.com/jmqx/jmqx/broker/packet"
 )
 
 // counters are the broker-wide statistics, updated atomically.
@@ -17,7 +19,12 @@ type counters struct {
 	refused        atomic.Int64 // connections refused at CONNECT
 	protocolErrors atomic.Int64 // connections closed for a protocol violation
 	throttled      atomic.Int64 // times a publisher's acknowledgements were held back
+	// refusals counts refusals by MQTT 5 reason code (see Stats.Refusals).
+	refusals [256]atomic.Int64
 }
+
+// refuse counts one refusal with reason code rc.
+func (c *counters) refuse(rc packet.ReasonCode) { c.refusals[rc].Add(1) }
 
 // Stats is a snapshot of a broker's statistics.
 type Stats struct {
@@ -37,6 +44,13 @@ type Stats struct {
 	// PublishersThrottled counts the times a publisher's acknowledgements
 	// were held back because a connected subscriber's queue was full.
 	PublishersThrottled int64
+	// Refusals counts, by MQTT 5 reason code, what the broker refused: a
+	// CONNECT (CONNACK), a subscription (SUBACK), a PUBLISH (not authorized
+	// or over a quota, whatever its QoS and protocol version), and the
+	// client errors that ended a connection (DISCONNECT or close). 3.x
+	// clients are counted under the v5 code of the cause. Codes never
+	// seen are absent.
+	Refusals map[packet.ReasonCode]int64
 }
 
 // Stats returns a snapshot of the broker's statistics.
@@ -59,5 +73,16 @@ func (b *Broker) Stats() Stats {
 		ConnectsRefused:     b.stats.refused.Load(),
 		ProtocolErrors:      b.stats.protocolErrors.Load(),
 		PublishersThrottled: b.stats.throttled.Load(),
+		Refusals:            b.stats.refusalMap(),
 	}
+}
+
+func (c *counters) refusalMap() map[packet.ReasonCode]int64 {
+	m := make(map[packet.ReasonCode]int64)
+	for i := range c.refusals {
+		if n := c.refusals[i].Load(); n != 0 {
+			m[packet.ReasonCode(i)] = n
+		}
+	}
+	return m
 }

@@ -16,7 +16,7 @@ func (c *client) handleSubscribe(p *packet.Subscribe) error {
 	hs := c.b.hooks.Load()
 	var id uint32
 	if c.version == packet.V5 && len(p.Props.SubscriptionIDs) > 0 {
-		if c.b.cfg.DisableSubscriptionIDs {
+		if c.b.config().DisableSubscriptionIDs {
 			return protoErr("subscription identifiers not supported", packet.SubscriptionIDsNotSupported)
 		}
 		id = p.Props.SubscriptionIDs[0]
@@ -33,12 +33,13 @@ func (c *client) handleSubscribe(p *packet.Subscribe) error {
 			return err
 		}
 		if rc.IsError() {
+			c.b.stats.refuse(rc)
 			ack.ReasonCodes[i] = c.subackFailure(rc)
 			c.logger().Info("subscription refused", zap.String("client", c.info.ClientID), zap.String("filter", sub.Filter), zap.Stringer("reason", rc))
 			c.observeSubscribe(hs, sub, rc)
 			continue
 		}
-		qos := min(sub.QoS, byte(c.b.cfg.MaxQoS))
+		qos := min(sub.QoS, byte(c.b.config().MaxQoS))
 		opts := subOpts{qos: qos, noLocal: sub.NoLocal, rap: sub.RetainAsPublished, id: id}
 		if c.version != packet.V5 {
 			opts.noLocal, opts.rap = false, false // 3.x: retain flag 0 on normal delivery [MQTT-3.3.1-9]
@@ -50,6 +51,15 @@ func (c *client) handleSubscribe(p *packet.Subscribe) error {
 			continue
 		}
 		_, existed := s.subs[sub.Filter]
+		if limit := c.b.config().MaxSubscriptionsPerClient; !existed && limit > 0 && len(s.subs) >= limit {
+			s.mu.Unlock()
+			c.b.stats.refuse(packet.QuotaExceeded)
+			ack.ReasonCodes[i] = c.subackFailure(packet.QuotaExceeded)
+			c.logger().Info("subscription refused: max_subscriptions_per_client reached", zap.String("client", c.info.ClientID),
+				zap.String("filter", sub.Filter), zap.Int("limit", limit))
+			c.observeSubscribe(hs, sub, packet.QuotaExceeded)
+			continue
+		}
 		s.subs[sub.Filter] = opts
 		s.mu.Unlock()
 		c.b.subs.Subscribe(sub.Filter, s, opts)
@@ -62,7 +72,7 @@ func (c *client) handleSubscribe(p *packet.Subscribe) error {
 		ack.ReasonCodes[i] = packet.ReasonCode(qos)
 		c.observeSubscribe(hs, sub, ack.ReasonCodes[i])
 		_, _, shared := packet.ParseShared(sub.Filter)
-		if !shared && !c.b.cfg.DisableRetain && (sub.RetainHandling == 0 || (sub.RetainHandling == 1 && !existed)) {
+		if !shared && !c.b.config().DisableRetain && (sub.RetainHandling == 0 || (sub.RetainHandling == 1 && !existed)) {
 			sendRetained = append(sendRetained, retainedReq{sub.Filter, opts}) // [MQTT-3.3.1-9..11]
 		}
 	}
@@ -76,7 +86,7 @@ func (c *client) handleSubscribe(p *packet.Subscribe) error {
 // checkSubscription returns Success or the reason the subscription is
 // refused; err for violations that end the connection.
 func (c *client) checkSubscription(hs *hookSet, sub *packet.Subscription) (packet.ReasonCode, error) {
-	cfg := &c.b.cfg
+	cfg := c.b.config()
 	if err := packet.ValidateTopicFilter(sub.Filter); err != nil {
 		return packet.TopicFilterInvalid, nil
 	}
@@ -160,7 +170,7 @@ func (c *client) sendRetained(filter string, opts subOpts) {
 	})
 	for i, t := range expired {
 		if cur, ok := c.b.retained.Get(t); ok && cur == expiredMsgs[i] { // not replaced meanwhile
-			c.b.retained.Delete(t)
+			c.b.dropRetained(t)
 		}
 	}
 	var ids []uint32
@@ -179,8 +189,20 @@ func (c *client) sendRetained(filter string, opts subOpts) {
 // message of m's topic [MQTT-3.3.1-5..7].
 func (b *Broker) storeRetained(m *message) {
 	if len(m.payload) == 0 {
-		b.retained.Delete(m.topic)
+		b.dropRetained(m.topic)
 		return
 	}
-	b.retained.Set(m.topic, m)
+	old, replaced := b.retained.Swap(m.topic, m)
+	grow := int64(len(m.payload))
+	if replaced {
+		grow -= int64(len(old.payload))
+	}
+	b.retainedBytes.Add(grow)
+}
+
+// dropRetained clears the retained message of topic.
+func (b *Broker) dropRetained(topic string) {
+	if old, ok := b.retained.Take(topic); ok {
+		b.retainedBytes.Add(-int64(len(old.payload)))
+	}
 }

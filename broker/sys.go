@@ -2,14 +2,17 @@ package broker
 
 import (
 	"strconv"
+	"strings"
 	"time"
+
+	"github.com/jmqx/jmqx/broker/packet"
 )
 
 // runSys publishes broker statistics as retained messages under $SYS/ every
 // SysInterval until Shutdown.
 func (b *Broker) runSys() {
 	defer b.bgWG.Done()
-	t := time.NewTicker(b.cfg.SysInterval)
+	t := time.NewTicker(b.config().SysInterval)
 	defer t.Stop()
 	b.publishSys()
 	for {
@@ -28,11 +31,11 @@ func (b *Broker) publishSys() {
 	now := time.Now()
 	i64 := func(v int64) string { return strconv.FormatInt(v, 10) }
 	values := [...]struct{ topic, value string }{
-		{"$SYS/broker/version", b.cfg.ServerName},
+		{"$SYS/broker/version", b.config().ServerName},
 		{"$SYS/broker/uptime", i64(int64(st.Uptime/time.Second)) + " seconds"},
 		{"$SYS/broker/clients/connected", i64(st.ClientsConnected)},
 		{"$SYS/broker/clients/total", i64(int64(st.Sessions))},
-		{"$SYS/broker/clients/maximum", strconv.Itoa(b.cfg.MaxConnections)},
+		{"$SYS/broker/clients/maximum", strconv.Itoa(b.config().MaxConnections)},
 		{"$SYS/broker/connections/total", i64(st.ClientsTotal)},
 		{"$SYS/broker/subscriptions/count", strconv.Itoa(st.Subscriptions)},
 		{"$SYS/broker/retained messages/count", strconv.Itoa(st.Retained)},
@@ -47,4 +50,14 @@ func (b *Broker) publishSys() {
 		m := &message{topic: v.topic, payload: []byte(v.value), retain: true}
 		b.routeMessage(m, now)
 	}
+	for rc, n := range st.Refusals {
+		m := &message{topic: "$SYS/broker/refusals/" + sysName(rc), payload: []byte(i64(n)), retain: true}
+		b.routeMessage(m, now)
+	}
+}
+
+// sysName turns a reason code's name into a topic level: "Quota exceeded"
+// becomes "quota-exceeded".
+func sysName(rc packet.ReasonCode) string {
+	return strings.ReplaceAll(strings.ToLower(rc.String()), " ", "-")
 }

@@ -169,7 +169,7 @@ func (c *client) flush() {
 		c.spare = nil
 		c.wmu.Unlock()
 
-		_ = c.conn.SetWriteDeadline(time.Now().Add(c.b.cfg.WriteTimeout))
+		_ = c.conn.SetWriteDeadline(time.Now().Add(c.b.config().WriteTimeout))
 		n, err := c.conn.Write(buf)
 		c.b.stats.bytesSent.Add(int64(n))
 

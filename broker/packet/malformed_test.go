@@ -266,7 +266,8 @@ func TestConnackReturnCode(t *testing.T) {
 		Banned:                       ConnRefusedNotAuthorized,
 		UnspecifiedError:             ConnRefusedNotAuthorized,
 		MalformedPacket:              ConnRefusedNotAuthorized,
-		QuotaExceeded:                ConnRefusedNotAuthorized,
+		QuotaExceeded:                ConnRefusedServerUnavailable,
+		ConnectionRateExceeded:       ConnRefusedServerUnavailable,
 		ConnRefusedBadCredentials:    ConnRefusedBadCredentials,
 		ConnRefusedServerUnavailable: ConnRefusedServerUnavailable,
 	}

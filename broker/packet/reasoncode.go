@@ -73,7 +73,8 @@ func (c ReasonCode) String() string { return reasonName(c) }
 
 // ConnackReturnCode maps a v5 CONNACK reason code to the nearest MQTT 3.x
 // Connect Return Code: Success to 0, UnsupportedProtocolVersion to 1,
-// ClientIdentifierNotValid to 2, ServerUnavailable and ServerBusy to 3,
+// ClientIdentifierNotValid to 2, ServerUnavailable, ServerBusy,
+// QuotaExceeded and ConnectionRateExceeded to 3 (server unavailable),
 // BadUsernameOrPassword to 4, and every other failure to 5 (not
 // authorized). Codes 1 to 5 are already 3.x codes and are returned as is.
 func ConnackReturnCode(rc ReasonCode) ReasonCode {
@@ -85,7 +86,7 @@ func ConnackReturnCode(rc ReasonCode) ReasonCode {
 		return ConnRefusedProtocolVersion
 	case ClientIdentifierNotValid:
 		return ConnRefusedIdentifier
-	case ServerUnavailable, ServerBusy:
+	case ServerUnavailable, ServerBusy, QuotaExceeded, ConnectionRateExceeded:
 		return ConnRefusedServerUnavailable
 	case BadUsernameOrPassword:
 		return ConnRefusedBadCredentials

@@ -49,6 +49,35 @@ func (r *Retained[V]) Delete(topic string) (deleted bool) {
 	return deleted
 }
 
+// Swap is Set that also returns the value replaced, if any.
+func (r *Retained[V]) Swap(topic string, v V) (old V, replaced bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if n := r.root.lookup(topic); n != nil && n.set {
+		old, n.v = n.v, v
+		return old, true
+	}
+	_, created := r.root.put(strings.Clone(topic), v)
+	r.count++
+	r.nodes += created
+	return old, false
+}
+
+// Take is Delete that also returns the value removed, if any.
+func (r *Retained[V]) Take(topic string) (old V, deleted bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := r.root.lookup(topic)
+	if n == nil || !n.set {
+		return old, false
+	}
+	old = n.v
+	_, pruned := r.root.remove(topic)
+	r.count--
+	r.nodes -= pruned
+	return old, true
+}
+
 // Get returns the value stored for the topic name. It takes the read lock.
 func (r *Retained[V]) Get(topic string) (V, bool) {
 	r.mu.RLock()

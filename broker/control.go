@@ -1,0 +1,88 @@
+package broker
+
+import (
+	"errors"
+
+	"go.uber.org/zap"
+
+	"github.com/jmqx/jmqx/broker/packet"
+)
+
+// Run-time control of a broker by the application embedding it (package
+// tenant uses it to apply changes live): ending chosen connections and
+// re-checking subscriptions after an access-control change. SetConfig is
+// in broker.go.
+
+// ErrDisconnectedByServer is the OnConnectionLost cause for connections
+// ended by Broker.Disconnect.
+var ErrDisconnectedByServer = errors.New("broker: disconnected by the server")
+
+// Disconnect ends every connected client for which match returns true and
+// returns how many it ended. v5 clients get DISCONNECT with rc (and a
+// Server Reference when ref is not empty, as UseAnotherServer 0x9C and
+// ServerMoved 0x9D call for); 3.x clients are closed. Their sessions
+// persist as they asked. match is called with the broker's lock held, so it
+// must be quick and must not call the broker; it must not keep its argument.
+func (b *Broker) Disconnect(match func(*ClientInfo) bool, rc packet.ReasonCode, ref string) int {
+	b.mu.Lock()
+	var hit []*client
+	for c := range b.clients {
+		if c.connected.Load() && match(&c.info) {
+			hit = append(hit, c)
+		}
+	}
+	b.mu.Unlock()
+	for _, c := range hit {
+		b.log.Info("disconnecting client", zap.String("client", c.info.ClientID), zap.String("username", c.info.Username),
+			zap.Stringer("reason", rc), zap.String("server_reference", ref))
+		c.kickTo(rc, ref, ErrDisconnectedByServer)
+	}
+	return len(hit)
+}
+
+// RecheckSubscriptions asks the Authorizers again about every subscription
+// of every session, connected or not, and removes the ones now refused, as
+// after an access-control change (SubscriptionObservers see them as
+// unsubscribed). It returns how many it removed. Messages already queued
+// for a session stay queued.
+func (b *Broker) RecheckSubscriptions() int {
+	hs := b.hooks.Load()
+	if len(hs.authz) == 0 {
+		return 0
+	}
+	b.mu.Lock()
+	sessions := make([]*session, 0, len(b.sessions))
+	for _, s := range b.sessions {
+		sessions = append(sessions, s)
+	}
+	b.mu.Unlock()
+	removed := 0
+	for _, s := range sessions {
+		s.mu.Lock()
+		info := s.info
+		var refused []string
+		if info != nil && !s.ended {
+			for f := range s.subs {
+				for _, a := range hs.authz {
+					if !a.CanSubscribe(info, f) {
+						refused = append(refused, f)
+						break
+					}
+				}
+			}
+			for _, f := range refused {
+				delete(s.subs, f)
+			}
+		}
+		s.mu.Unlock()
+		for _, f := range refused {
+			b.subs.Unsubscribe(f, s)
+			b.log.Info("subscription removed: no longer authorized", zap.String("client", s.id), zap.String("filter", f))
+			for _, o := range hs.subscribe {
+				o.OnUnsubscribe(info, f)
+			}
+		}
+		removed += len(refused)
+	}
+	return removed
+}
