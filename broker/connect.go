@@ -98,6 +98,10 @@ func (c *client) refuseMalformed(cp *packet.Connect, err error) error {
 func (c *client) refuse(rc packet.ReasonCode, props *packet.Properties) error {
 	c.b.stats.refused.Add(1)
 	c.b.stats.refuse(rc)
+	if c.reserved { // free the slot now, not after the graceful close
+		c.b.slots.Add(-1)
+		c.reserved = false
+	}
 	ack := packet.Connack{ReasonCode: rc}
 	if c.version != packet.V5 {
 		ack.ReasonCode = packet.ConnackReturnCode(rc)
@@ -117,7 +121,7 @@ func (c *client) checkConnect(cp *packet.Connect) packet.ReasonCode {
 		c.logger().Info("protocol version not allowed", zap.Uint8("version", cp.Version))
 		return packet.UnsupportedProtocolVersion
 	}
-	if cfg.MaxConnectRate > 0 && !c.b.limits.connects.Allow() {
+	if !allow(&c.b.limits.connects, time.Now(), 1) {
 		c.logger().Warn("connection refused: connect rate exceeded", zap.Float64("max_connect_rate", cfg.MaxConnectRate))
 		return packet.ConnectionRateExceeded
 	}

@@ -40,6 +40,20 @@ func (b *Broker) Disconnect(match func(*ClientInfo) bool, rc packet.ReasonCode, 
 	return len(hit)
 }
 
+// CountClients returns how many connected clients match (as in
+// Disconnect).
+func (b *Broker) CountClients(match func(*ClientInfo) bool) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n := 0
+	for c := range b.clients {
+		if c.connected.Load() && match(&c.info) {
+			n++
+		}
+	}
+	return n
+}
+
 // RecheckSubscriptions asks the Authorizers again about every subscription
 // of every session, connected or not, and removes the ones now refused, as
 // after an access-control change (SubscriptionObservers see them as

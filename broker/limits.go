@@ -2,6 +2,7 @@ package broker
 
 import (
 	"math"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -15,35 +16,38 @@ import (
 // size of the retained store (Config documents each answer). Rates use
 // token buckets whose burst is one second's worth.
 
-// limiters are the broker-wide rate limiters. Their rates follow the
-// Config at once; rate.Limiter is safe for concurrent use.
+// limiters are the broker-wide rate limiters, nil while unlimited. A
+// change of rate installs a new limiter with a full bucket; rate.Limiter
+// itself is safe for concurrent use.
 type limiters struct {
-	connects *rate.Limiter
-	messages *rate.Limiter
-	bytes    *rate.Limiter
+	connects atomic.Pointer[rate.Limiter]
+	messages atomic.Pointer[rate.Limiter]
+	bytes    atomic.Pointer[rate.Limiter]
 }
 
 // set (re)configures the limiters from cfg.
 func (l *limiters) set(cfg *Config) {
-	if l.connects == nil {
-		l.connects = rate.NewLimiter(rate.Inf, 0)
-		l.messages = rate.NewLimiter(rate.Inf, 0)
-		l.bytes = rate.NewLimiter(rate.Inf, 0)
-	}
-	setRate(l.connects, cfg.MaxConnectRate)
-	setRate(l.messages, cfg.MaxMessageRate)
-	setRate(l.bytes, cfg.MaxByteRate)
+	swapRate(&l.connects, cfg.MaxConnectRate)
+	swapRate(&l.messages, cfg.MaxMessageRate)
+	swapRate(&l.bytes, cfg.MaxByteRate)
 }
 
-// setRate gives lim the rate r per second (0: unlimited) and a burst of
-// one second's worth.
-func setRate(lim *rate.Limiter, r float64) {
-	if r <= 0 {
-		lim.SetLimit(rate.Inf)
-		return
+// swapRate installs a limiter of rate r per second (nil for r 0) unless
+// the current one already has that rate.
+func swapRate(p *atomic.Pointer[rate.Limiter], r float64) {
+	cur := p.Load()
+	switch {
+	case r <= 0:
+		p.Store(nil)
+	case cur == nil || float64(cur.Limit()) != r:
+		p.Store(rate.NewLimiter(rate.Limit(r), burstOf(r)))
 	}
-	lim.SetLimit(rate.Limit(r))
-	lim.SetBurst(burstOf(r))
+}
+
+// allow takes n tokens from the limiter at p, if any.
+func allow(p *atomic.Pointer[rate.Limiter], now time.Time, n int) bool {
+	lim := p.Load()
+	return lim == nil || lim.AllowN(now, n)
 }
 
 func burstOf(r float64) int {
@@ -88,10 +92,9 @@ func newLimiter(r float64, prev *rate.Limiter) *rate.Limiter {
 	if r <= 0 {
 		return nil
 	}
-	if prev == nil {
+	if prev == nil || float64(prev.Limit()) != r {
 		return rate.NewLimiter(rate.Limit(r), burstOf(r))
 	}
-	setRate(prev, r)
 	return prev
 }
 
@@ -99,10 +102,10 @@ func newLimiter(r float64, prev *rate.Limiter) *rate.Limiter {
 // PUBLISH the client may send; it returns Success or QuotaExceeded.
 func (c *client) admitPublish(cfg *Config, p *packet.Publish, now time.Time) packet.ReasonCode {
 	b := c.b
-	if cfg.MaxMessageRate > 0 && !b.limits.messages.AllowN(now, 1) {
+	if !allow(&b.limits.messages, now, 1) {
 		return b.overQuota(c, "max_message_rate", p.Topic)
 	}
-	if cfg.MaxByteRate > 0 && !b.limits.bytes.AllowN(now, len(p.Payload)) {
+	if !allow(&b.limits.bytes, now, len(p.Payload)) {
 		return b.overQuota(c, "max_byte_rate", p.Topic)
 	}
 	if p.Retain && len(p.Payload) > 0 && !b.retainedFits(cfg, p.Topic, len(p.Payload)) {

@@ -102,11 +102,14 @@ type ACL struct {
 
 // Rule allows or denies publishing and/or subscribing on a topic filter.
 // In Topic, %u stands for the client's user name and %c for its client
-// identifier (a rule with %u never applies to a client without a user
-// name). A publish rule applies when Topic matches the published topic. An
-// allow rule applies to a subscription when Topic covers every topic the
-// requested filter can match; a deny rule when the two overlap at all, so a
-// deny can never be bypassed with a wider wildcard.
+// identifier. A rule with %u never applies to a client without a user
+// name, and a rule with %u or %c never applies where the value stood for
+// holds '/', '+' or '#', so a name cannot widen a rule. A publish rule
+// applies when Topic matches the published topic. An allow rule applies to
+// a subscription when Topic covers every topic the requested filter can
+// match; a deny rule when the two overlap at all, so a deny can never be
+// bypassed with a wider wildcard. For "$share/{group}/{filter}" the rules
+// apply to filter; a Topic may not itself be a shared filter.
 type Rule struct {
 	// Action is Allow or Deny. Required.
 	Action string `json:"action"`
@@ -121,8 +124,10 @@ type Rule struct {
 
 // Limits are a tenant's quotas and protocol profile. The zero value of
 // every field means its default, given in its comment (the Default*
-// constants). A negative value of a quota whose default is a number means
-// "no limit". Rates are per second, with a burst of one second's worth.
+// constants). A negative MaxConnections, MaxConnectsPerSecond,
+// MaxSubscriptionsPerClient, MaxRetainedMessages or MaxRetainedBytes means
+// "no limit"; no other field may be negative. Rates are per second, with a
+// burst of one second's worth.
 type Limits struct {
 	// MaxConnections bounds the tenant's concurrent connections; beyond
 	// it, CONNACK 0x97 (3.1.1: 0x03). Default 10000.

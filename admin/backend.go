@@ -1,0 +1,143 @@
+package admin
+
+import (
+	"context"
+	"errors"
+
+	"github.com/jmqx/jmqx/tenant"
+)
+
+// Errors a Backend returns (possibly wrapped) so that the API can answer
+// with the right status: ErrInvalid 400, ErrNotFound 404, ErrExists 409,
+// ErrNotLeader 503. The Client's *Error matches them with errors.Is too.
+var (
+	// ErrNotFound means the tenant, user, rule or member does not exist.
+	ErrNotFound = errors.New("admin: not found")
+	// ErrExists means a create met a different existing value.
+	ErrExists = errors.New("admin: already exists")
+	// ErrNotLeader means the write needs the leader and this node is not.
+	ErrNotLeader = errors.New("admin: not the leader")
+	// ErrInvalid means the request was refused by validation; the wrapping
+	// message is shown to the user.
+	ErrInvalid = errors.New("admin: invalid")
+)
+
+// Backend is what the admin API needs from the node. Its methods are
+// called concurrently from request goroutines; the write methods may block
+// until the change is committed and must honour ctx.
+type Backend interface {
+	// NodeID is this node's cluster identifier.
+	NodeID() string
+	// Tenants lists every tenant sorted by name, with Nodes filled from
+	// the bound addresses each node recorded.
+	Tenants() []TenantView
+	// Tenant returns one tenant and whether it exists.
+	Tenant(name string) (TenantView, bool)
+	// Members lists the cluster members.
+	Members() []MemberView
+	// IsLeader reports whether this node leads the control plane.
+	IsLeader() bool
+	// LeaderAdminAddr is the leader's admin API "host:port", "" when
+	// unknown.
+	LeaderAdminAddr() string
+	// PutTenant stores spec. With create, it fails with ErrExists if a
+	// different spec of that name exists.
+	PutTenant(ctx context.Context, spec tenant.Spec, create bool) error
+	// DeleteTenant removes a tenant; ErrNotFound if it does not exist.
+	DeleteTenant(ctx context.Context, name string) error
+	// PutUser adds or replaces one user of a tenant.
+	PutUser(ctx context.Context, tenantName string, u tenant.User) error
+	// RemoveUser removes one user of a tenant.
+	RemoveUser(ctx context.Context, tenantName, user string) error
+	// PutACL replaces a tenant's ACL.
+	PutACL(ctx context.Context, tenantName string, acl tenant.ACL) error
+	// Join adds m as a voter and records it as a member (leader only).
+	Join(ctx context.Context, m MemberView) error
+	// RemoveMember removes a member (leader only).
+	RemoveMember(ctx context.Context, id string) error
+	// LocalStatus is this node's live figures for a tenant, false when
+	// the tenant does not run here.
+	LocalStatus(tenantName string) (NodeStatus, bool)
+	// Ready is nil when the node has a leader and has reconciled.
+	Ready() error
+}
+
+// TenantView is a tenant as the API shows it: its spec and the listeners
+// actually bound on each node. Nodes is never null in JSON.
+type TenantView struct {
+	Name  string          `json:"name"`
+	Spec  tenant.Spec     `json:"spec"`
+	Nodes []NodeListeners `json:"nodes"`
+}
+
+// NodeListeners are the addresses one node bound for a tenant, keyed
+// "mqtt", "mqtts", "ws" and "wss", valued "host:port".
+type NodeListeners struct {
+	Node      string            `json:"node"`
+	Listeners map[string]string `json:"listeners"`
+}
+
+// NodeStatus is one node's live figures for a tenant. Error is set, and
+// the figures are zero, when the node could not be asked.
+type NodeStatus struct {
+	Node            string            `json:"node"`
+	Listeners       map[string]string `json:"listeners"`
+	Connections     int64             `json:"connections"`
+	Sessions        int               `json:"sessions"`
+	Subscriptions   int               `json:"subscriptions"`
+	Retained        int               `json:"retained"`
+	MessagesIn      int64             `json:"messages_in"`
+	MessagesOut     int64             `json:"messages_out"`
+	BytesIn         int64             `json:"bytes_in"`
+	BytesOut        int64             `json:"bytes_out"`
+	MessagesInRate  float64           `json:"messages_in_per_second"`
+	MessagesOutRate float64           `json:"messages_out_per_second"`
+	Dropped         int64             `json:"dropped"`
+	Refusals        map[string]int64  `json:"refusals"`
+	Error           string            `json:"error,omitempty"`
+}
+
+// UserView is a tenant's user as the API lists it: never its hashes.
+type UserView struct {
+	Name        string `json:"name"`
+	Credentials int    `json:"credentials"`
+}
+
+// MemberView is one cluster member.
+type MemberView struct {
+	ID        string `json:"id"`
+	Role      string `json:"role"`
+	RaftAddr  string `json:"raft_addr"`
+	AdminAddr string `json:"admin_addr"`
+	Voter     bool   `json:"voter"`
+	Healthy   bool   `json:"healthy"`
+}
+
+// normalized returns v with its nil slices and maps made empty, so that
+// JSON shows [] and {} rather than null.
+func (v TenantView) normalized() TenantView {
+	if v.Nodes == nil {
+		v.Nodes = []NodeListeners{}
+	}
+	// Copy before filling: the Backend owns v.Nodes.
+	nodes := make([]NodeListeners, len(v.Nodes))
+	for i, n := range v.Nodes {
+		if n.Listeners == nil {
+			n.Listeners = map[string]string{}
+		}
+		nodes[i] = n
+	}
+	v.Nodes = nodes
+	return v
+}
+
+// normalized returns s with its nil maps made empty.
+func (s NodeStatus) normalized() NodeStatus {
+	if s.Listeners == nil {
+		s.Listeners = map[string]string{}
+	}
+	if s.Refusals == nil {
+		s.Refusals = map[string]int64{}
+	}
+	return s
+}

@@ -1,0 +1,67 @@
+package admin
+
+import (
+	"fmt"
+	"net/http"
+)
+
+// statusBody is the answer of the probes.
+type statusBody struct {
+	Status string `json:"status"`
+}
+
+// healthz answers GET /healthz: the process serves HTTP.
+func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) error {
+	writeJSON(w, http.StatusOK, statusBody{Status: "ok"})
+	return nil
+}
+
+// readyz answers GET /readyz: 200 once the node has a leader and has
+// reconciled, 503 with the reason before.
+func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) error {
+	if err := s.backend.Ready(); err != nil {
+		return errorf(http.StatusServiceUnavailable, "not ready: %v", err)
+	}
+	writeJSON(w, http.StatusOK, statusBody{Status: "ready"})
+	return nil
+}
+
+// listMembers answers GET /v1/cluster/members.
+func (s *Server) listMembers(w http.ResponseWriter, _ *http.Request) error {
+	members := s.backend.Members()
+	if members == nil {
+		members = []MemberView{}
+	}
+	writeJSON(w, http.StatusOK, members)
+	return nil
+}
+
+// join answers POST /v1/cluster/join: adds the member as a voter and
+// answers 200 with the members.
+func (s *Server) join(w http.ResponseWriter, r *http.Request) error {
+	var m MemberView
+	if err := decodeJSON(w, r, &m); err != nil {
+		return err
+	}
+	for _, f := range []struct{ name, value string }{
+		{"id", m.ID}, {"raft_addr", m.RaftAddr}, {"admin_addr", m.AdminAddr},
+	} {
+		if f.value == "" {
+			return errorf(http.StatusBadRequest, "%s is required to join the cluster", f.name)
+		}
+	}
+	if err := s.backend.Join(r.Context(), m); err != nil {
+		return fmt.Errorf("join member %q (raft %s): %w", m.ID, m.RaftAddr, err)
+	}
+	return s.listMembers(w, r)
+}
+
+// removeMember answers DELETE /v1/cluster/members/{id}: 204, 404.
+func (s *Server) removeMember(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	if err := s.backend.RemoveMember(r.Context(), id); err != nil {
+		return fmt.Errorf("remove member %q: %w", id, err)
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}

@@ -1,0 +1,103 @@
+package admin
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+)
+
+// Forwarding of writes from a follower to the leader.
+const (
+	// forwardTimeout bounds one forwarded request.
+	forwardTimeout = 10 * time.Second
+	// forwardedHeader marks a forwarded request, so that two nodes that
+	// each think the other leads do not bounce a request forever.
+	forwardedHeader = "X-Jmqx-Forwarded"
+)
+
+// errNoLeader answers a write when no leader is known.
+var errNoLeader = errorf(http.StatusServiceUnavailable, "no leader elected yet; retry shortly")
+
+// write wraps a write handler: on the leader it runs next; on a follower
+// it relays the request to the leader's admin API and its answer back.
+func (s *Server) write(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.backend.IsLeader() {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if r.Header.Get(forwardedHeader) != "" {
+			// The sender believed we lead; we believe otherwise.
+			writeError(w, errNoLeader)
+			return
+		}
+		leader := s.backend.LeaderAdminAddr()
+		if leader == "" {
+			writeError(w, errNoLeader)
+			return
+		}
+		if err := s.forward(w, r, leader); err != nil {
+			writeError(w, err)
+		}
+	})
+}
+
+// forward sends r to the admin API at leader and copies the answer to w.
+// It returns an error only when nothing has been written yet.
+func (s *Server) forward(w http.ResponseWriter, r *http.Request, leader string) error {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	if err != nil {
+		return bodyError(err)
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), forwardTimeout)
+	defer cancel()
+	target := "http://" + leader + r.URL.RequestURI()
+	req, err := http.NewRequestWithContext(ctx, r.Method, target, bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("admin: forward %s %s to leader %s: %w", r.Method, r.URL.Path, leader, err)
+	}
+	for _, h := range []string{"Content-Type", "Accept"} {
+		if v := r.Header.Get(h); v != "" {
+			req.Header.Set(h, v)
+		}
+	}
+	if auth := s.peerAuthorization(r); auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	req.Header.Set(forwardedHeader, "1")
+
+	resp, err := s.forwarder.Do(req)
+	if err != nil {
+		if errors.Is(ctx.Err(), context.Canceled) {
+			return fmt.Errorf("admin: forward to leader %s: %w", leader, err)
+		}
+		return errorf(http.StatusServiceUnavailable,
+			"cannot reach the leader's admin API at %s: %v; retry shortly", leader, unwrapURLError(err))
+	}
+	defer resp.Body.Close()
+	for _, h := range []string{"Content-Type", "Allow", "WWW-Authenticate", "X-Content-Type-Options"} {
+		if v := resp.Header.Get(h); v != "" {
+			w.Header().Set(h, v)
+		}
+	}
+	w.WriteHeader(resp.StatusCode)
+	// Headers are sent; a copy error is a broken connection either way.
+	_, _ = io.Copy(w, resp.Body)
+	return nil
+}
+
+// peerAuthorization is the Authorization header to send to another node:
+// the caller's own, else this node's token (the cluster shares one).
+func (s *Server) peerAuthorization(r *http.Request) string {
+	if auth := r.Header.Get("Authorization"); auth != "" {
+		return auth
+	}
+	if s.cfg.Token != "" {
+		return "Bearer " + s.cfg.Token
+	}
+	return ""
+}

@@ -1,0 +1,122 @@
+package tenant
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/jmqx/jmqx/broker"
+)
+
+// HostConfig holds the settings of a Host. The zero value of every field
+// means the default given in its comment.
+type HostConfig struct {
+	// BindHost is the interface tenant listeners bind. Default "" (all).
+	BindHost string `json:"bind_host,omitempty"`
+	// AdvertiseHost is the host name reported in the listener addresses of
+	// Status. Default: BindHost when it names one interface, else the
+	// machine's host name.
+	AdvertiseHost string `json:"advertise_host,omitempty"`
+	// PortMin and PortMax bound the ports given to "auto" listeners.
+	// Defaults 20000 and 29999.
+	PortMin int `json:"port_min,omitempty"`
+	PortMax int `json:"port_max,omitempty"`
+	// FixedPorts makes a busy fixed port an error instead of moving the
+	// listener to the next free port (at most 100 further). Default false.
+	FixedPorts bool `json:"fixed_ports,omitempty"`
+	// TLS is the certificate material of tenants without their own; with
+	// neither, their MQTTS and WSS listeners default to off. Default nil.
+	TLS *TLS `json:"tls,omitempty"`
+	// Broker is the base broker configuration of every tenant; a tenant's
+	// Limits override the fields they name. Default: broker defaults.
+	Broker broker.Config `json:"broker,omitempty"`
+	// ShutdownTimeout bounds how long Remove waits for a tenant's
+	// connections to end. Default 5s.
+	ShutdownTimeout time.Duration `json:"shutdown_timeout,omitempty"`
+}
+
+// Defaults of HostConfig.
+const (
+	DefaultPortMin         = 20000
+	DefaultPortMax         = 29999
+	DefaultShutdownTimeout = 5 * time.Second
+)
+
+func (c *HostConfig) setDefaults() {
+	if c.PortMin == 0 {
+		c.PortMin = DefaultPortMin
+	}
+	if c.PortMax == 0 {
+		c.PortMax = DefaultPortMax
+	}
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = DefaultShutdownTimeout
+	}
+}
+
+// Validate reports the invalid fields of c (after defaults).
+func (c HostConfig) Validate() error {
+	c.setDefaults()
+	var errs []error
+	if c.PortMin < 1 || c.PortMax > 65535 || c.PortMin > c.PortMax {
+		errs = append(errs, fmt.Errorf("tenant: host: port range %d-%d: must be within 1-65535 and ordered", c.PortMin, c.PortMax))
+	}
+	if c.BindHost != "" && net.ParseIP(c.BindHost) == nil && c.BindHost != "localhost" {
+		errs = append(errs, fmt.Errorf("tenant: host: bind_host %q: must be an IP address", c.BindHost))
+	}
+	if c.TLS != nil {
+		if err := (Spec{Name: "x", Listeners: Listeners{TLS: c.TLS}}).Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("tenant: host: tls: %w", err))
+		}
+	}
+	if err := c.Broker.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("tenant: host: %w", err))
+	}
+	if c.ShutdownTimeout < 0 {
+		errs = append(errs, fmt.Errorf("tenant: host: shutdown_timeout %s: must not be negative", c.ShutdownTimeout))
+	}
+	return errors.Join(errs...)
+}
+
+// Option configures a Host.
+type Option func(*Host)
+
+// WithLogger sets the Host's logger (and its brokers'). Default: none.
+func WithLogger(l *zap.Logger) Option {
+	return func(h *Host) {
+		if l != nil {
+			h.log = l
+		}
+	}
+}
+
+// WithHooks gives each tenant's broker extra hooks (see broker.WithHooks)
+// besides the tenant's own authentication and ACL: fn is called once per
+// tenant, when it starts, with its spec. Hook refusals add to the spec's:
+// a client must pass both.
+func WithHooks(fn func(spec Spec) []any) Option {
+	return func(h *Host) { h.hooks = fn }
+}
+
+// WithPortHints tells the Host which port an "auto" listener had before
+// (for example on this node before a restart, as the control plane
+// recorded it); fn returns 0 for none. The Host tries that port first, so
+// that tenants keep their ports across restarts.
+func WithPortHints(fn func(tenant, listener string) int) Option {
+	return func(h *Host) { h.hints = fn }
+}
+
+// Status is what a Host reports about one tenant.
+type Status struct {
+	// Spec is the tenant's spec with every default filled in.
+	Spec Spec `json:"spec"`
+	// Listeners maps "mqtt", "mqtts", "ws" and "wss" to the address
+	// actually bound (host:port, with the Host's AdvertiseHost); listeners
+	// that are off are absent.
+	Listeners map[string]string `json:"listeners"`
+	// Stats are the tenant broker's live figures.
+	Stats broker.Stats `json:"stats"`
+}
