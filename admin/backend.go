@@ -55,6 +55,9 @@ type Backend interface {
 	Join(ctx context.Context, m MemberView) error
 	// RemoveMember removes a member (leader only).
 	RemoveMember(ctx context.Context, id string) error
+	// RecordBound records the addresses node bound for a tenant's
+	// listeners (leader only; followers' writes are forwarded).
+	RecordBound(ctx context.Context, tenantName, node string, listeners map[string]string) error
 	// LocalStatus is this node's live figures for a tenant, false when
 	// the tenant does not run here.
 	LocalStatus(tenantName string) (NodeStatus, bool)

@@ -210,6 +210,14 @@ func (c *Client) RemoveMember(ctx context.Context, id string) error {
 	return c.do(ctx, http.MethodDelete, "/v1/cluster/members/"+url.PathEscape(id), nil, nil)
 }
 
+// Token returns the bearer token the client sends ("" for none).
+func (c *Client) Token() string { return c.token }
+
+// RecordBound reports the addresses node bound for a tenant's listeners.
+func (c *Client) RecordBound(ctx context.Context, tenantName, node string, listeners map[string]string) error {
+	return c.do(ctx, http.MethodPut, "/v1/tenants/"+url.PathEscape(tenantName)+"/nodes/"+url.PathEscape(node), listeners, nil)
+}
+
 // do sends one request with in as its JSON body (nil: none) and decodes
 // a 2xx answer into out (nil: discard). A non-2xx answer is an *Error.
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {

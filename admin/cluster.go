@@ -65,3 +65,18 @@ func (s *Server) removeMember(w http.ResponseWriter, r *http.Request) error {
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
+
+// recordBound answers PUT /v1/tenants/{name}/nodes/{node} (a JSON object
+// of listener name to "host:port"): a node reports the addresses it bound.
+func (s *Server) recordBound(w http.ResponseWriter, r *http.Request) error {
+	name, node := r.PathValue("name"), r.PathValue("node")
+	var listeners map[string]string
+	if err := decodeJSON(w, r, &listeners); err != nil {
+		return err
+	}
+	if err := s.backend.RecordBound(r.Context(), name, node, listeners); err != nil {
+		return fmt.Errorf("record the addresses of tenant %q on node %q: %w", name, node, err)
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}

@@ -30,6 +30,7 @@ type fakeBackend struct {
 	status     map[string]NodeStatus
 	readyErr   error
 	writeErr   error
+	bound      []string // node/tenant of each RecordBound
 }
 
 var _ Backend = (*fakeBackend)(nil)
@@ -159,6 +160,16 @@ func (f *fakeBackend) Join(_ context.Context, m MemberView) error {
 	}
 	m.Voter, m.Role = true, "follower"
 	f.members = append(f.members, m)
+	return nil
+}
+
+func (f *fakeBackend) RecordBound(_ context.Context, tenantName, node string, listeners map[string]string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.specs[tenantName]; !ok {
+		return ErrNotFound
+	}
+	f.bound = append(f.bound, node+"/"+tenantName)
 	return nil
 }
 

@@ -208,6 +208,8 @@ func (s *Server) routes() http.Handler {
 	w("POST /v1/tenants/{name}/acl/rules", s.addRule)
 	w("DELETE /v1/tenants/{name}/acl/rules/{index}", s.removeRule)
 
+	w("PUT /v1/tenants/{name}/nodes/{node}", s.recordBound)
+
 	h("GET /v1/cluster/members", s.listMembers)
 	w("POST /v1/cluster/join", s.join)
 	w("DELETE /v1/cluster/members/{id}", s.removeMember)

@@ -265,3 +265,21 @@ func TestRequestBodies(t *testing.T) {
 		}
 	}
 }
+
+func TestRecordBoundIsAWrite(t *testing.T) {
+	fb := newFakeBackend("n1")
+	fb.specs["t1"] = tenant.Spec{Name: "t1"}
+	_, c := startServer(t, fb, Config{})
+	ctx := t.Context()
+	if err := c.RecordBound(ctx, "t1", "n2", map[string]string{"mqtt": "127.0.0.1:1883"}); err != nil {
+		t.Fatalf("RecordBound: %v", err)
+	}
+	if err := c.RecordBound(ctx, "nope", "n2", nil); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("RecordBound on a missing tenant = %v; want ErrNotFound", err)
+	}
+	fb.mu.Lock()
+	defer fb.mu.Unlock()
+	if len(fb.bound) != 1 || fb.bound[0] != "n2/t1" {
+		t.Fatalf("recorded %v", fb.bound)
+	}
+}

@@ -121,7 +121,7 @@ func (c *client) checkConnect(cp *packet.Connect) packet.ReasonCode {
 		c.logger().Info("protocol version not allowed", zap.Uint8("version", cp.Version))
 		return packet.UnsupportedProtocolVersion
 	}
-	if !allow(&c.b.limits.connects, time.Now(), 1) {
+	if !allow(&c.b.limits.connects, 1) {
 		c.logger().Warn("connection refused: connect rate exceeded", zap.Float64("max_connect_rate", cfg.MaxConnectRate))
 		return packet.ConnectionRateExceeded
 	}

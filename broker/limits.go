@@ -44,10 +44,12 @@ func swapRate(p *atomic.Pointer[rate.Limiter], r float64) {
 	}
 }
 
-// allow takes n tokens from the limiter at p, if any.
-func allow(p *atomic.Pointer[rate.Limiter], now time.Time, n int) bool {
+// allow takes n tokens from the limiter at p, if any. It reads the clock
+// itself: a shared limiter given times out of order (readings taken earlier
+// by other connections) would refill tokens twice.
+func allow(p *atomic.Pointer[rate.Limiter], n int) bool {
 	lim := p.Load()
-	return lim == nil || lim.AllowN(now, n)
+	return lim == nil || lim.AllowN(time.Now(), n)
 }
 
 func burstOf(r float64) int {
@@ -102,10 +104,10 @@ func newLimiter(r float64, prev *rate.Limiter) *rate.Limiter {
 // PUBLISH the client may send; it returns Success or QuotaExceeded.
 func (c *client) admitPublish(cfg *Config, p *packet.Publish, now time.Time) packet.ReasonCode {
 	b := c.b
-	if !allow(&b.limits.messages, now, 1) {
+	if !allow(&b.limits.messages, 1) {
 		return b.overQuota(c, "max_message_rate", p.Topic)
 	}
-	if !allow(&b.limits.bytes, now, len(p.Payload)) {
+	if !allow(&b.limits.bytes, len(p.Payload)) {
 		return b.overQuota(c, "max_byte_rate", p.Topic)
 	}
 	if p.Retain && len(p.Payload) > 0 && !b.retainedFits(cfg, p.Topic, len(p.Payload)) {

@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"sort"
 	"sync"
+	"syscall"
 	"time"
 
 	"go.uber.org/zap"
@@ -127,15 +128,33 @@ func (h *Host) start(spec Spec) (*running, error) {
 		return nil, fmt.Errorf("tenant %q: %w", spec.Name, err)
 	}
 	t.broker = b
+	// Fixed ports that are free first, so that a busy port's search for
+	// the next free one cannot take a sibling's configured port.
+	var wants [numKinds]*listenSpec
 	for k := range numKinds {
-		want, err := h.want(spec, kind(k))
-		if err == nil && want != nil {
-			t.listeners[k], err = h.bind(spec.Name, kind(k), want, nil)
+		w, err := h.want(spec, kind(k))
+		if err == nil && w != nil && w.port != 0 {
+			t.listeners[k], err = h.bindSearch(spec.Name, kind(k), w, nil, false)
+			if err != nil && !h.cfg.FixedPorts && errors.Is(err, syscall.EADDRINUSE) {
+				err = nil // searched for below
+			}
 		}
 		if err != nil {
-			h.stop(t, time.Second)
+			_ = h.stop(t, time.Second)
 			return nil, err
 		}
+		wants[k] = w
+	}
+	for k, w := range wants {
+		if w == nil || t.listeners[k] != nil {
+			continue
+		}
+		s, err := h.bind(spec.Name, kind(k), w, nil)
+		if err != nil {
+			_ = h.stop(t, time.Second)
+			return nil, err
+		}
+		t.listeners[k] = s
 	}
 	for _, s := range t.listeners {
 		if s != nil {
@@ -149,7 +168,7 @@ func (h *Host) start(spec Spec) (*running, error) {
 // brokerConfig is the broker configuration of spec on this Host.
 func (h *Host) brokerConfig(spec Spec) broker.Config {
 	cfg := spec.brokerConfig(h.cfg.Broker)
-	cfg.CertCNAsUsername = len(spec.Auth.CertificateCNs) > 0
+	cfg.CertCNAsUsername = h.cfg.Broker.CertCNAsUsername || len(spec.Auth.CertificateCNs) > 0
 	return cfg
 }
 
@@ -310,6 +329,24 @@ func (h *Host) Broker(name string) (*broker.Broker, bool) {
 		return nil, false
 	}
 	return t.broker, true
+}
+
+// ReloadCertificates reloads the certificate files of every secure
+// listener now (they are also reloaded when the files change).
+func (h *Host) ReloadCertificates() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var errs []error
+	for _, t := range h.tenants {
+		for _, s := range t.listeners {
+			if s != nil && s.kind.secure() {
+				if err := s.l.Reload(); err != nil {
+					errs = append(errs, fmt.Errorf("tenant %q: %s: %w", t.spec.Name, s.kind, err))
+				}
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Close removes every tenant, concurrently, bounded by ctx.

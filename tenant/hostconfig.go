@@ -27,6 +27,9 @@ type HostConfig struct {
 	// FixedPorts makes a busy fixed port an error instead of moving the
 	// listener to the next free port (at most 100 further). Default false.
 	FixedPorts bool `json:"fixed_ports,omitempty"`
+	// WSAllowedOrigins restricts the Origin of WebSocket upgrades (see
+	// listeners.WebSocketConfig). Default: every origin.
+	WSAllowedOrigins []string `json:"ws_allowed_origins,omitempty"`
 	// TLS is the certificate material of tenants without their own; with
 	// neither, their MQTTS and WSS listeners default to off. Default nil.
 	TLS *TLS `json:"tls,omitempty"`

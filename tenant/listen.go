@@ -110,7 +110,14 @@ func (h *Host) want(spec Spec, k kind) (*listenSpec, error) {
 
 // bind binds listener k of a tenant as w says.
 func (h *Host) bind(tenant string, k kind, w *listenSpec, avoid map[int]bool) (*served, error) {
-	cfg := listeners.Config{Name: tenant + "/" + k.String(), WebSocket: listeners.WebSocketConfig{Path: w.path}}
+	return h.bindSearch(tenant, k, w, avoid, !h.cfg.FixedPorts)
+}
+
+// bindSearch is bind where search says whether a busy fixed port moves to
+// the next free one.
+func (h *Host) bindSearch(tenant string, k kind, w *listenSpec, avoid map[int]bool, search bool) (*served, error) {
+	cfg := listeners.Config{Name: tenant + "/" + k.String(),
+		WebSocket: listeners.WebSocketConfig{Path: w.path, AllowedOrigins: h.cfg.WSAllowedOrigins}}
 	if w.tls != nil {
 		cfg.TLS = &listeners.TLSConfig{CertFile: w.tls.CertFile, KeyFile: w.tls.KeyFile, CAFile: w.tls.CAFile, ClientAuth: w.tls.ClientAuth}
 	}
@@ -118,7 +125,7 @@ func (h *Host) bind(tenant string, k kind, w *listenSpec, avoid map[int]bool) (*
 	var err error
 	if w.port != 0 {
 		cfg.Addr = net.JoinHostPort(h.cfg.BindHost, strconv.Itoa(w.port))
-		cfg.FixedPort = h.cfg.FixedPorts
+		cfg.FixedPort = !search
 		l, err = newListener(k, cfg, h.log)
 	} else {
 		l, err = h.bindAuto(tenant, k, cfg, avoid)

@@ -15,6 +15,14 @@ type appEnv struct {
 	// ready, if set, is called by serve with the MQTT listener's bound
 	// address once it accepts connections (tests bind port 0 and read it).
 	ready func(mqtt net.Addr)
+	// stdin is where the client commands read passwords and specs; nil:
+	// os.Stdin.
+	stdin io.Reader
+	// newAdmin, if set, replaces admin.NewClient for the client commands.
+	newAdmin func(server, token string) (adminAPI, error)
+	// hashPassword, if set, replaces tenant.HashPassword (tests use a
+	// cheaper bcrypt cost).
+	hashPassword func(password []byte) (string, error)
 }
 
 // newApp builds the jmqx command line. It never calls os.Exit: errors are
@@ -27,8 +35,11 @@ func newApp(env appEnv) *cli.App {
 			"Every flag can also be set with the environment variable shown in its help.",
 		Writer:    env.stdout,
 		ErrWriter: env.stderr,
-		Commands:  []*cli.Command{serveCommand(env), certCommand(env)},
-		Flags:     []cli.Flag{helpFlag()},
+		Commands: []*cli.Command{
+			serveCommand(env), certCommand(env),
+			tenantCommand(env), userCommand(env), aclCommand(env), clusterCommand(env),
+		},
+		Flags: []cli.Flag{helpFlag()},
 		// cli's own --help and --version flags are package-level values
 		// that every run writes to, which races when tests run apps in
 		// parallel; each app gets its own help flag instead (cli still

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"os/signal"
 	"time"
 
@@ -14,6 +13,8 @@ import (
 
 	"github.com/jmqx/jmqx/aclfile"
 	"github.com/jmqx/jmqx/broker"
+	"github.com/jmqx/jmqx/node"
+	"github.com/jmqx/jmqx/tenant"
 )
 
 // Defaults of the serve flags.
@@ -47,6 +48,18 @@ type serveConfig struct {
 	logLevel        string
 	logFormat       string
 	shutdownTimeout time.Duration
+	nodeID          string
+	adminAddr       string
+	token           string
+	raftAddr        string
+	raftAdvertise   string
+	raftTLSCert     string
+	raftTLSKey      string
+	raftTLSCA       string
+	join            []string
+	bindHost        string
+	advertiseHost   string
+	portRange       string
 }
 
 func serveCommand(env appEnv) *cli.Command {
@@ -79,6 +92,18 @@ func serveCommand(env appEnv) *cli.Command {
 				logLevel:        c.String("log-level"),
 				logFormat:       c.String("log-format"),
 				shutdownTimeout: c.Duration("shutdown-timeout"),
+				nodeID:          c.String("node-id"),
+				adminAddr:       c.String("admin-addr"),
+				token:           c.String("token"),
+				raftAddr:        c.String("raft-addr"),
+				raftAdvertise:   c.String("raft-advertise"),
+				raftTLSCert:     c.Path("raft-tls-cert"),
+				raftTLSKey:      c.Path("raft-tls-key"),
+				raftTLSCA:       c.Path("raft-tls-ca"),
+				join:            c.StringSlice("join"),
+				bindHost:        c.String("bind-host"),
+				advertiseHost:   c.String("advertise-host"),
+				portRange:       c.String("port-range"),
 			})
 		},
 	}
@@ -165,8 +190,71 @@ func serveFlags() []cli.Flag {
 		&cli.PathFlag{
 			Name:    "data-dir",
 			Value:   defaultDataDir,
-			Usage:   "keep the node's state in `DIR`, created if missing; reserved for the control plane (nothing is stored there yet)",
+			Usage:   "keep the node's state in `DIR` (node ID, Raft log and snapshots, admin token), created if missing",
 			EnvVars: []string{"JMQX_DATA_DIR"},
+		},
+		&cli.StringFlag{
+			Name:    "node-id",
+			Usage:   "this node's `ID` in the cluster, kept in --data-dir; default: the saved one, or a new random one",
+			EnvVars: []string{"JMQX_NODE_ID"},
+		},
+		&cli.StringFlag{
+			Name:    "admin-addr",
+			Value:   node.DefaultAdminAddr,
+			Usage:   "serve the admin HTTP API on `HOST:PORT`; beyond loopback it requires --token (or the token generated into --data-dir)",
+			EnvVars: []string{"JMQX_ADMIN_ADDR"},
+		},
+		&cli.StringFlag{
+			Name:    "token",
+			Usage:   "bearer `TOKEN` the admin API requires (the same on every node of a cluster); default: none on loopback, else generated into --data-dir/admin-token",
+			EnvVars: []string{"JMQX_TOKEN"},
+		},
+		&cli.StringFlag{
+			Name:    "raft-addr",
+			Value:   node.DefaultRaftAddr,
+			Usage:   "bind the Raft transport to `HOST:PORT` (port 0: a free port)",
+			EnvVars: []string{"JMQX_RAFT_ADDR"},
+		},
+		&cli.StringFlag{
+			Name:    "raft-advertise",
+			Usage:   "`HOST:PORT` other nodes dial for Raft; default: --raft-addr (must then be a specific IP)",
+			EnvVars: []string{"JMQX_RAFT_ADVERTISE"},
+		},
+		&cli.PathFlag{
+			Name:    "raft-tls-cert",
+			Usage:   "certificate PEM `FILE` of this node for Raft over mutual TLS (with --raft-tls-key and --raft-tls-ca)",
+			EnvVars: []string{"JMQX_RAFT_TLS_CERT"},
+		},
+		&cli.PathFlag{
+			Name:    "raft-tls-key",
+			Usage:   "private key PEM `FILE` of --raft-tls-cert",
+			EnvVars: []string{"JMQX_RAFT_TLS_KEY"},
+		},
+		&cli.PathFlag{
+			Name:    "raft-tls-ca",
+			Usage:   "CA PEM `FILE` that the other nodes' Raft certificates are verified against",
+			EnvVars: []string{"JMQX_RAFT_TLS_CA"},
+		},
+		&cli.StringSliceFlag{
+			Name:    "join",
+			Usage:   "join an existing cluster through the admin API of any member, `ADDR[,ADDR]` (first start only; later starts use the saved state)",
+			EnvVars: []string{"JMQX_JOIN"},
+		},
+		&cli.StringFlag{
+			Name:    "bind-host",
+			Usage:   "interface `HOST` the tenants' listeners bind; default: the host of --mqtt-addr (empty: all)",
+			EnvVars: []string{"JMQX_BIND_HOST"},
+		},
+		&cli.StringFlag{
+			Name:    "advertise-host",
+			Usage:   "`HOST` shown in the tenants' listener addresses (tenant show, Server Reference); default: --bind-host when specific, else the machine's name",
+			EnvVars: []string{"JMQX_ADVERTISE_HOST"},
+		},
+		&cli.StringFlag{
+			Name:    "port-range",
+			Value:   "20000-29999",
+			Usage:   "`MIN-MAX` ports given to tenant listeners set to auto",
+			EnvVars: []string{"JMQX_PORT_RANGE"},
 		},
 		&cli.StringFlag{
 			Name:    "log-level",
@@ -189,7 +277,7 @@ func serveFlags() []cli.Flag {
 	}
 }
 
-// runServe runs the broker until ctx is done, then shuts it down.
+// runServe runs the node until ctx is done, then shuts it down.
 func runServe(ctx context.Context, env appEnv, cfg serveConfig) error {
 	if cfg.maxKeepAlive < 0 || cfg.maxKeepAlive > 65535 {
 		return fmt.Errorf("--max-keepalive %d: want 0 (broker default) to 65535 seconds", cfg.maxKeepAlive)
@@ -205,78 +293,112 @@ func runServe(ctx context.Context, env appEnv, cfg serveConfig) error {
 	}
 	defer func() { _ = log.Sync() }()
 
-	if err := os.MkdirAll(cfg.dataDir, 0o750); err != nil {
-		return fmt.Errorf("--data-dir: %w", err)
-	}
-	log.Info("data directory ready (reserved for the control plane)", zap.String("dir", cfg.dataDir))
-
-	tlog := log.With(zap.String("tenant", defaultTenant))
-	var hooks []any
-	if cfg.aclFile != "" {
-		acl, err := aclfile.Load(cfg.aclFile)
-		if err != nil {
-			return err
-		}
-		hooks = append(hooks, acl)
-		tlog.Info("topic ACL loaded", zap.String("file", cfg.aclFile))
-	}
-	// There is no authenticator flag yet, so every client is let in.
-	tlog.Warn("no authenticator configured: anonymous clients are accepted")
-
-	specs, err := listenerSpecs(cfg)
+	ncfg, err := nodeConfig(cfg, log)
 	if err != nil {
 		return err
 	}
-	b, err := broker.New(broker.Config{MaxKeepAlive: cfg.maxKeepAlive, CertCNAsUsername: cfg.tlsCNUsername},
-		broker.WithLogger(tlog), broker.WithHooks(hooks...))
+	n, err := node.Start(ctx, ncfg, log)
 	if err != nil {
-		return fmt.Errorf("tenant %q: %w", defaultTenant, err)
+		return err
 	}
-	shutdown := func() error {
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.shutdownTimeout)
-		defer cancel()
-		if err := b.Shutdown(sctx); err != nil {
-			return fmt.Errorf("tenant %q: shutdown: %w", defaultTenant, err)
+	tlog := log.With(zap.String("tenant", defaultTenant))
+	if st, ok := n.Host().Get(defaultTenant); ok {
+		for _, name := range []string{"mqtt", "mqtts", "ws", "wss"} {
+			if addr := st.Listeners[name]; addr != "" {
+				tlog.Info("listening", zap.String("listener", name), zap.String("addr", addr))
+			}
 		}
-		return nil
-	}
-
-	ls, err := openListeners(specs, tlog)
-	if err != nil {
-		return errors.Join(err, shutdown())
-	}
-	served := make(chan error, len(ls))
-	for _, l := range ls {
-		go func() {
-			served <- l.Serve(func(conn net.Conn) {
-				if err := b.ServeConn(conn); err != nil {
-					tlog.Debug("connection refused", zap.Stringer("remote", conn.RemoteAddr()), zap.Error(err))
-				}
-			})
-		}()
-		tlog.Info("listening", zap.String("listener", l.Name()), zap.Stringer("addr", l.Addr()))
-	}
-	for _, l := range ls {
-		if env.ready != nil && l.Name() == "mqtt" {
-			env.ready(l.Addr())
+		if env.ready != nil {
+			if a, err := net.ResolveTCPAddr("tcp", st.Listeners["mqtt"]); err == nil {
+				env.ready(a)
+			}
 		}
 	}
-	stopReload := reloadOnSIGHUP(hup, ls, tlog)
+	stopReload := reloadOnSIGHUP(hup, n.Host(), log)
 	defer stopReload()
 
-	var serveErr error
-	select {
-	case <-ctx.Done():
-		tlog.Info("shutting down", zap.Duration("timeout", cfg.shutdownTimeout))
-	case serveErr = <-served:
-		tlog.Error("listener failed; shutting down", zap.Error(serveErr))
+	<-ctx.Done()
+	log.Info("shutting down", zap.Duration("timeout", cfg.shutdownTimeout))
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.shutdownTimeout)
+	defer cancel()
+	if err := n.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
 	}
-	for _, l := range ls {
-		_ = l.Close()
-	}
-	if err := errors.Join(serveErr, shutdown()); err != nil {
-		return err
-	}
-	tlog.Info("stopped")
+	log.Info("stopped")
 	return nil
+}
+
+// nodeConfig turns the serve flags into the node's configuration: the
+// listener flags define the default tenant, created at the first start.
+func nodeConfig(cfg serveConfig, log *zap.Logger) (node.Config, error) {
+	tlsCfg, err := tlsMaterial(cfg)
+	if err != nil {
+		return node.Config{}, err
+	}
+	bindHost := cfg.bindHost
+	if bindHost == "" {
+		if h, _, err := net.SplitHostPort(cfg.mqttAddr); err == nil {
+			bindHost = h
+		}
+	}
+	hostCfg := tenant.HostConfig{
+		BindHost: bindHost, AdvertiseHost: cfg.advertiseHost, FixedPorts: cfg.fixedPorts, TLS: tlsCfg,
+		WSAllowedOrigins: cfg.wsOrigins, Broker: broker.Config{CertCNAsUsername: cfg.tlsCNUsername},
+	}
+	if cfg.portRange != "" {
+		if _, err := fmt.Sscanf(cfg.portRange, "%d-%d", &hostCfg.PortMin, &hostCfg.PortMax); err != nil {
+			return node.Config{}, fmt.Errorf("--port-range %q: want MIN-MAX, e.g. 20000-29999", cfg.portRange)
+		}
+	}
+	spec := tenant.Spec{Name: defaultTenant, Auth: tenant.Auth{AllowAnonymous: true},
+		Listeners: tenant.Listeners{WSPath: cfg.wsPath}, Limits: tenant.Limits{MaxKeepAlive: cfg.maxKeepAlive}}
+	ports := []struct {
+		addr   string
+		port   *tenant.Port
+		secure bool
+	}{{cfg.mqttAddr, &spec.Listeners.MQTT, false}, {cfg.mqttsAddr, &spec.Listeners.MQTTS, true},
+		{cfg.wsAddr, &spec.Listeners.WS, false}, {cfg.wssAddr, &spec.Listeners.WSS, true}}
+	on := 0
+	for _, p := range ports {
+		*p.port = tenant.PortOff
+		if p.addr == "" || (p.secure && tlsCfg == nil) {
+			continue
+		}
+		_, port, err := net.SplitHostPort(p.addr)
+		if err != nil {
+			return node.Config{}, fmt.Errorf("listener address %q: %w", p.addr, err)
+		}
+		*p.port = tenant.Port(port)
+		if port == "0" {
+			*p.port = tenant.PortAuto
+		}
+		on++
+	}
+	if on == 0 {
+		return node.Config{}, errors.New("every listener is turned off: give at least one of --mqtt-addr, --ws-addr, or --tls-cert with --mqtts-addr or --wss-addr")
+	}
+	var acl *aclfile.ACL
+	if cfg.aclFile != "" {
+		if acl, err = aclfile.Load(cfg.aclFile); err != nil {
+			return node.Config{}, err
+		}
+		log.Info("topic ACL loaded for the default tenant", zap.String("file", cfg.aclFile))
+	}
+	log.Warn("no authenticator configured for the default tenant: anonymous clients are accepted (it is created at the first start; change it with \"jmqx tenant update default\")",
+		zap.String("tenant", defaultTenant))
+	raftTLS, err := raftTLSConfig(cfg)
+	if err != nil {
+		return node.Config{}, err
+	}
+	return node.Config{
+		DataDir: cfg.dataDir, NodeID: cfg.nodeID, AdminAddr: cfg.adminAddr, AdminToken: cfg.token,
+		RaftAddr: cfg.raftAddr, RaftAdvertise: cfg.raftAdvertise, RaftTLS: raftTLS, Join: cfg.join,
+		Host: hostCfg, DefaultTenant: &spec,
+		Hooks: func(s tenant.Spec) []any {
+			if acl != nil && s.Name == defaultTenant {
+				return []any{acl}
+			}
+			return nil
+		},
+	}, nil
 }

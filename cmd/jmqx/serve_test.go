@@ -59,6 +59,9 @@ func start(t *testing.T, args ...string) *running {
 	if len(args) > 0 && args[0] == "serve" && !slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, "--ws-addr") }) {
 		args = append(args, "--ws-addr=") // tests bind only what they ask for
 	}
+	if len(args) > 0 && args[0] == "serve" {
+		args = append(args, "--admin-addr", "127.0.0.1:0", "--raft-addr", "127.0.0.1:0")
+	}
 	go func() { r.done <- app.RunContext(ctx, append([]string{"jmqx"}, args...)) }()
 	t.Cleanup(func() {
 		cancel()

@@ -1,0 +1,264 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/jmqx/jmqx/admin"
+	"github.com/jmqx/jmqx/meta"
+	"github.com/jmqx/jmqx/tenant"
+)
+
+// backend is the node as the admin API sees it.
+type backend struct{ n *Node }
+
+var _ admin.Backend = (*backend)(nil)
+
+// healthTimeout bounds the probe of another member's /healthz.
+const healthTimeout = 500 * time.Millisecond
+
+func (b *backend) NodeID() string { return b.n.id }
+
+func (b *backend) Tenants() []admin.TenantView {
+	st := b.n.store.State()
+	names := st.TenantNames()
+	out := make([]admin.TenantView, 0, len(names))
+	for _, name := range names {
+		out = append(out, view(st, name))
+	}
+	return out
+}
+
+func (b *backend) Tenant(name string) (admin.TenantView, bool) {
+	st := b.n.store.State()
+	if _, ok := st.Tenants[name]; !ok {
+		return admin.TenantView{}, false
+	}
+	return view(st, name), true
+}
+
+// view is a tenant with the addresses each node recorded, by node ID.
+func view(st meta.State, name string) admin.TenantView {
+	spec, _ := st.Tenant(name)
+	v := admin.TenantView{Name: name, Spec: spec, Nodes: []admin.NodeListeners{}}
+	nodes := make([]string, 0, len(st.Bound[name]))
+	for id := range st.Bound[name] {
+		nodes = append(nodes, id)
+	}
+	sort.Strings(nodes)
+	for _, id := range nodes {
+		v.Nodes = append(v.Nodes, admin.NodeListeners{Node: id, Listeners: st.BoundAddrs(name, id)})
+	}
+	return v
+}
+
+func (b *backend) Members() []admin.MemberView {
+	st := b.n.store.State()
+	servers, _ := b.n.store.Servers()
+	seen := make(map[string]bool)
+	var out []admin.MemberView
+	for _, s := range servers {
+		m := st.Members[s.ID]
+		raftAddr := s.Addr
+		out = append(out, admin.MemberView{ID: s.ID, Role: s.Role, RaftAddr: raftAddr, AdminAddr: m.AdminAddr, Voter: s.Voter})
+		seen[s.ID] = true
+	}
+	for _, m := range st.MemberList() { // recorded, but no longer in the Raft configuration
+		if !seen[m.ID] {
+			out = append(out, admin.MemberView{ID: m.ID, Role: "removed", RaftAddr: m.RaftAddr, AdminAddr: m.AdminAddr})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	var wg sync.WaitGroup
+	for i := range out {
+		if out[i].ID == b.n.id {
+			out[i].Healthy = true
+			continue
+		}
+		if out[i].AdminAddr == "" {
+			continue
+		}
+		wg.Add(1)
+		go func(m *admin.MemberView) {
+			defer wg.Done()
+			m.Healthy = probe(m.AdminAddr)
+		}(&out[i])
+	}
+	wg.Wait()
+	return out
+}
+
+// probe reports whether the admin API at addr answers /healthz.
+func probe(addr string) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), healthTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/healthz", nil)
+	if err != nil {
+		return false
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return false
+	}
+	_ = resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+func (b *backend) IsLeader() bool { return b.n.store.IsLeader() }
+
+func (b *backend) LeaderAdminAddr() string {
+	id, _ := b.n.store.Leader()
+	if id == "" {
+		return ""
+	}
+	return b.n.store.State().Members[id].AdminAddr
+}
+
+func (b *backend) PutTenant(ctx context.Context, spec tenant.Spec, create bool) error {
+	return b.apply(ctx, meta.CmdPutTenant, meta.PutTenant{Spec: spec, IfAbsent: create})
+}
+
+func (b *backend) DeleteTenant(ctx context.Context, name string) error {
+	if _, ok := b.n.store.State().Tenants[name]; !ok {
+		return fmt.Errorf("tenant %q: %w", name, admin.ErrNotFound)
+	}
+	return b.apply(ctx, meta.CmdDeleteTenant, meta.DeleteTenant{Name: name})
+}
+
+func (b *backend) PutUser(ctx context.Context, tenantName string, u tenant.User) error {
+	return b.apply(ctx, meta.CmdPutUser, meta.PutUser{Tenant: tenantName, User: u})
+}
+
+func (b *backend) RemoveUser(ctx context.Context, tenantName, user string) error {
+	return b.apply(ctx, meta.CmdRemoveUser, meta.RemoveUser{Tenant: tenantName, Name: user})
+}
+
+func (b *backend) PutACL(ctx context.Context, tenantName string, acl tenant.ACL) error {
+	return b.apply(ctx, meta.CmdPutACL, meta.PutACL{Tenant: tenantName, ACL: acl})
+}
+
+func (b *backend) RecordBound(ctx context.Context, tenantName, node string, listeners map[string]string) error {
+	return b.apply(ctx, meta.CmdRecordBound, meta.RecordBound{Tenant: tenantName, Node: node, Listeners: listeners})
+}
+
+func (b *backend) Join(ctx context.Context, m admin.MemberView) error {
+	if m.ID == "" || m.RaftAddr == "" || m.AdminAddr == "" {
+		return fmt.Errorf("join: id, raft_addr and admin_addr are required: %w", admin.ErrInvalid)
+	}
+	if err := b.n.store.AddVoter(ctx, m.ID, m.RaftAddr); err != nil {
+		return adminErr(err)
+	}
+	return b.apply(ctx, meta.CmdPutMember, meta.PutMember{Member: meta.Member{ID: m.ID, RaftAddr: m.RaftAddr, AdminAddr: m.AdminAddr}})
+}
+
+func (b *backend) RemoveMember(ctx context.Context, id string) error {
+	st := b.n.store.State()
+	servers, _ := b.n.store.Servers()
+	known := false
+	for _, s := range servers {
+		known = known || s.ID == id
+	}
+	if _, ok := st.Members[id]; !ok && !known {
+		return fmt.Errorf("member %q: %w", id, admin.ErrNotFound)
+	}
+	if id == b.n.id {
+		return fmt.Errorf("member %q is the leader answering this request; remove it through another node after it steps down: %w", id, admin.ErrInvalid)
+	}
+	if err := b.n.store.RemoveServer(ctx, id); err != nil {
+		return adminErr(err)
+	}
+	return b.apply(ctx, meta.CmdRemoveMember, meta.RemoveMember{ID: id})
+}
+
+func (b *backend) LocalStatus(tenantName string) (admin.NodeStatus, bool) {
+	st, ok := b.n.host.Get(tenantName)
+	if !ok {
+		return admin.NodeStatus{}, false
+	}
+	s := st.Stats
+	in, out := b.n.rates.get(tenantName)
+	ns := admin.NodeStatus{
+		Node: b.n.id, Listeners: st.Listeners, Connections: s.ClientsConnected, Sessions: s.Sessions,
+		Subscriptions: s.Subscriptions, Retained: s.Retained, MessagesIn: s.MessagesReceived, MessagesOut: s.MessagesSent,
+		BytesIn: s.BytesReceived, BytesOut: s.BytesSent, MessagesInRate: in, MessagesOutRate: out,
+		Dropped: s.MessagesDropped, Refusals: map[string]int64{},
+	}
+	for rc, n := range s.Refusals {
+		ns.Refusals[fmt.Sprintf("0x%02X %s", byte(rc), rc)] = n
+	}
+	return ns, true
+}
+
+func (b *backend) Ready() error {
+	if id, _ := b.n.store.Leader(); id == "" {
+		return errors.New("no leader elected yet")
+	}
+	if !b.n.reconciled.Load() {
+		return errors.New("tenants not applied yet")
+	}
+	return nil
+}
+
+// apply runs a command on the leader and maps the control plane's errors
+// to the admin API's.
+func (b *backend) apply(ctx context.Context, t meta.CommandType, payload any) error {
+	return adminErr(b.n.store.Apply(ctx, t, payload))
+}
+
+func adminErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, meta.ErrNotFound):
+		return fmt.Errorf("%w: %w", admin.ErrNotFound, err)
+	case errors.Is(err, meta.ErrExists):
+		return fmt.Errorf("%w: %w", admin.ErrExists, err)
+	case errors.Is(err, meta.ErrInvalid):
+		return fmt.Errorf("%w: %w", admin.ErrInvalid, err)
+	case errors.Is(err, meta.ErrNotLeader):
+		return fmt.Errorf("%w: %w", admin.ErrNotLeader, err)
+	}
+	return err
+}
+
+// rateBook keeps per-tenant message rates, sampled every second.
+type rateBook struct {
+	mu   sync.Mutex
+	last map[string]rateSample
+}
+
+type rateSample struct {
+	at            time.Time
+	in, out       int64
+	inRate, outRt float64
+}
+
+func (r *rateBook) sample(list []tenant.Status) {
+	now := time.Now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	next := make(map[string]rateSample, len(list))
+	for _, st := range list {
+		s := rateSample{at: now, in: st.Stats.MessagesReceived, out: st.Stats.MessagesSent}
+		if prev, ok := r.last[st.Spec.Name]; ok {
+			if dt := now.Sub(prev.at).Seconds(); dt > 0 {
+				s.inRate = float64(s.in-prev.in) / dt
+				s.outRt = float64(s.out-prev.out) / dt
+			}
+		}
+		next[st.Spec.Name] = s
+	}
+	r.last = next
+}
+
+func (r *rateBook) get(name string) (in, out float64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := r.last[name]
+	return s.inRate, s.outRt
+}

@@ -1,0 +1,94 @@
+package node
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jmqx/jmqx/tenant"
+)
+
+// Config holds the settings of a node. The zero value of every field
+// means the default in its comment.
+type Config struct {
+	// DataDir keeps the node's state: its ID, the Raft log and snapshots,
+	// and the admin token. Created if missing. Default "./jmqx-data".
+	DataDir string
+	// NodeID identifies the node in the cluster, stable across restarts.
+	// Default: the ID stored in DataDir, or a new random one saved there.
+	NodeID string
+	// AdminAddr is the admin API's "host:port". Default "127.0.0.1:18083".
+	AdminAddr string
+	// AdminToken is the bearer token of the admin API, required when it
+	// listens beyond loopback; every node of a cluster needs the same one.
+	// Default: the token in DataDir/admin-token, created at first start
+	// when AdminAddr is not a loopback address.
+	AdminToken string
+	// RaftAddr is the Raft transport's "host:port". Default
+	// "127.0.0.1:18084".
+	RaftAddr string
+	// RaftAdvertise is the Raft address other nodes dial. Default RaftAddr.
+	RaftAdvertise string
+	// RaftTLS, when set, protects Raft traffic (see meta.Config.TLS).
+	RaftTLS *tls.Config
+	// Join lists admin addresses of existing members; a node with no Raft
+	// state joins the cluster through the first that answers. Empty: the
+	// node bootstraps a new cluster on its first start.
+	Join []string
+	// JoinTimeout bounds the join at first start. Default 30s.
+	JoinTimeout time.Duration
+	// Host configures the tenant listeners on this node.
+	Host tenant.HostConfig
+	// DefaultTenant, when set, is created when the node bootstraps a new
+	// cluster (first start without Join). Default nil.
+	DefaultTenant *tenant.Spec
+	// Hooks gives each tenant's broker extra hooks (see tenant.WithHooks).
+	Hooks func(spec tenant.Spec) []any
+	// Snapshot tuning of the Raft group (see meta.Config); zero: meta's
+	// defaults.
+	SnapshotThreshold uint64
+	TrailingLogs      uint64
+	SnapshotInterval  time.Duration
+}
+
+// Defaults of Config.
+const (
+	DefaultDataDir     = "./jmqx-data"
+	DefaultAdminAddr   = "127.0.0.1:18083"
+	DefaultRaftAddr    = "127.0.0.1:18084"
+	DefaultJoinTimeout = 30 * time.Second
+)
+
+func (c *Config) setDefaults() {
+	if c.DataDir == "" {
+		c.DataDir = DefaultDataDir
+	}
+	if c.AdminAddr == "" {
+		c.AdminAddr = DefaultAdminAddr
+	}
+	if c.RaftAddr == "" {
+		c.RaftAddr = DefaultRaftAddr
+	}
+	if c.JoinTimeout == 0 {
+		c.JoinTimeout = DefaultJoinTimeout
+	}
+}
+
+// Validate reports the invalid fields of c (after defaults).
+func (c Config) Validate() error {
+	c.setDefaults()
+	var errs []error
+	if c.DefaultTenant != nil {
+		if err := c.DefaultTenant.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("node: default tenant: %w", err))
+		}
+	}
+	if c.JoinTimeout < 0 {
+		errs = append(errs, fmt.Errorf("node: join timeout %s: must not be negative", c.JoinTimeout))
+	}
+	if err := c.Host.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("node: %w", err))
+	}
+	return errors.Join(errs...)
+}
