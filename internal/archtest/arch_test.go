@@ -44,7 +44,7 @@ var rules = []rule{
 	{
 		pkg: "broker/...",
 		forbid: []string{
-			"tenant/...", "meta/...", "cluster/...", "admin/...", "listeners/...", "cmd/...",
+			"tenant/...", "meta/...", "cluster/...", "admin/...", "node/...", "listeners/...", "cmd/...",
 			"github.com/hashicorp/...", "github.com/gorilla/websocket/...",
 		},
 		why: "a broker is one MQTT instance: it knows nothing of tenants, Raft, gossip, the admin API or transports; upper layers plug in through interfaces broker defines",
@@ -62,14 +62,14 @@ var rules = []rule{
 	{
 		pkg: "tenant/...",
 		forbid: []string{
-			"meta/...", "cluster/...", "admin/...", "cmd/...",
+			"meta/...", "cluster/...", "admin/...", "node/...", "cmd/...",
 			"github.com/hashicorp/raft/...", "github.com/hashicorp/memberlist/...",
 		},
 		why: "tenants know nothing of Raft or gossip",
 	},
 	{
 		pkg:    "meta/...",
-		forbid: []string{"cluster/...", "admin/...", "cmd/...", "github.com/hashicorp/memberlist/..."},
+		forbid: []string{"cluster/...", "admin/...", "node/...", "cmd/...", "github.com/hashicorp/memberlist/..."},
 		why:    "the Raft control plane knows nothing of gossip or the admin API",
 	},
 	{
@@ -79,8 +79,13 @@ var rules = []rule{
 	},
 	{
 		pkg:    "admin/...",
+		forbid: []string{"meta/...", "node/...", "cmd/...", "github.com/hashicorp/..."},
+		why:    "the admin API talks to the node through its own Backend interface, and its client sits below the CLI",
+	},
+	{
+		pkg:    "node/...",
 		forbid: []string{"cmd/..."},
-		why:    "the admin API and its client sit below the CLI",
+		why:    "the node assembly sits below the CLI",
 	},
 	{
 		pkg:    "...",
