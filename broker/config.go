@@ -84,11 +84,18 @@ type Config struct {
 	MaxClientByteRate    float64 `json:"max_client_byte_rate,omitempty"`
 	// MaxMessageRate and MaxByteRate bound the PUBLISH packets and payload
 	// bytes the whole broker accepts per second (burst: one second's
-	// worth); a PUBLISH beyond them is not delivered: a v5 QoS 1/2 one is
-	// answered 0x97 Quota exceeded, others are dropped. Each is counted
-	// and logged. Default 0: no limit.
+	// worth). Publishers beyond them are slowed down: their next packet is
+	// read only when the rate allows, so TCP pushes back on them and the
+	// excess costs the broker nothing (counted in PublishersThrottled). A
+	// PUBLISH that would wait more than RateWait is refused instead: a v5
+	// QoS 1/2 one is answered 0x97 Quota exceeded, others are dropped;
+	// each refusal is counted and logged. Default 0: no limit.
 	MaxMessageRate float64 `json:"max_message_rate,omitempty"`
 	MaxByteRate    float64 `json:"max_byte_rate,omitempty"`
+	// RateWait is how long a publisher may be held back by MaxMessageRate
+	// and MaxByteRate before its PUBLISH is refused. Default 1s; negative:
+	// refuse at once, never wait.
+	RateWait time.Duration `json:"rate_wait,omitempty"`
 	// MaxSubscriptionsPerClient bounds the subscriptions of one session; a
 	// filter beyond it gets SUBACK 0x97 Quota exceeded (v5) or 0x80 (3.x).
 	// Default 0: no limit.
@@ -127,6 +134,7 @@ const (
 	DefaultMaxClientIDLength = 65535
 	DefaultSysInterval       = 10 * time.Second
 	DefaultWriteTimeout      = 30 * time.Second
+	DefaultRateWait          = time.Second
 )
 
 // DefaultConfig returns a Config with every default filled in.
@@ -178,6 +186,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.WriteTimeout == 0 {
 		c.WriteTimeout = DefaultWriteTimeout
+	}
+	if c.RateWait == 0 {
+		c.RateWait = DefaultRateWait
 	}
 	if c.ServerName == "" {
 		c.ServerName = "jmqx"

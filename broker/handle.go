@@ -138,7 +138,7 @@ func (c *client) handlePublish(h packet.FixedHeader, body []byte) error {
 		if ce := c.b.log.Check(zap.InfoLevel, "publish not authorized"); ce != nil {
 			ce.Write(zap.String("client", c.info.ClientID), zap.String("topic", p.Topic))
 		}
-	} else if rc = c.admitPublish(cfg, p, now); rc == packet.Success {
+	} else if rc = c.admitPublish(cfg, p); rc == packet.Success {
 		c.sc.route.reset(c.b, p, nil, s, now)
 		c.sc.route.publisher = c
 		if len(hs.publish) > 0 {

@@ -101,17 +101,50 @@ func newLimiter(r float64, prev *rate.Limiter) *rate.Limiter {
 }
 
 // admitPublish applies the broker-wide rates and the retained quota to a
-// PUBLISH the client may send; it returns Success or QuotaExceeded.
-func (c *client) admitPublish(cfg *Config, p *packet.Publish, now time.Time) packet.ReasonCode {
+// PUBLISH the client may send; it returns Success or QuotaExceeded. Over
+// the rates the reader waits (so the publisher's TCP window closes and it
+// slows down, costing the broker nothing), up to cfg.RateWait; a PUBLISH
+// that would wait longer is refused.
+func (c *client) admitPublish(cfg *Config, p *packet.Publish) packet.ReasonCode {
 	b := c.b
-	if !allow(&b.limits.messages, 1) {
-		return b.overQuota(c, "max_message_rate", p.Topic)
-	}
-	if !allow(&b.limits.bytes, len(p.Payload)) {
-		return b.overQuota(c, "max_byte_rate", p.Topic)
-	}
 	if p.Retain && len(p.Payload) > 0 && !b.retainedFits(cfg, p.Topic, len(p.Payload)) {
 		return b.overQuota(c, "max_retained_messages/max_retained_bytes", p.Topic)
+	}
+	msgs := b.limits.messages.Load()
+	bytes := b.limits.bytes.Load()
+	if msgs == nil && bytes == nil {
+		return packet.Success
+	}
+	now := time.Now()
+	maxWait := max(cfg.RateWait, 0)
+	var wait time.Duration
+	var rm *rate.Reservation
+	if msgs != nil {
+		if rm = msgs.ReserveN(now, 1); !rm.OK() || rm.DelayFrom(now) > maxWait {
+			rm.CancelAt(now)
+			return b.overQuota(c, "max_message_rate", p.Topic)
+		}
+		wait = rm.DelayFrom(now)
+	}
+	if bytes != nil {
+		rb := bytes.ReserveN(now, len(p.Payload))
+		if !rb.OK() || rb.DelayFrom(now) > maxWait {
+			rb.CancelAt(now)
+			if rm != nil {
+				rm.CancelAt(now)
+			}
+			return b.overQuota(c, "max_byte_rate", p.Topic)
+		}
+		wait = max(wait, rb.DelayFrom(now))
+	}
+	if wait > 0 {
+		b.stats.throttled.Add(1)
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-b.done:
+			t.Stop()
+		}
 	}
 	return packet.Success
 }

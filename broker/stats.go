@@ -41,8 +41,9 @@ type Stats struct {
 	BytesSent        int64
 	ConnectsRefused  int64
 	ProtocolErrors   int64
-	// PublishersThrottled counts the times a publisher's acknowledgements
-	// were held back because a connected subscriber's queue was full.
+	// PublishersThrottled counts the times a publisher was slowed down:
+	// its acknowledgements held back because a connected subscriber's
+	// queue was full, or its reading paused by MaxMessageRate/MaxByteRate.
 	PublishersThrottled int64
 	// Refusals counts, by MQTT 5 reason code, what the broker refused: a
 	// CONNECT (CONNACK), a subscription (SUBACK), a PUBLISH (not authorized

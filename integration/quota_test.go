@@ -104,9 +104,9 @@ func TestQuotaRateBurstAtStart(t *testing.T) {
 	for _, viaSetConfig := range []bool{false, true} {
 		t.Run(fmt.Sprint("message/setconfig=", viaSetConfig), func(t *testing.T) {
 			t.Parallel()
-			cfg := broker.Config{MaxMessageRate: 5}
+			cfg := broker.Config{MaxMessageRate: 5, RateWait: -1}
 			if viaSetConfig {
-				cfg = broker.Config{}
+				cfg = broker.Config{RateWait: -1}
 			}
 			n := startBroker(t, cfg)
 			r := connectedRaw(t, n, packet.V5)
@@ -279,6 +279,7 @@ func TestQuotaClientMessageRatePaho(t *testing.T) {
 // QoS 0 silently; each refusal counts under 0x97. Raising the rate with
 // SetConfig lets the next PUBLISH through.
 func brokerRateCase(t *testing.T, version, qos byte, cfg broker.Config, burst []packet.Publish, pass int) {
+	cfg.RateWait = -1 // refuse at once; TestQuotaBrokerRateThrottles covers waiting
 	n := startBroker(t, cfg)
 	sub := dialV5(t, n, "sub")
 	sub.subscribe("mr/#", 2)
@@ -896,5 +897,72 @@ func TestRecheckSubscriptions(t *testing.T) {
 	expectNoMessage(t, back.msgs, "end")
 	if got := n.b.RecheckSubscriptions(); got != 0 {
 		t.Errorf("second RecheckSubscriptions removed %d, want 0", got)
+	}
+}
+
+// Over a broker-wide rate, a publisher is slowed down rather than refused:
+// its packets are read at the rate. With MaxMessageRate 50, 70 QoS 1
+// PUBLISHes sent at once all pass, 20 of them after a wait.
+func TestQuotaBrokerRateThrottles(t *testing.T) {
+	t.Parallel()
+	n := startBroker(t, broker.Config{MaxMessageRate: 50, RateWait: 100 * time.Millisecond})
+	sub := dialV5(t, n, "sub")
+	sub.subscribe("th/#", 1)
+	r := connectedRaw(t, n, packet.V5)
+	r.write(publishes(packet.V5, "th/t", 1, 1, 70))
+	for i := 1; i <= 70; i++ {
+		if a := expectAck(t, r, packet.PUBACK, uint16(i)); a.ReasonCode != packet.Success {
+			t.Fatalf("PUBACK %d: %v, want success (slowed down, not refused)", i, a.ReasonCode)
+		}
+	}
+	if st := n.b.Stats(); st.PublishersThrottled < 15 {
+		t.Fatalf("PublishersThrottled %d, want about 20", st.PublishersThrottled)
+	}
+	r.send(&packet.Publish{Topic: "th/end", Payload: []byte("end")})
+	if got := len(collectUntil(t, sub.msgs, "end")); got != 70 {
+		t.Fatalf("delivered %d, want 70", got)
+	}
+}
+
+// Several publishers at once share the rate; a PUBLISH that would wait
+// more than RateWait behind the others is refused with 0x97, and exactly
+// the accepted ones are delivered.
+func TestQuotaBrokerRateRefusesBeyondRateWait(t *testing.T) {
+	t.Parallel()
+	n := startBroker(t, broker.Config{MaxMessageRate: 20, RateWait: 100 * time.Millisecond})
+	sub := dialV5(t, n, "sub")
+	sub.subscribe("tw/#", 1)
+	const clients, each = 4, 30
+	rs := make([]*rawClient, clients)
+	for i := range rs {
+		r, ack := connectRaw(t, n, packet.V5, packet.Connect{ClientID: fmt.Sprint("tw-", i), CleanStart: true, KeepAlive: 30})
+		if ack.ReasonCode != 0 {
+			t.Fatalf("CONNACK %v", ack.ReasonCode)
+		}
+		rs[i] = r
+	}
+	for _, r := range rs {
+		r.write(publishes(packet.V5, "tw/t", 1, 1, each))
+	}
+	passed, refused := 0, 0
+	for _, r := range rs {
+		for i := 1; i <= each; i++ {
+			switch a := expectAck(t, r, packet.PUBACK, uint16(i)); a.ReasonCode {
+			case packet.Success:
+				passed++
+			case packet.QuotaExceeded:
+				refused++
+			default:
+				t.Fatalf("PUBACK %d: %v", i, a.ReasonCode)
+			}
+		}
+	}
+	if refused == 0 || passed < 20 {
+		t.Fatalf("passed %d, refused %d; want the burst of 20 and more passed, and some refused", passed, refused)
+	}
+	expectRefusals(t, n, map[packet.ReasonCode]int64{packet.QuotaExceeded: int64(refused)})
+	rs[0].send(&packet.Publish{Topic: "tw/end", Payload: []byte("end")})
+	if got := len(collectUntil(t, sub.msgs, "end")); got != passed {
+		t.Fatalf("delivered %d, want %d", got, passed)
 	}
 }

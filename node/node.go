@@ -33,6 +33,7 @@ type Node struct {
 	api   *admin.Server
 	self  *admin.Client // this node's own API: writes reach the leader through it
 
+	ports      portBook
 	reconciled atomic.Bool
 	dirty      atomic.Bool // a reconcile or a report of bound addresses failed: retry
 	rates      rateBook
@@ -44,8 +45,9 @@ type Node struct {
 
 // Files in DataDir.
 const (
-	idFile  = "node-id"
-	raftDir = "raft"
+	idFile    = "node-id"
+	raftDir   = "raft"
+	portsFile = "ports.json"
 )
 
 // reconcileRetry is how often a failed reconcile or report is retried, and
@@ -80,6 +82,7 @@ func Start(ctx context.Context, cfg Config, log *zap.Logger) (*Node, error) {
 	fresh := !fileExists(filepath.Join(cfg.DataDir, raftDir, "raft.db"))
 	n := &Node{cfg: cfg, log: log.Named("node").With(zap.String("node", id)), id: id,
 		done: make(chan struct{}), loopDone: make(chan struct{})}
+	n.ports.load(filepath.Join(cfg.DataDir, portsFile), n.log)
 	n.store, err = meta.Open(meta.Config{
 		NodeID: id, Dir: filepath.Join(cfg.DataDir, raftDir), BindAddr: cfg.RaftAddr, AdvertiseAddr: cfg.RaftAdvertise,
 		Bootstrap: len(cfg.Join) == 0, TLS: cfg.RaftTLS, SnapshotThreshold: cfg.SnapshotThreshold,
@@ -123,11 +126,21 @@ func (n *Node) enter(ctx context.Context, fresh bool) error {
 	if len(n.cfg.Join) > 0 {
 		return n.join(ctx)
 	}
-	if !fresh {
-		return nil // a restart: the Raft state knows the cluster
-	}
 	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
+	if !fresh {
+		// A restart: the Raft state knows the cluster. Let the log replay
+		// before the first reconcile, so that tenants start once, from the
+		// latest state; without a quorum, serve what the snapshot holds.
+		if err := n.store.WaitLeader(wctx); err != nil {
+			n.log.Warn("no leader yet; serving the tenants of the local state", zap.Error(err))
+			return nil
+		}
+		if n.store.IsLeader() {
+			_ = n.store.Barrier(wctx)
+		}
+		return nil
+	}
 	if err := n.store.WaitLeader(wctx); err != nil {
 		return fmt.Errorf("node: bootstrap: %w", err)
 	}
@@ -220,6 +233,7 @@ func (n *Node) reconcile() error {
 		dirty = true
 	}
 	n.reconciled.Store(true)
+	n.ports.save(n.host.List(), func(name string) bool { _, ok := st.Tenants[name]; return ok })
 	if !n.report(st) {
 		dirty = true
 	}
@@ -256,9 +270,12 @@ func (n *Node) report(st meta.State) bool {
 	return ok
 }
 
-// portHint is the port this node had bound for a tenant's listener, as
-// the control plane recorded it.
+// portHint is the port this node had bound for a tenant's listener: as
+// saved in the data directory, else as the control plane recorded it.
 func (n *Node) portHint(tenantName, listener string) int {
+	if p := n.ports.get(tenantName, listener); p != 0 {
+		return p
+	}
 	addr := n.store.State().BoundAddrs(tenantName, n.id)[listener]
 	if _, p, err := net.SplitHostPort(addr); err == nil {
 		port, _ := strconv.Atoi(p)

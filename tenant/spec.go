@@ -141,7 +141,9 @@ type Limits struct {
 	MaxClientMessagesPerSecond float64 `json:"max_client_messages_per_second,omitempty"`
 	MaxClientBytesPerSecond    float64 `json:"max_client_bytes_per_second,omitempty"`
 	// MaxMessagesPerSecond and MaxBytesPerSecond bound what the whole
-	// tenant publishes; a PUBLISH beyond them is refused: PUBACK/PUBREC
+	// tenant publishes. Publishers beyond them are slowed down (their
+	// packets are read no faster than the rate, so TCP pushes back); a
+	// PUBLISH that would wait more than a second is refused: PUBACK/PUBREC
 	// 0x97 (QoS 1/2, v5), dropped and counted otherwise. Default 0: no
 	// limit.
 	MaxMessagesPerSecond float64 `json:"max_messages_per_second,omitempty"`

@@ -3,6 +3,7 @@ package main
 import (
 	"io"
 	"net"
+	"time"
 
 	"github.com/urfave/cli/v2"
 )
@@ -23,7 +24,13 @@ type appEnv struct {
 	// hashPassword, if set, replaces tenant.HashPassword (tests use a
 	// cheaper bcrypt cost).
 	hashPassword func(password []byte) (string, error)
+	// bindWait bounds how long tenant create waits for the nodes to report
+	// the addresses they bound; 0: defaultBindWait.
+	bindWait time.Duration
 }
+
+// defaultBindWait is appEnv.bindWait's default.
+const defaultBindWait = 3 * time.Second
 
 // newApp builds the jmqx command line. It never calls os.Exit: errors are
 // returned by RunContext, and main reports them.

@@ -306,9 +306,13 @@ func TestReadmeDocumentsServeFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rows := map[string]string{} // flag name -> table row
+	rows := map[string]string{} // flag name -> table row, in the serve flags section
+	in := false
 	for line := range strings.Lines(string(readme)) {
-		if rest, ok := strings.CutPrefix(line, "| `--"); ok {
+		if strings.HasPrefix(line, "## ") {
+			in = strings.HasPrefix(line, "## `jmqx serve` flags")
+		}
+		if rest, ok := strings.CutPrefix(line, "| `--"); ok && in {
 			name, _, _ := strings.Cut(rest, " ")
 			name = strings.TrimSuffix(name, "`")
 			rows[name] = line

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
 	"sigs.k8s.io/yaml"
@@ -109,6 +110,7 @@ func runTenantCreate(r *clientRun) error {
 	if err != nil {
 		return err
 	}
+	v = waitBound(r, v)
 	return r.output(v, func(w io.Writer) error {
 		fmt.Fprintf(w, "tenant %s created\n", v.Name)
 		return writeBound(w, v)
@@ -135,6 +137,28 @@ func runTenantUpdate(r *clientRun) error {
 		fmt.Fprintf(w, "tenant %s updated\n", v.Name)
 		return writeBound(w, v)
 	})
+}
+
+// waitBound gives the nodes a moment to bind a new tenant's listeners and
+// report them (polling, up to env.bindWait), so that create can print the
+// addresses; it returns the latest view either way.
+func waitBound(r *clientRun, v admin.TenantView) admin.TenantView {
+	wait := r.env.bindWait
+	if wait == 0 {
+		wait = defaultBindWait
+	}
+	deadline := time.Now().Add(wait)
+	for len(v.Nodes) == 0 && time.Now().Before(deadline) {
+		select {
+		case <-r.ctx().Done():
+			return v
+		case <-time.After(50 * time.Millisecond):
+		}
+		if nv, err := r.api.Tenant(r.ctx(), v.Name); err == nil {
+			v = nv
+		}
+	}
+	return v
 }
 
 // writeBound prints the addresses each node bound for v.
