@@ -73,6 +73,7 @@ type cliNode struct {
 	raft    string
 	join    string
 	logPath string
+	extra   []string // more serve flags
 
 	cmd  *exec.Cmd
 	done chan error // Wait's result, once
@@ -112,6 +113,7 @@ func (n *cliNode) start(join bool) {
 	if join && n.join != "" {
 		args = append(args, "--join", n.join)
 	}
+	args = append(args, n.extra...)
 	logf, err := os.OpenFile(n.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		t.Fatalf("log file: %v", err)
@@ -416,10 +418,16 @@ func TestCLISingleNode(t *testing.T) {
 
 func TestCLIThreeNodeCluster(t *testing.T) {
 	n1 := newCLINode(t, "n1", "")
-	n1.start(false)
 	n2 := newCLINode(t, "n2", n1.admin)
 	n3 := newCLINode(t, "n3", n1.admin)
 	nodes := map[string]*cliNode{"n1": n1, "n2": n2, "n3": n3}
+	// Snapshot and compact the log often, so that a node that was down
+	// catches up from a snapshot.
+	for _, n := range nodes {
+		n.extra = []string{"--raft-snapshot-threshold", "16", "--raft-snapshot-interval", "50ms", "--raft-trailing-logs", "4"}
+	}
+
+	n1.start(false)
 
 	// A port every node finds busy.
 	busy, err := net.Listen("tcp", "127.0.0.1:0")
@@ -526,19 +534,46 @@ func TestCLIThreeNodeCluster(t *testing.T) {
 		}
 	}
 
-	// The killed node comes back from its data dir and catches up.
+	// While it is down, enough writes that the survivors compact their
+	// logs past what it has.
+	for i := range 12 {
+		mustCLI(t, survivors[0].admin, "", "tenant", "create", fmt.Sprint("bulk-", i), "--allow-anonymous", "--ws-port", "off", "--json")
+	}
+
+	// The killed node comes back from its data dir and catches up, from a
+	// snapshot.
 	start = time.Now()
 	leader.start(false)
 	deadline = time.Now().Add(10 * time.Second)
 	for {
-		_, err := showTenant(t, leader.admin, "after-failover")
-		if err == nil {
+		_, err1 := showTenant(t, leader.admin, "after-failover")
+		_, err2 := showTenant(t, leader.admin, "bulk-11")
+		if err1 == nil && err2 == nil {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("restarted %s: tenant after-failover not shown: %v\n%s", leader.id, err, leader.log())
+			t.Fatalf("restarted %s: tenants not shown: %v, %v\n%s", leader.id, err1, err2, leader.log())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Logf("restarted %s shows after-failover %v after start", leader.id, time.Since(start))
+	t.Logf("restarted %s shows after-failover and bulk-11 %v after start", leader.id, time.Since(start))
+	if !strings.Contains(leader.log(), "Installed remote snapshot") {
+		t.Errorf("restarted %s caught up without a snapshot:\n%s", leader.id, leader.log())
+	}
+	addrs = waitTenantMQTT(t, leader.admin, "bulk-11", 3, 10*time.Second)
+	closeV5(eventuallyConnect(t, addrs[leader.id], "bulk-on-"+leader.id))
+
+	// cluster remove: the restarted node leaves the voters.
+	mustCLI(t, survivors[0].admin, "", "cluster", "remove", leader.id)
+	deadline = time.Now().Add(5 * time.Second)
+	for {
+		ms, err := clusterMembers(t, survivors[0].admin)
+		if err == nil && len(ms) == 2 && ms[0].ID != leader.id && ms[1].ID != leader.id {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("members after cluster remove %s: %+v, %v", leader.id, ms, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }

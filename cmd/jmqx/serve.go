@@ -60,6 +60,9 @@ type serveConfig struct {
 	bindHost        string
 	advertiseHost   string
 	portRange       string
+	snapThreshold   uint64
+	snapInterval    time.Duration
+	trailingLogs    uint64
 }
 
 func serveCommand(env appEnv) *cli.Command {
@@ -104,6 +107,9 @@ func serveCommand(env appEnv) *cli.Command {
 				bindHost:        c.String("bind-host"),
 				advertiseHost:   c.String("advertise-host"),
 				portRange:       c.String("port-range"),
+				snapThreshold:   c.Uint64("raft-snapshot-threshold"),
+				snapInterval:    c.Duration("raft-snapshot-interval"),
+				trailingLogs:    c.Uint64("raft-trailing-logs"),
 			})
 		},
 	}
@@ -234,6 +240,21 @@ func serveFlags() []cli.Flag {
 			Name:    "raft-tls-ca",
 			Usage:   "CA PEM `FILE` that the other nodes' Raft certificates are verified against",
 			EnvVars: []string{"JMQX_RAFT_TLS_CA"},
+		},
+		&cli.Uint64Flag{
+			Name:    "raft-snapshot-threshold",
+			Usage:   "snapshot the control plane after `N` new log entries; 0: raft's default, 8192",
+			EnvVars: []string{"JMQX_RAFT_SNAPSHOT_THRESHOLD"},
+		},
+		&cli.DurationFlag{
+			Name:    "raft-snapshot-interval",
+			Usage:   "check every `DURATION` whether to snapshot; 0: raft's default, 2m",
+			EnvVars: []string{"JMQX_RAFT_SNAPSHOT_INTERVAL"},
+		},
+		&cli.Uint64Flag{
+			Name:    "raft-trailing-logs",
+			Usage:   "keep `N` log entries after a snapshot, for lagging nodes to catch up without one; 0: raft's default, 10240",
+			EnvVars: []string{"JMQX_RAFT_TRAILING_LOGS"},
 		},
 		&cli.StringSliceFlag{
 			Name:    "join",
@@ -394,6 +415,7 @@ func nodeConfig(cfg serveConfig, log *zap.Logger) (node.Config, error) {
 		DataDir: cfg.dataDir, NodeID: cfg.nodeID, AdminAddr: cfg.adminAddr, AdminToken: cfg.token,
 		RaftAddr: cfg.raftAddr, RaftAdvertise: cfg.raftAdvertise, RaftTLS: raftTLS, Join: cfg.join,
 		Host: hostCfg, DefaultTenant: &spec,
+		SnapshotThreshold: cfg.snapThreshold, SnapshotInterval: cfg.snapInterval, TrailingLogs: cfg.trailingLogs,
 		Hooks: func(s tenant.Spec) []any {
 			if acl != nil && s.Name == defaultTenant {
 				return []any{acl}
