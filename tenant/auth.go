@@ -495,7 +495,13 @@ func covers(r []level, f, u, c string) bool {
 		case levelHash:
 			return i > 0 || !startsDollar(lvl)
 		case levelPlus:
-			if lvl == "#" || (i == 0 && startsDollar(lvl)) {
+			if lvl == "#" {
+				// A first-level "#" matches every topic not starting with
+				// '$', and so does "+/#"; deeper, "#" also matches the
+				// parent level, which "+" does not.
+				return i == 0 && len(r) == 2 && r[1].kind == levelHash
+			}
+			if i == 0 && startsDollar(lvl) {
 				return false
 			}
 		default:
