@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
@@ -152,10 +153,20 @@ func TestUserRoutes(t *testing.T) {
 	if err != nil || len(users) != 2 || users[0] != (UserView{Name: "dev", Credentials: 2}) {
 		t.Fatalf("Users = %+v, %v", users, err)
 	}
+	// revoke_old alone keeps the newest hash.
+	if err := c.RotateUser(ctx, "acme", "dev", "", true); err != nil {
+		t.Fatalf("RotateUser(revoke only): %v", err)
+	}
+	if v, _ := b.Tenant("acme"); !slices.Equal(v.Spec.Auth.Users[0].PasswordHashes, []string{testHashOther}) {
+		t.Errorf("after revoke_old alone: %v, want [the newest]", v.Spec.Auth.Users[0].PasswordHashes)
+	}
+	if err := c.RotateUser(ctx, "acme", "dev", "", true); !errors.Is(err, ErrInvalid) {
+		t.Errorf("RotateUser(revoke only, one hash) = %v; want ErrInvalid (nothing to revoke)", err)
+	}
 	if err := c.RotateUser(ctx, "acme", "dev", hash, true); err != nil {
 		t.Fatalf("RotateUser(revoke): %v", err)
 	}
-	if v, _ := b.Tenant("acme"); len(v.Spec.Auth.Users[0].PasswordHashes) != 1 {
+	if v, _ := b.Tenant("acme"); !slices.Equal(v.Spec.Auth.Users[0].PasswordHashes, []string{hash}) {
 		t.Errorf("after revoke_old: %v", v.Spec.Auth.Users[0].PasswordHashes)
 	}
 	if err := c.RotateUser(ctx, "acme", "ghost", hash, false); !errors.Is(err, ErrNotFound) {

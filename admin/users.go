@@ -97,7 +97,9 @@ func (s *Server) addUser(w http.ResponseWriter, r *http.Request) error {
 }
 
 // rotateUser answers POST /v1/tenants/{name}/users/{user}/rotate: adds a
-// hash, or with revoke_old replaces all of them.
+// hash; with revoke_old the new hash replaces all of them, and revoke_old
+// without a password keeps only the newest one (the second step of a
+// rotation).
 func (s *Server) rotateUser(w http.ResponseWriter, r *http.Request) error {
 	name, user := r.PathValue("name"), r.PathValue("user")
 	var req credentialRequest
@@ -107,9 +109,14 @@ func (s *Server) rotateUser(w http.ResponseWriter, r *http.Request) error {
 	if req.Name != "" && req.Name != user {
 		return errorf(http.StatusBadRequest, "user name %q in the body does not match %q in the path", req.Name, user)
 	}
-	hash, err := req.hash()
-	if err != nil {
-		return err
+	// revoke_old alone finishes a rotation: the newest credential stays.
+	finish := req.RevokeOld && req.Password == "" && req.PasswordHash == ""
+	var hash string
+	if !finish {
+		var err error
+		if hash, err = req.hash(); err != nil {
+			return err
+		}
 	}
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
@@ -121,8 +128,14 @@ func (s *Server) rotateUser(w http.ResponseWriter, r *http.Request) error {
 	if i < 0 {
 		return errorf(http.StatusNotFound, "user %q does not exist in tenant %q", user, name)
 	}
+	old := v.Spec.Auth.Users[i].PasswordHashes
 	u := tenant.User{Name: user, PasswordHashes: []string{hash}}
-	if old := v.Spec.Auth.Users[i].PasswordHashes; !req.RevokeOld {
+	switch {
+	case finish && len(old) < 2:
+		return errorf(http.StatusBadRequest, "user %q of tenant %q has one password: nothing to revoke; give a new password to replace it", user, name)
+	case finish:
+		u.PasswordHashes = []string{old[len(old)-1]}
+	case !req.RevokeOld:
 		u.PasswordHashes = append(slices.DeleteFunc(slices.Clone(old), func(h string) bool { return h == hash }), hash)
 	}
 	spec := v.Spec

@@ -373,22 +373,36 @@ func TestCLISingleNode(t *testing.T) {
 
 	// Rotate: the old and the new password both work.
 	mustCLI(t, srv, "p2\n", "user", "rotate", "acme", "dev", "--password-stdin")
-	eventuallyConnect(t, addr, "c2", credentials("dev", "p2"))
+	c2 := eventuallyConnect(t, addr, "c2", credentials("dev", "p2"))
 	eventuallyConnect(t, addr, "c1b", credentials("dev", "p1"))
 
-	// Rotate with --revoke-old: p1 clients are cut off and refused.
-	mustCLI(t, srv, "p3\n", "user", "rotate", "acme", "dev", "--password-stdin", "--revoke-old")
+	// Finish the rotation (--revoke-old alone): p1's live client is cut
+	// off and p1 refused; p2's client stays.
+	mustCLI(t, srv, "", "user", "rotate", "acme", "dev", "--revoke-old")
 	if d := c1.expectServerDisconnect(); d.ReasonCode != 0x87 {
 		t.Errorf("c1 (p1) after revoke: DISCONNECT 0x%02x, want 0x87", d.ReasonCode)
 	}
 	eventuallyRefused(t, addr, "c1c", 0x86, credentials("dev", "p1"))
-	eventuallyRefused(t, addr, "c2b", 0x86, credentials("dev", "p2"))
+	eventuallyConnect(t, addr, "c2b", credentials("dev", "p2"))
+	select {
+	case d := <-c2.disconnects:
+		t.Fatalf("c2 (p2, kept) was disconnected: 0x%02x", d.ReasonCode)
+	default:
+	}
+
+	// Rotate and revoke at once: p2 is replaced by p3.
+	mustCLI(t, srv, "p3\n", "user", "rotate", "acme", "dev", "--password-stdin", "--revoke-old")
+	if d := c2.expectServerDisconnect(); d.ReasonCode != 0x87 {
+		t.Errorf("c2 (p2) after revoke: DISCONNECT 0x%02x, want 0x87", d.ReasonCode)
+	}
+	eventuallyRefused(t, addr, "c2c", 0x86, credentials("dev", "p2"))
 	c3 := eventuallyConnect(t, addr, "c3", credentials("dev", "p3"))
 
 	// Remove: the live p3 client is cut off.
 	mustCLI(t, srv, "", "user", "remove", "acme", "dev")
-	d := c3.expectServerDisconnect()
-	t.Logf("c3 after user remove: DISCONNECT 0x%02x", d.ReasonCode)
+	if d := c3.expectServerDisconnect(); d.ReasonCode != 0x87 {
+		t.Errorf("c3 after user remove: DISCONNECT 0x%02x, want 0x87", d.ReasonCode)
+	}
 	eventuallyRefused(t, addr, "c3b", 0x86, credentials("dev", "p3"))
 
 	// SIGTERM: a clean exit; the tenant survives on the same port.

@@ -207,7 +207,11 @@ func (f *fakeAdmin) RotateUser(_ context.Context, tenantName, name, hash string,
 	return f.update("RotateUser", tenantName, func(s *tenant.Spec) error {
 		for i, u := range s.Auth.Users {
 			if u.Name == name {
-				if revokeOld {
+				switch {
+				case revokeOld && hash == "":
+					s.Auth.Users[i].PasswordHashes = u.PasswordHashes[len(u.PasswordHashes)-1:]
+					return nil
+				case revokeOld:
 					u.PasswordHashes = nil
 				}
 				s.Auth.Users[i].PasswordHashes = append(u.PasswordHashes, hash)

@@ -50,12 +50,15 @@ func userCommand(env appEnv) *cli.Command {
 				name:  "rotate",
 				usage: "give a user a new password, keeping or revoking the old ones",
 				description: "rotate adds a second password to the user, so that clients can move to it\n" +
-					"while the old one still works; --revoke-old drops the other passwords.\n" +
+					"while the old one still works. Once they have, \"rotate --revoke-old\" (with\n" +
+					"no password) drops the older passwords and keeps the newest. With a new\n" +
+					"password, --revoke-old replaces every old one at once. Clients connected\n" +
+					"with a revoked password are disconnected (MQTT 5: DISCONNECT 0x87).\n" +
 					"The password is read as for user add.",
 				args: []string{"TENANT", "USER"},
 				flags: append(passwordFlags(), &cli.BoolFlag{
 					Name:  "revoke-old",
-					Usage: "drop the user's other passwords: clients using them can no longer connect",
+					Usage: "drop the user's older passwords (alone: keep the newest; with a new password: keep only that one); clients using them are disconnected",
 				}),
 				run: runUserRotate,
 			},
@@ -88,13 +91,21 @@ func runUserAdd(r *clientRun) error {
 }
 
 func runUserRotate(r *clientRun) error {
-	hash, err := passwordHash(r)
-	if err != nil {
-		return err
-	}
 	revoke := r.c.Bool("revoke-old")
+	var hash string
+	// --revoke-old alone finishes a rotation: no new password is asked
+	// for, and only the newest one stays.
+	if !revoke || r.c.IsSet("password") || r.c.Bool("password-stdin") {
+		var err error
+		if hash, err = passwordHash(r); err != nil {
+			return err
+		}
+	}
 	if err := r.api.RotateUser(r.ctx(), r.args[0], r.args[1], hash, revoke); err != nil {
 		return err
+	}
+	if revoke && hash == "" {
+		return r.done("user %s of tenant %s keeps only its newest password; the older ones are revoked", r.args[1], r.args[0])
 	}
 	if revoke {
 		return r.done("user %s of tenant %s has a new password; the old ones are revoked", r.args[1], r.args[0])

@@ -123,3 +123,17 @@ func TestUserListAndRemove(t *testing.T) {
 		t.Errorf("empty user list --json = %q", r.stdout)
 	}
 }
+
+func TestUserRotateRevokeOldAloneKeepsTheNewest(t *testing.T) {
+	f := newFakeAdmin(tenant.Spec{Name: "a", Auth: tenant.Auth{Users: []tenant.User{{Name: "bob", PasswordHashes: []string{"h1", "h2"}}}}})
+	res := runClient(t, f, "", "user", "rotate", "a", "bob", "--revoke-old")
+	if res.err != nil {
+		t.Fatalf("rotate --revoke-old: %v", res.err)
+	}
+	if got := f.spec(t, "a").Auth.Users[0].PasswordHashes; len(got) != 1 || got[0] != "h2" {
+		t.Fatalf("hashes %v, want [h2]", got)
+	}
+	if !strings.Contains(res.stdout, "keeps only its newest password") {
+		t.Errorf("output %q", res.stdout)
+	}
+}
