@@ -2,9 +2,12 @@ package integration
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
+	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -445,4 +448,100 @@ func TestTenantReconcile(t *testing.T) {
 	if err := h.Reconcile([]tenant.Spec{bad}); err == nil {
 		t.Fatal("an invalid spec was reconciled")
 	}
+}
+
+// tenantDial opens a client connection to a tenant listener of kind at
+// addr, trusting pool for the secure ones.
+func tenantDial(t *testing.T, kind, addr, path string, pool *x509.CertPool) net.Conn {
+	t.Helper()
+	tc := &tls.Config{RootCAs: pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}
+	var conn net.Conn
+	var err error
+	switch kind {
+	case "mqtt":
+		conn, err = net.Dial("tcp", addr)
+	case "mqtts":
+		conn, err = tls.Dial("tcp", addr, tc)
+	case "ws":
+		conn, err = dialWS("ws://"+addr+path, nil)
+	case "wss":
+		conn, err = dialWS("wss://"+addr+path, tc)
+	}
+	if err != nil {
+		t.Fatalf("dial %s %s: %v", kind, addr, err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	return conn
+}
+
+// tenantClient connects a raw v5 client over a tenant listener.
+func tenantClient(t *testing.T, kind, addr, path string, pool *x509.CertPool, id string) *rawClient {
+	t.Helper()
+	r := &rawClient{t: t, conn: tenantDial(t, kind, addr, path, pool), version: packet.V5}
+	r.send(&packet.Connect{Version: packet.V5, ClientID: id, CleanStart: true, KeepAlive: 30})
+	if ack := expectPacket[*packet.Connack](r); ack.ReasonCode != packet.Success {
+		t.Fatalf("%s: CONNACK %v", kind, ack.ReasonCode)
+	}
+	return r
+}
+
+// A tenant serves MQTT, MQTTS, WebSocket and secure WebSocket at once (the
+// secure ones with the Host's certificate, or the tenant's own), and a
+// moved WebSocket listener tells its clients where to go.
+func TestTenantAllTransports(t *testing.T) {
+	hostBundle, hostDir := tlsFiles(t)
+	h := startHost(t, tenant.HostConfig{TLS: &tenant.TLS{
+		CertFile: filepath.Join(hostDir, "server.pem"), KeyFile: filepath.Join(hostDir, "server-key.pem")}})
+	spec := tenant.Spec{Name: "all", Auth: tenant.Auth{AllowAnonymous: true}, Listeners: tenant.Listeners{WSPath: "/devices"}}
+	st := apply(t, h, spec)
+	for _, k := range allTransports {
+		if st.Listeners[k] == "" {
+			t.Fatalf("no %s listener by default with host TLS: %v", k, st.Listeners)
+		}
+	}
+	subs := map[string]*rawClient{}
+	for _, k := range allTransports {
+		s := tenantClient(t, k, st.Listeners[k], "/devices", hostBundle.CAPool(), "sub-"+k)
+		s.send(&packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "x/#"}}})
+		expectPacket[*packet.Suback](s)
+		subs[k] = s
+	}
+	for _, k := range allTransports {
+		p := tenantClient(t, k, st.Listeners[k], "/devices", hostBundle.CAPool(), "pub-"+k)
+		p.send(&packet.Publish{Topic: "x/" + k, Payload: []byte(k)})
+	}
+	for _, k := range allTransports {
+		got := map[string]bool{}
+		for range allTransports {
+			got[string(expectPacket[*packet.Publish](subs[k]).Payload)] = true
+		}
+		if len(got) != len(allTransports) {
+			t.Errorf("subscriber on %s got %v", k, got)
+		}
+	}
+
+	// The tenant's own certificate replaces the Host's on MQTTS and WSS,
+	// rebound on the same ports.
+	ownBundle, ownDir := tlsFiles(t)
+	spec.Listeners.TLS = &tenant.TLS{CertFile: filepath.Join(ownDir, "server.pem"), KeyFile: filepath.Join(ownDir, "server-key.pem")}
+	st2 := apply(t, h, spec)
+	if st2.Listeners["mqtts"] != st.Listeners["mqtts"] {
+		t.Fatalf("a certificate change moved MQTTS: %s -> %s", st.Listeners["mqtts"], st2.Listeners["mqtts"])
+	}
+	tenantClient(t, "mqtts", st2.Listeners["mqtts"], "", ownBundle.CAPool(), "own-ca")
+	if c, err := tls.Dial("tcp", st2.Listeners["mqtts"], &tls.Config{RootCAs: hostBundle.CAPool(), ServerName: "127.0.0.1"}); err == nil {
+		c.Close()
+		t.Fatal("MQTTS still presents the Host's certificate")
+	}
+
+	// A new WebSocket port: its clients get DISCONNECT 0x9C with the new
+	// address before the old listener closes.
+	wsClient := tenantClient(t, "ws", st2.Listeners["ws"], "/devices", nil, "ws-mover")
+	spec.Listeners.WS = tenant.Port(strconv.Itoa(freePort(t)))
+	st3 := apply(t, h, spec)
+	d := expectPacket[*packet.Disconnect](wsClient)
+	if d.ReasonCode != packet.UseAnotherServer || d.Props.ServerReference != st3.Listeners["ws"] {
+		t.Fatalf("DISCONNECT %v ref %q, want 0x9C to %s", d.ReasonCode, d.Props.ServerReference, st3.Listeners["ws"])
+	}
+	tenantClient(t, "ws", st3.Listeners["ws"], "/devices", nil, "ws-moved")
 }
