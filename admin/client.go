@@ -3,6 +3,7 @@ package admin
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -54,6 +55,16 @@ type ClientOption func(*Client)
 // http.Client with a 30s timeout.
 func WithHTTPClient(hc *http.Client) ClientOption {
 	return func(c *Client) { c.hc = hc }
+}
+
+// WithTLSConfig makes the Client verify an https:// server with c (its
+// RootCAs: a private CA). Default: the system's roots.
+func WithTLSConfig(c *tls.Config) ClientOption {
+	return func(cl *Client) {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.TLSClientConfig = c
+		cl.hc = &http.Client{Timeout: clientTimeout, Transport: t}
+	}
 }
 
 // Client calls a jmqx admin API. It is safe for concurrent use.

@@ -1,8 +1,10 @@
 package admin
 
 import (
+	"crypto/tls"
 	"encoding/json"
 	"errors"
+	"github.com/jmqx/jmqx/internal/certgen"
 	"net"
 	"strings"
 	"testing"
@@ -172,4 +174,44 @@ func TestStatusFanOut(t *testing.T) {
 	}
 	expect(t, s2, 404, "GET", "/v1/local/tenants/ghost/status", "", "Authorization", "Bearer tok")
 	expect(t, s1, 404, "GET", "/v1/tenants/ghost/status", "", "Authorization", "Bearer tok")
+}
+
+// With TLS, the API is served over HTTPS, a client trusting the CA gets
+// through, one that does not is refused, and a follower forwards writes to
+// the leader over HTTPS.
+func TestTLSAndForwardingOverHTTPS(t *testing.T) {
+	t.Parallel()
+	bundle, err := certgen.Generate(certgen.Options{Hosts: []string{"127.0.0.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{Token: "tok", TLS: &tls.Config{Certificates: []tls.Certificate{bundle.ServerTLS()}, RootCAs: bundle.CAPool()}}
+	leaderB, followerB := newFakeBackend("n1"), newFakeBackend("n2")
+	leader, lc := startServer(t, leaderB, cfg)
+	_, fc := startServer(t, followerB, cfg)
+	followerB.setFollowerOf(leader.Addr().String())
+	ctx := ctxT(t)
+	if err := lc.Health(ctx); err != nil {
+		t.Fatalf("Health over HTTPS: %v", err)
+	}
+	if _, err := fc.CreateTenant(ctx, tenantSpec("acme")); err != nil {
+		t.Fatalf("CreateTenant via the follower over HTTPS: %v", err)
+	}
+	if _, ok := leaderB.Tenant("acme"); !ok {
+		t.Error("tenant did not land on the leader")
+	}
+	untrusting, err := NewClient("https://"+leader.Addr().String(), "tok")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := untrusting.Health(ctx); err == nil {
+		t.Error("a client not trusting the CA got through")
+	}
+	plain, err := NewClient(leader.Addr().String(), "tok")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := plain.Health(ctx); err == nil {
+		t.Error("plain HTTP got through to an HTTPS server")
+	}
 }

@@ -55,7 +55,7 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, leader string) 
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), forwardTimeout)
 	defer cancel()
-	target := "http://" + leader + r.URL.RequestURI()
+	target := s.peerURL(leader) + r.URL.RequestURI()
 	req, err := http.NewRequestWithContext(ctx, r.Method, target, bytes.NewReader(body))
 	if err != nil {
 		return fmt.Errorf("admin: forward %s %s to leader %s: %w", r.Method, r.URL.Path, leader, err)

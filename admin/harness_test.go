@@ -2,6 +2,7 @@ package admin
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -218,7 +219,12 @@ func startServer(t *testing.T, b Backend, cfg Config) (*Server, *Client) {
 			t.Errorf("Shutdown: %v", err)
 		}
 	})
-	c, err := NewClient(s.Addr().String(), cfg.Token)
+	server, opts := s.Addr().String(), []ClientOption(nil)
+	if cfg.TLS != nil {
+		server = "https://" + server
+		opts = append(opts, WithTLSConfig(&tls.Config{RootCAs: cfg.TLS.RootCAs}))
+	}
+	c, err := NewClient(server, cfg.Token, opts...)
 	if err != nil {
 		t.Fatalf("NewClient: %v", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -35,6 +36,11 @@ type Config struct {
 	// Token is the bearer token every /v1 route requires when set. It is
 	// mandatory when Addr is not a loopback address. Default none.
 	Token string `json:"token,omitempty"`
+	// TLS, when set, serves HTTPS with its Certificates, and reaches the
+	// other members (forwarded writes, status) over HTTPS, verifying them
+	// against its RootCAs (nil: the system's). Every node of a cluster
+	// serves its admin API with TLS, or none does. Default nil: HTTP.
+	TLS *tls.Config `json:"-"`
 }
 
 // DefaultConfig returns the default configuration: loopback, no token.
@@ -104,8 +110,8 @@ func New(cfg Config, b Backend, opts ...Option) (*Server, error) {
 		cfg:       cfg,
 		backend:   b,
 		log:       zap.NewNop(),
-		forwarder: &http.Client{Timeout: forwardTimeout},
-		peer:      &http.Client{Timeout: peerTimeout},
+		forwarder: &http.Client{Timeout: forwardTimeout, Transport: peerTransport(cfg.TLS)},
+		peer:      &http.Client{Timeout: peerTimeout, Transport: peerTransport(cfg.TLS)},
 	}
 	for _, o := range opts {
 		o(s)
@@ -131,6 +137,15 @@ func (s *Server) Start() error {
 		_ = ln.Close()
 		return fmt.Errorf("admin: bound %s, which is not loopback, without a token", ln.Addr())
 	}
+	if s.cfg.TLS != nil {
+		if len(s.cfg.TLS.Certificates) == 0 && s.cfg.TLS.GetCertificate == nil {
+			_ = ln.Close()
+			return errors.New("admin: TLS without a certificate")
+		}
+		srvTLS := s.cfg.TLS.Clone()
+		srvTLS.MinVersion = max(srvTLS.MinVersion, tls.VersionTLS12)
+		ln = tls.NewListener(ln, srvTLS)
+	}
 	s.ln = ln
 	s.srv = &http.Server{
 		Handler:           s.handler,
@@ -147,8 +162,27 @@ func (s *Server) Start() error {
 			s.log.Error("admin API stopped", zap.Error(err))
 		}
 	}()
-	s.log.Info("admin API listening", zap.Stringer("addr", ln.Addr()), zap.Bool("token", s.cfg.Token != ""))
+	s.log.Info("admin API listening", zap.Stringer("addr", ln.Addr()), zap.Bool("token", s.cfg.Token != ""),
+		zap.Bool("tls", s.cfg.TLS != nil))
 	return nil
+}
+
+// peerURL is the base URL of another member's admin API at addr.
+func (s *Server) peerURL(addr string) string {
+	if s.cfg.TLS != nil {
+		return "https://" + addr
+	}
+	return "http://" + addr
+}
+
+// peerTransport is the HTTP transport towards other members: HTTPS
+// verified against c's RootCAs when c is set.
+func peerTransport(c *tls.Config) http.RoundTripper {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	if c != nil {
+		t.TLSClientConfig = &tls.Config{RootCAs: c.RootCAs, MinVersion: tls.VersionTLS12}
+	}
+	return t
 }
 
 // Addr is the address actually bound, nil before Start.

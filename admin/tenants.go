@@ -161,7 +161,7 @@ func (s *Server) peerStatus(ctx context.Context, m MemberView, name, auth string
 	}
 	ctx, cancel := context.WithTimeout(ctx, peerTimeout)
 	defer cancel()
-	target := "http://" + m.AdminAddr + "/v1/local/tenants/" + url.PathEscape(name) + "/status"
+	target := s.peerURL(m.AdminAddr) + "/v1/local/tenants/" + url.PathEscape(name) + "/status"
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
 	if err != nil {
 		return NodeStatus{}, fmt.Errorf("status request to %s: %w", m.AdminAddr, err)

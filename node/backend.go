@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"sort"
 	"sync"
 	"time"
@@ -86,7 +85,7 @@ func (b *backend) Members() []admin.MemberView {
 		wg.Add(1)
 		go func(m *admin.MemberView) {
 			defer wg.Done()
-			m.Healthy = probe(m.AdminAddr)
+			m.Healthy = b.probe(m.AdminAddr)
 		}(&out[i])
 	}
 	wg.Wait()
@@ -94,19 +93,14 @@ func (b *backend) Members() []admin.MemberView {
 }
 
 // probe reports whether the admin API at addr answers /healthz.
-func probe(addr string) bool {
+func (b *backend) probe(addr string) bool {
+	c, err := b.n.adminClient(addr, "")
+	if err != nil {
+		return false
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), healthTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/healthz", nil)
-	if err != nil {
-		return false
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return false
-	}
-	_ = resp.Body.Close()
-	return resp.StatusCode == http.StatusOK
+	return c.Health(ctx) == nil
 }
 
 func (b *backend) IsLeader() bool { return b.n.store.IsLeader() }

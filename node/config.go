@@ -25,6 +25,10 @@ type Config struct {
 	// Default: the token in DataDir/admin-token, created at first start
 	// when AdminAddr is not a loopback address.
 	AdminToken string
+	// AdminTLS, when set, serves the admin API over HTTPS and reaches the
+	// other members' over HTTPS (see admin.Config.TLS); every node of a
+	// cluster needs it, or none. Default nil.
+	AdminTLS *tls.Config
 	// RaftAddr is the Raft transport's "host:port". Default
 	// "127.0.0.1:18084".
 	RaftAddr string

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -98,14 +99,14 @@ func Start(ctx context.Context, cfg Config, log *zap.Logger) (*Node, error) {
 	if n.host, err = tenant.NewHost(cfg.Host, hostOpts...); err != nil {
 		return nil, errors.Join(err, n.store.Shutdown())
 	}
-	n.api, err = admin.New(admin.Config{Addr: cfg.AdminAddr, Token: token}, &backend{n: n}, admin.WithLogger(log))
+	n.api, err = admin.New(admin.Config{Addr: cfg.AdminAddr, Token: token, TLS: cfg.AdminTLS}, &backend{n: n}, admin.WithLogger(log))
 	if err == nil {
 		err = n.api.Start()
 	}
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("node: admin API: %w", err), n.store.Shutdown())
 	}
-	if n.self, err = admin.NewClient(n.api.Addr().String(), token); err != nil {
+	if n.self, err = n.adminClient(n.api.Addr().String(), token); err != nil {
 		return nil, errors.Join(err, n.closeAll(ctx))
 	}
 	if err := n.enter(ctx, fresh); err != nil {
@@ -156,6 +157,18 @@ func (n *Node) enter(ctx context.Context, fresh bool) error {
 	return nil
 }
 
+// adminClient returns a client of the admin API at addr ("host:port"),
+// over HTTPS when the node's admin API uses TLS.
+func (n *Node) adminClient(addr, token string) (*admin.Client, error) {
+	if n.cfg.AdminTLS == nil {
+		return admin.NewClient(addr, token)
+	}
+	if !strings.Contains(addr, "://") {
+		addr = "https://" + addr
+	}
+	return admin.NewClient(addr, token, admin.WithTLSConfig(&tls.Config{RootCAs: n.cfg.AdminTLS.RootCAs, MinVersion: tls.VersionTLS12}))
+}
+
 // member is this node's member record.
 func (n *Node) member() meta.Member {
 	return meta.Member{ID: n.id, RaftAddr: n.store.RaftAddr(), AdminAddr: n.api.Addr().String()}
@@ -171,7 +184,7 @@ func (n *Node) join(ctx context.Context) error {
 	var last error
 	for delay := 100 * time.Millisecond; ; delay = min(2*delay, 2*time.Second) {
 		for _, addr := range n.cfg.Join {
-			c, err := admin.NewClient(addr, n.self.Token())
+			c, err := n.adminClient(addr, n.self.Token())
 			if err == nil {
 				rctx, rcancel := context.WithTimeout(ctx, 10*time.Second)
 				err = c.Join(rctx, view)

@@ -2,6 +2,8 @@ package node
 
 import (
 	"context"
+	"crypto/tls"
+	"github.com/jmqx/jmqx/internal/certgen"
 	"net"
 	"testing"
 	"time"
@@ -161,5 +163,37 @@ func TestJoinAndForwardedWrite(t *testing.T) {
 			t.Fatal("the default tenant does not run on the joined node")
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// With AdminTLS the admin API is HTTPS, a node joins over HTTPS and a
+// follower forwards writes to the leader over HTTPS.
+func TestAdminOverTLS(t *testing.T) {
+	bundle, err := certgen.Generate(certgen.Options{Hosts: []string{"127.0.0.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tlsCfg := &tls.Config{Certificates: []tls.Certificate{bundle.ServerTLS()}, RootCAs: bundle.CAPool()}
+	cfg1 := testConfig(t, t.TempDir())
+	cfg1.AdminTLS = tlsCfg
+	n1 := start(t, cfg1)
+	cfg2 := testConfig(t, t.TempDir())
+	cfg2.AdminTLS, cfg2.DefaultTenant = tlsCfg, nil
+	cfg2.Join = []string{n1.AdminAddr().String()}
+	cfg2.Host.PortMin, cfg2.Host.PortMax = 43000, 43999
+	n2 := start(t, cfg2)
+
+	c2, err := admin.NewClient("https://"+n2.AdminAddr().String(), "", admin.WithTLSConfig(&tls.Config{RootCAs: bundle.CAPool()}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c2.CreateTenant(context.Background(), tenant.Spec{Name: "secure", Listeners: tenant.Listeners{WS: tenant.PortOff}}); err != nil {
+		t.Fatalf("create through the follower over HTTPS: %v", err)
+	}
+	boundOn(t, c2, "secure", n1.ID())
+	boundOn(t, c2, "secure", n2.ID())
+	ms, err := c2.Members(context.Background())
+	if err != nil || len(ms) != 2 || !ms[0].Healthy || !ms[1].Healthy {
+		t.Fatalf("members over HTTPS: %+v, %v", ms, err)
 	}
 }

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"os"
@@ -63,6 +65,12 @@ func clientFlags() []cli.Flag {
 			EnvVars:  []string{"JMQX_TOKEN"},
 			Category: categoryClient,
 		},
+		&cli.PathFlag{
+			Name:     "ca",
+			Usage:    "trust the CA certificates in PEM `FILE` for an https:// --server (default: the system's)",
+			EnvVars:  []string{"JMQX_CA"},
+			Category: categoryClient,
+		},
 		&cli.BoolFlag{
 			Name:     "json",
 			Usage:    "print machine-readable JSON (indented by two spaces) instead of tables",
@@ -107,11 +115,32 @@ func newAdminAPI(env appEnv, c *cli.Context) (adminAPI, error) {
 	if env.newAdmin != nil {
 		return env.newAdmin(server, token)
 	}
-	cl, err := admin.NewClient(server, token)
+	var opts []admin.ClientOption
+	if ca := fromLineage(c, "ca").Path("ca"); ca != "" {
+		pool, err := loadCAPool(ca)
+		if err != nil {
+			return nil, fmt.Errorf("--ca: %w", err)
+		}
+		opts = append(opts, admin.WithTLSConfig(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}))
+	}
+	cl, err := admin.NewClient(server, token, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("--server %q: %w", server, err)
 	}
 	return cl, nil
+}
+
+// loadCAPool reads the PEM certificates of file into a new pool.
+func loadCAPool(file string) (*x509.CertPool, error) {
+	pem, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("%s: no PEM certificate", file)
+	}
+	return pool, nil
 }
 
 // usageError is a mistake in a command's arguments or flags.

@@ -2,7 +2,6 @@ package main
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"os"
@@ -58,13 +57,9 @@ func raftTLSConfig(cfg serveConfig) (*tls.Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--raft-tls-cert/--raft-tls-key: %w", err)
 	}
-	pem, err := os.ReadFile(cfg.raftTLSCA)
+	pool, err := loadCAPool(cfg.raftTLSCA)
 	if err != nil {
 		return nil, fmt.Errorf("--raft-tls-ca: %w", err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("--raft-tls-ca %s: no PEM certificate", cfg.raftTLSCA)
 	}
 	return &tls.Config{
 		MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{pair},
@@ -78,6 +73,29 @@ func watchSIGHUP() chan os.Signal {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	return hup
+}
+
+// adminTLSConfig builds the admin API's TLS configuration from the
+// --admin-tls-* flags (nil when none is given): its certificate, and the
+// CA the other members' admin certificates are verified against.
+func adminTLSConfig(cfg serveConfig) (*tls.Config, error) {
+	if cfg.adminTLSCert == "" && cfg.adminTLSKey == "" && cfg.adminTLSCA == "" {
+		return nil, nil
+	}
+	if cfg.adminTLSCert == "" || cfg.adminTLSKey == "" {
+		return nil, errors.New("--admin-tls-cert and --admin-tls-key go together (--admin-tls-ca needs them)")
+	}
+	pair, err := tls.LoadX509KeyPair(cfg.adminTLSCert, cfg.adminTLSKey)
+	if err != nil {
+		return nil, fmt.Errorf("--admin-tls-cert/--admin-tls-key: %w", err)
+	}
+	c := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{pair}}
+	if cfg.adminTLSCA != "" {
+		if c.RootCAs, err = loadCAPool(cfg.adminTLSCA); err != nil {
+			return nil, fmt.Errorf("--admin-tls-ca: %w", err)
+		}
+	}
+	return c, nil
 }
 
 // reloadOnSIGHUP reloads the tenants' certificates on each SIGHUP from hup

@@ -60,6 +60,9 @@ type serveConfig struct {
 	bindHost        string
 	advertiseHost   string
 	portRange       string
+	adminTLSCert    string
+	adminTLSKey     string
+	adminTLSCA      string
 	snapThreshold   uint64
 	snapInterval    time.Duration
 	trailingLogs    uint64
@@ -107,6 +110,9 @@ func serveCommand(env appEnv) *cli.Command {
 				bindHost:        c.String("bind-host"),
 				advertiseHost:   c.String("advertise-host"),
 				portRange:       c.String("port-range"),
+				adminTLSCert:    c.Path("admin-tls-cert"),
+				adminTLSKey:     c.Path("admin-tls-key"),
+				adminTLSCA:      c.Path("admin-tls-ca"),
 				snapThreshold:   c.Uint64("raft-snapshot-threshold"),
 				snapInterval:    c.Duration("raft-snapshot-interval"),
 				trailingLogs:    c.Uint64("raft-trailing-logs"),
@@ -214,6 +220,21 @@ func serveFlags() []cli.Flag {
 			Name:    "token",
 			Usage:   "bearer `TOKEN` the admin API requires (the same on every node of a cluster); default: none on loopback, else generated into --data-dir/admin-token",
 			EnvVars: []string{"JMQX_TOKEN"},
+		},
+		&cli.PathFlag{
+			Name:    "admin-tls-cert",
+			Usage:   "serve the admin API over HTTPS with the certificate PEM `FILE` (with --admin-tls-key; all nodes of a cluster, or none)",
+			EnvVars: []string{"JMQX_ADMIN_TLS_CERT"},
+		},
+		&cli.PathFlag{
+			Name:    "admin-tls-key",
+			Usage:   "private key PEM `FILE` of --admin-tls-cert",
+			EnvVars: []string{"JMQX_ADMIN_TLS_KEY"},
+		},
+		&cli.PathFlag{
+			Name:    "admin-tls-ca",
+			Usage:   "CA PEM `FILE` the other nodes' admin certificates are verified against (default: the system's)",
+			EnvVars: []string{"JMQX_ADMIN_TLS_CA"},
 		},
 		&cli.StringFlag{
 			Name:    "raft-addr",
@@ -411,9 +432,13 @@ func nodeConfig(cfg serveConfig, log *zap.Logger) (node.Config, error) {
 	if err != nil {
 		return node.Config{}, err
 	}
+	adminTLS, err := adminTLSConfig(cfg)
+	if err != nil {
+		return node.Config{}, err
+	}
 	return node.Config{
 		DataDir: cfg.dataDir, NodeID: cfg.nodeID, AdminAddr: cfg.adminAddr, AdminToken: cfg.token,
-		RaftAddr: cfg.raftAddr, RaftAdvertise: cfg.raftAdvertise, RaftTLS: raftTLS, Join: cfg.join,
+		AdminTLS: adminTLS, RaftAddr: cfg.raftAddr, RaftAdvertise: cfg.raftAdvertise, RaftTLS: raftTLS, Join: cfg.join,
 		Host: hostCfg, DefaultTenant: &spec,
 		SnapshotThreshold: cfg.snapThreshold, SnapshotInterval: cfg.snapInterval, TrailingLogs: cfg.trailingLogs,
 		Hooks: func(s tenant.Spec) []any {
