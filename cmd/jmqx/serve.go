@@ -392,8 +392,13 @@ func nodeConfig(cfg serveConfig, log *zap.Logger) (node.Config, error) {
 			return node.Config{}, fmt.Errorf("--port-range %q: want MIN-MAX, e.g. 20000-29999", cfg.portRange)
 		}
 	}
+	// The default tenant is the whole broker of a single-tenant node: it
+	// gets the broker's capacity (100000 connections, no connect rate
+	// limit) rather than a tenant's share; the other tenant defaults hold.
 	spec := tenant.Spec{Name: defaultTenant, Auth: tenant.Auth{AllowAnonymous: true},
-		Listeners: tenant.Listeners{WSPath: cfg.wsPath}, Limits: tenant.Limits{MaxKeepAlive: cfg.maxKeepAlive}}
+		Listeners: tenant.Listeners{WSPath: cfg.wsPath},
+		Limits: tenant.Limits{MaxKeepAlive: cfg.maxKeepAlive, MaxConnections: broker.DefaultMaxConnections,
+			MaxConnectsPerSecond: -1}}
 	ports := []struct {
 		addr   string
 		port   *tenant.Port
