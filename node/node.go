@@ -51,6 +51,9 @@ const (
 	portsFile = "ports.json"
 )
 
+// reportConcurrency bounds the bound-address reports in flight at once.
+const reportConcurrency = 16
+
 // reconcileRetry is how often a failed reconcile or report is retried, and
 // how often message rates are sampled.
 const reconcileRetry = time.Second
@@ -266,21 +269,33 @@ func (n *Node) reconcile() error {
 // report records, through the leader, the addresses this node bound for
 // each tenant whose record differs; false when one could not be recorded.
 func (n *Node) report(st meta.State) bool {
-	ok := true
+	var stale []tenant.Status
 	for _, ts := range n.host.List() {
-		name := ts.Spec.Name
-		if maps.Equal(st.BoundAddrs(name, n.id), ts.Listeners) {
-			continue
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		err := n.self.RecordBound(ctx, name, n.id, ts.Listeners)
-		cancel()
-		if err != nil && !errors.Is(err, admin.ErrNotFound) {
-			n.log.Debug("bound addresses not recorded yet", zap.String("tenant", name), zap.Error(err))
-			ok = false
+		if !maps.Equal(st.BoundAddrs(ts.Spec.Name, n.id), ts.Listeners) {
+			stale = append(stale, ts)
 		}
 	}
-	return ok
+	// Concurrent reports share the leader's log writes (Raft batches
+	// them), so a node that binds many tenants at once reports quickly.
+	var failed atomic.Bool
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, reportConcurrency)
+	for _, ts := range stale {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			err := n.self.RecordBound(ctx, ts.Spec.Name, n.id, ts.Listeners)
+			if err != nil && !errors.Is(err, admin.ErrNotFound) {
+				n.log.Debug("bound addresses not recorded yet", zap.String("tenant", ts.Spec.Name), zap.Error(err))
+				failed.Store(true)
+			}
+		}()
+	}
+	wg.Wait()
+	return !failed.Load()
 }
 
 // portHint is the port this node had bound for a tenant's listener: as
