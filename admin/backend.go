@@ -2,6 +2,9 @@ package admin
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 
 	"github.com/jmqx/jmqx/tenant"
@@ -20,6 +23,9 @@ var (
 	// ErrInvalid means the request was refused by validation; the wrapping
 	// message is shown to the user.
 	ErrInvalid = errors.New("admin: invalid")
+	// ErrChanged means a conditional write (If-Match) found the tenant
+	// changed since its revision was read: 412.
+	ErrChanged = errors.New("admin: changed since read")
 )
 
 // Backend is what the admin API needs from the node. Its methods are
@@ -71,6 +77,19 @@ type TenantView struct {
 	Name  string          `json:"name"`
 	Spec  tenant.Spec     `json:"spec"`
 	Nodes []NodeListeners `json:"nodes"`
+	// Revision identifies this version of the spec; a write sent with it
+	// in If-Match fails with 412 if the tenant changed meanwhile.
+	Revision string `json:"revision"`
+}
+
+// Revision is the revision of a spec: a digest of its JSON.
+func Revision(spec tenant.Spec) string {
+	b, err := json.Marshal(spec)
+	if err != nil {
+		return ""
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:8])
 }
 
 // NodeListeners are the addresses one node bound for a tenant, keyed
@@ -119,6 +138,7 @@ type MemberView struct {
 // normalized returns v with its nil slices and maps made empty, so that
 // JSON shows [] and {} rather than null.
 func (v TenantView) normalized() TenantView {
+	v.Revision = Revision(v.Spec)
 	if v.Nodes == nil {
 		v.Nodes = []NodeListeners{}
 	}

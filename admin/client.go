@@ -44,6 +44,8 @@ func (e *Error) Is(target error) bool {
 		return e.Status == http.StatusConflict
 	case ErrNotLeader:
 		return e.Status == http.StatusServiceUnavailable
+	case ErrChanged:
+		return e.Status == http.StatusPreconditionFailed
 	}
 	return false
 }
@@ -140,6 +142,21 @@ func (c *Client) PutTenant(ctx context.Context, spec tenant.Spec) (TenantView, e
 	return out, c.do(ctx, http.MethodPut, tenantPath(spec.Name), spec, &out)
 }
 
+// UpdateTenant replaces a tenant's spec if it is still at revision (from
+// a TenantView); otherwise it fails with an error matching ErrChanged.
+// An empty revision writes unconditionally, as PutTenant.
+func (c *Client) UpdateTenant(ctx context.Context, spec tenant.Spec, revision string) (TenantView, error) {
+	var v TenantView
+	err := c.doIf(ctx, http.MethodPut, tenantPath(spec.Name), revision, spec, &v)
+	return v, err
+}
+
+// UpdateACL replaces a tenant's ACL if the tenant is still at revision;
+// otherwise it fails with an error matching ErrChanged.
+func (c *Client) UpdateACL(ctx context.Context, tenantName string, acl tenant.ACL, revision string) error {
+	return c.doIf(ctx, http.MethodPut, tenantPath(tenantName)+"/acl", revision, acl, nil)
+}
+
 // DeleteTenant deletes a tenant.
 func (c *Client) DeleteTenant(ctx context.Context, name string) error {
 	return c.do(ctx, http.MethodDelete, tenantPath(name), nil, nil)
@@ -232,6 +249,11 @@ func (c *Client) RecordBound(ctx context.Context, tenantName, node string, liste
 // do sends one request with in as its JSON body (nil: none) and decodes
 // a 2xx answer into out (nil: discard). A non-2xx answer is an *Error.
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+	return c.doIf(ctx, method, path, "", in, out)
+}
+
+// doIf is do with an If-Match header when revision is not empty.
+func (c *Client) doIf(ctx context.Context, method, path, revision string, in, out any) error {
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
@@ -250,6 +272,9 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	}
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	if revision != "" {
+		req.Header.Set("If-Match", revision)
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {

@@ -60,7 +60,7 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, leader string) 
 	if err != nil {
 		return fmt.Errorf("admin: forward %s %s to leader %s: %w", r.Method, r.URL.Path, leader, err)
 	}
-	for _, h := range []string{"Content-Type", "Accept"} {
+	for _, h := range []string{"Content-Type", "Accept", "If-Match"} {
 		if v := r.Header.Get(h); v != "" {
 			req.Header.Set(h, v)
 		}

@@ -62,6 +62,8 @@ func statusOf(err error) int {
 		return http.StatusConflict
 	case errors.Is(err, ErrNotLeader):
 		return http.StatusServiceUnavailable
+	case errors.Is(err, ErrChanged):
+		return http.StatusPreconditionFailed
 	default:
 		return http.StatusInternalServerError
 	}

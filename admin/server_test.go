@@ -294,3 +294,45 @@ func TestRecordBoundIsAWrite(t *testing.T) {
 		t.Fatalf("recorded %v", fb.bound)
 	}
 }
+
+// A write with If-Match succeeds only while the tenant is at that
+// revision, also when a follower forwards it.
+func TestConditionalWrites(t *testing.T) {
+	t.Parallel()
+	leaderB, followerB := newFakeBackend("n1"), newFakeBackend("n2")
+	leaderB.specs["acme"] = tenantSpec("acme")
+	leader, lc := startServer(t, leaderB, Config{})
+	_, fc := startServer(t, followerB, Config{})
+	followerB.setFollowerOf(leader.Addr().String())
+	ctx := t.Context()
+
+	v, err := lc.Tenant(ctx, "acme")
+	if err != nil || v.Revision == "" {
+		t.Fatalf("Tenant = %+v, %v; want a revision", v, err)
+	}
+	spec := v.Spec
+	spec.Limits.MaxConnections = 5
+	v2, err := fc.UpdateTenant(ctx, spec, v.Revision) // through the follower
+	if err != nil {
+		t.Fatalf("UpdateTenant at the current revision: %v", err)
+	}
+	if v2.Revision == v.Revision {
+		t.Fatalf("the revision did not change: %s", v2.Revision)
+	}
+	spec.Limits.MaxConnections = 6
+	if _, err := lc.UpdateTenant(ctx, spec, v.Revision); !errors.Is(err, ErrChanged) {
+		t.Fatalf("UpdateTenant at a stale revision = %v; want ErrChanged (412)", err)
+	}
+	if err := fc.UpdateACL(ctx, "acme", tenant.ACL{Default: tenant.Deny}, v.Revision); !errors.Is(err, ErrChanged) {
+		t.Fatalf("UpdateACL at a stale revision = %v; want ErrChanged", err)
+	}
+	if err := lc.UpdateACL(ctx, "acme", tenant.ACL{Default: tenant.Deny}, v2.Revision); err != nil {
+		t.Fatalf("UpdateACL at the current revision: %v", err)
+	}
+	if got, _ := leaderB.Tenant("acme"); got.Spec.Limits.MaxConnections != 5 || got.Spec.ACL.Default != tenant.Deny {
+		t.Fatalf("stored %+v", got.Spec)
+	}
+	if _, err := lc.UpdateTenant(ctx, tenantSpec("ghost"), v.Revision); !errors.Is(err, ErrChanged) {
+		t.Fatalf("UpdateTenant of a missing tenant with If-Match = %v; want ErrChanged", err)
+	}
+}

@@ -72,6 +72,11 @@ func (s *Server) putTenant(w http.ResponseWriter, r *http.Request) error {
 	if err := validateSpec(spec); err != nil {
 		return err
 	}
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	if err := s.checkRevision(r, name); err != nil {
+		return err
+	}
 	if err := s.backend.PutTenant(r.Context(), spec, false); err != nil {
 		return fmt.Errorf("put tenant %q: %w", name, err)
 	}
@@ -194,6 +199,25 @@ func (s *Server) tenant(name string) (TenantView, error) {
 		return TenantView{}, errorf(http.StatusNotFound, "tenant %q does not exist", name)
 	}
 	return v, nil
+}
+
+// checkRevision enforces a request's If-Match: the tenant must still be at
+// that revision (412 otherwise, also when it does not exist). s.writeMu
+// held, so that no other write of this node (the leader's, where every
+// write lands) comes between the check and the write.
+func (s *Server) checkRevision(r *http.Request, name string) error {
+	want := strings.Trim(r.Header.Get("If-Match"), `"`)
+	if want == "" {
+		return nil
+	}
+	v, ok := s.backend.Tenant(name)
+	if !ok {
+		return fmt.Errorf("tenant %q no longer exists: %w", name, ErrChanged)
+	}
+	if got := Revision(v.Spec); got != want {
+		return fmt.Errorf("tenant %q changed since it was read (revision %s, now %s); read it again and retry: %w", name, want, got, ErrChanged)
+	}
+	return nil
 }
 
 // viewAfterWrite is the answer to a tenant write: the stored view, or the

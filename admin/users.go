@@ -189,6 +189,9 @@ func (s *Server) putACL(w http.ResponseWriter, r *http.Request) error {
 	}
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
+	if err := s.checkRevision(r, name); err != nil {
+		return err
+	}
 	return s.storeACL(w, r, name, http.StatusOK, func(tenant.ACL) (tenant.ACL, error) { return acl, nil })
 }
 

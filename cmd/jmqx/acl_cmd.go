@@ -108,12 +108,17 @@ func runACLDefault(r *clientRun) error {
 	if policy != tenant.Allow && policy != tenant.Deny {
 		return r.usage("POLICY %q: want allow or deny", policy)
 	}
-	acl, err := r.api.ACL(r.ctx(), r.args[0])
+	var acl tenant.ACL
+	err := retryChanged(func() error {
+		cur, err := r.api.Tenant(r.ctx(), r.args[0])
+		if err != nil {
+			return err
+		}
+		acl = cur.Spec.ACL
+		acl.Default = policy
+		return r.api.UpdateACL(r.ctx(), r.args[0], acl, cur.Revision)
+	})
 	if err != nil {
-		return err
-	}
-	acl.Default = policy
-	if err := r.api.PutACL(r.ctx(), r.args[0], acl); err != nil {
 		return err
 	}
 	return writeACL(r, acl)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -26,6 +27,7 @@ type adminAPI interface {
 	Tenant(ctx context.Context, name string) (admin.TenantView, error)
 	CreateTenant(ctx context.Context, spec tenant.Spec) (admin.TenantView, error)
 	PutTenant(ctx context.Context, spec tenant.Spec) (admin.TenantView, error)
+	UpdateTenant(ctx context.Context, spec tenant.Spec, revision string) (admin.TenantView, error)
 	DeleteTenant(ctx context.Context, name string) error
 	TenantStatus(ctx context.Context, name string) ([]admin.NodeStatus, error)
 	Users(ctx context.Context, tenant string) ([]admin.UserView, error)
@@ -34,6 +36,7 @@ type adminAPI interface {
 	RemoveUser(ctx context.Context, tenant, name string) error
 	ACL(ctx context.Context, tenant string) (tenant.ACL, error)
 	PutACL(ctx context.Context, tenant string, acl tenant.ACL) error
+	UpdateACL(ctx context.Context, tenant string, acl tenant.ACL, revision string) error
 	AddRule(ctx context.Context, tenant string, rule tenant.Rule, position int) (tenant.ACL, error)
 	RemoveRule(ctx context.Context, tenant string, index int) (tenant.ACL, error)
 	Members(ctx context.Context) ([]admin.MemberView, error)
@@ -141,6 +144,23 @@ func loadCAPool(file string) (*x509.CertPool, error) {
 		return nil, fmt.Errorf("%s: no PEM certificate", file)
 	}
 	return pool, nil
+}
+
+// casAttempts bounds how often a read-modify-write command (tenant update,
+// acl default) reads again after another change came in between.
+const casAttempts = 5
+
+// retryChanged runs f until it does not fail with admin.ErrChanged (the
+// tenant changed between f's read and its conditional write), at most
+// casAttempts times.
+func retryChanged(f func() error) error {
+	var err error
+	for range casAttempts {
+		if err = f(); !errors.Is(err, admin.ErrChanged) {
+			return err
+		}
+	}
+	return err
 }
 
 // usageError is a mistake in a command's arguments or flags.

@@ -31,6 +31,9 @@ type fakeAdmin struct {
 	writes []string
 	// fail, if set, is returned by every call.
 	fail error
+	// changeBefore, if set, changes the tenant once just before the next
+	// conditional write, as a concurrent writer would.
+	changeBefore func(*tenant.Spec)
 }
 
 var _ adminAPI = (*fakeAdmin)(nil)
@@ -64,7 +67,7 @@ func notFound(what, name string) error {
 }
 
 func (f *fakeAdmin) view(s tenant.Spec) admin.TenantView {
-	v := admin.TenantView{Name: s.Name, Spec: s.Clone(), Nodes: []admin.NodeListeners{}}
+	v := admin.TenantView{Name: s.Name, Spec: s.Clone(), Nodes: []admin.NodeListeners{}, Revision: admin.Revision(s)}
 	for i, n := range f.nodes {
 		v.Nodes = append(v.Nodes, admin.NodeListeners{Node: n, Listeners: map[string]string{
 			"mqtt": fmt.Sprintf("10.0.0.%d:1883", i+1),
@@ -121,6 +124,38 @@ func (f *fakeAdmin) CreateTenant(_ context.Context, spec tenant.Spec) (admin.Ten
 	f.wrote("CreateTenant " + spec.Name)
 	f.specs[spec.Name] = spec.Clone()
 	return f.view(spec), nil
+}
+
+func (f *fakeAdmin) UpdateTenant(ctx context.Context, spec tenant.Spec, revision string) (admin.TenantView, error) {
+	if err := f.checkRevision(spec.Name, revision); err != nil {
+		return admin.TenantView{}, err
+	}
+	return f.PutTenant(ctx, spec)
+}
+
+func (f *fakeAdmin) UpdateACL(ctx context.Context, tenantName string, acl tenant.ACL, revision string) error {
+	if err := f.checkRevision(tenantName, revision); err != nil {
+		return err
+	}
+	return f.PutACL(ctx, tenantName, acl)
+}
+
+// checkRevision is the server's If-Match check; f.changeBefore, when set,
+// changes the tenant once first, as a concurrent writer would.
+func (f *fakeAdmin) checkRevision(name, revision string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.changeBefore != nil {
+		change := f.changeBefore
+		f.changeBefore = nil
+		s := f.specs[name]
+		change(&s)
+		f.specs[name] = s
+	}
+	if revision != "" && admin.Revision(f.specs[name]) != revision {
+		return &admin.Error{Status: http.StatusPreconditionFailed, Message: fmt.Sprintf("tenant %q changed since it was read", name)}
+	}
+	return nil
 }
 
 func (f *fakeAdmin) PutTenant(_ context.Context, spec tenant.Spec) (admin.TenantView, error) {

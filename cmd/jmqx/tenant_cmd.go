@@ -118,18 +118,25 @@ func runTenantCreate(r *clientRun) error {
 }
 
 func runTenantUpdate(r *clientRun) error {
-	cur, err := r.api.Tenant(r.ctx(), r.args[0])
-	if err != nil {
+	// Read, change only what the flags say, and write back only if nobody
+	// changed the tenant in between (else read again), so that concurrent
+	// updates of different fields do not undo each other.
+	var v admin.TenantView
+	err := retryChanged(func() error {
+		cur, err := r.api.Tenant(r.ctx(), r.args[0])
+		if err != nil {
+			return err
+		}
+		spec := cur.Spec.Clone()
+		if err := applySpecFlags(r, &spec); err != nil {
+			return err
+		}
+		if err := spec.Validate(); err != nil {
+			return err
+		}
+		v, err = r.api.UpdateTenant(r.ctx(), spec, cur.Revision)
 		return err
-	}
-	spec := cur.Spec.Clone()
-	if err := applySpecFlags(r, &spec); err != nil {
-		return err
-	}
-	if err := spec.Validate(); err != nil {
-		return err
-	}
-	v, err := r.api.PutTenant(r.ctx(), spec)
+	})
 	if err != nil {
 		return err
 	}
@@ -359,10 +366,17 @@ func runTenantApply(r *clientRun) error {
 			continue
 		}
 		v := cur
-		if res.Action != "none" {
-			if v, err = r.api.PutTenant(r.ctx(), desired); err != nil {
-				return fmt.Errorf("tenant %q: %w", desired.Name, err)
+		switch res.Action {
+		case "create": // fails if it was created meanwhile with another spec
+			v, err = r.api.CreateTenant(r.ctx(), desired)
+		case "update": // fails if it changed since the diff was made
+			v, err = r.api.UpdateTenant(r.ctx(), desired, cur.Revision)
+		}
+		if err != nil {
+			if errors.Is(err, admin.ErrChanged) {
+				return fmt.Errorf("tenant %q changed while apply ran; run it again to see the new diff: %w", desired.Name, err)
 			}
+			return fmt.Errorf("tenant %q: %w", desired.Name, err)
 		}
 		views = append(views, v)
 		if !r.json {

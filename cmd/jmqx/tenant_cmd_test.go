@@ -215,7 +215,7 @@ func TestTenantShow(t *testing.T) {
 			}
 		}
 	})
-	if !slices.Equal(keys, []string{"name", "nodes", "spec"}) {
+	if !slices.Equal(keys, []string{"name", "nodes", "revision", "spec"}) {
 		t.Errorf("show --json keys = %v", keys)
 	}
 }
@@ -332,7 +332,7 @@ func TestTenantApplyJSONList(t *testing.T) {
 		t.Errorf("dry run JSON = %+v, want %+v", res, want)
 	}
 	mustRun(t, f, "", "tenant", "apply", "-f", file)
-	if !slices.Equal(f.writes, []string{"PutTenant a", "PutTenant c"}) {
+	if !slices.Equal(f.writes, []string{"PutTenant a", "CreateTenant c"}) {
 		t.Errorf("wrote %v", f.writes)
 	}
 }
@@ -408,5 +408,20 @@ func TestDiffSpecs(t *testing.T) {
 	}
 	if d := diffSpecs(cur, cur.Clone()); len(d) != 0 {
 		t.Errorf("diff of equal specs = %v", d)
+	}
+}
+
+// tenant update reads again when the tenant changed between its read and
+// its write, so that a concurrent update of another field is kept.
+func TestTenantUpdateKeepsAConcurrentChange(t *testing.T) {
+	f := newFakeAdmin(tenant.Spec{Name: "a"})
+	f.changeBefore = func(s *tenant.Spec) { s.Limits.MaxInflight = 7 } // another operator
+	res := runClient(t, f, "", "tenant", "update", "a", "--max-connections", "5")
+	if res.err != nil {
+		t.Fatalf("tenant update: %v", res.err)
+	}
+	got := f.spec(t, "a").Limits
+	if got.MaxConnections != 5 || got.MaxInflight != 7 {
+		t.Fatalf("limits %+v: want both max_connections 5 (ours) and max_inflight 7 (theirs)", got)
 	}
 }
