@@ -64,6 +64,34 @@ func TestRetainedSetGetDelete(t *testing.T) {
 	assertRetainedEmpty(t, r)
 }
 
+func TestRetainedSwapTake(t *testing.T) {
+	t.Parallel()
+	r := NewRetained[int]()
+	if old, replaced := r.Swap("a/b", 1); replaced || old != 0 {
+		t.Errorf("first Swap = %d, %v; want 0, false", old, replaced)
+	}
+	if old, replaced := r.Swap("a/b", 2); !replaced || old != 1 {
+		t.Errorf("second Swap = %d, %v; want 1, true", old, replaced)
+	}
+	r.Swap("a", 3)
+	if got := r.Len(); got != 2 {
+		t.Errorf("Len() = %d, want 2", got)
+	}
+	if old, ok := r.Take("a/b"); !ok || old != 2 {
+		t.Errorf("Take(a/b) = %d, %v; want 2, true", old, ok)
+	}
+	if old, ok := r.Take("a/b"); ok || old != 0 {
+		t.Errorf("second Take(a/b) = %d, %v; want 0, false", old, ok)
+	}
+	if _, ok := r.Take("a/b/c"); ok {
+		t.Error("Take of a topic never set reported a value")
+	}
+	if old, ok := r.Take("a"); !ok || old != 3 {
+		t.Errorf("Take(a) = %d, %v; want 3, true", old, ok)
+	}
+	assertRetainedEmpty(t, r)
+}
+
 func TestRetainedMatch(t *testing.T) {
 	t.Parallel()
 	r := NewRetained[int]()
