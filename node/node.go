@@ -37,6 +37,9 @@ type Node struct {
 	ports      portBook
 	reconciled atomic.Bool
 	dirty      atomic.Bool // a reconcile or a report of bound addresses failed: retry
+	// lastFailure is the last reconcile error logged (reconcile runs on
+	// one goroutine at a time: Start's, then the loop's).
+	lastFailure string
 	rates      rateBook
 
 	done     chan struct{}
@@ -245,8 +248,15 @@ func (n *Node) reconcile() error {
 	dirty := false
 	err := n.host.Reconcile(specs)
 	if err != nil {
-		n.log.Warn("tenants not fully applied; retrying", zap.Error(err))
+		// Retried every second: say it once per distinct failure.
+		if msg := err.Error(); msg != n.lastFailure {
+			n.lastFailure = msg
+			n.log.Warn("tenants not fully applied; retrying every second", zap.Error(err))
+		}
 		dirty = true
+	} else if n.lastFailure != "" {
+		n.lastFailure = ""
+		n.log.Info("tenants applied after earlier failures")
 	}
 	n.reconciled.Store(true)
 	n.ports.save(n.host.List(), func(name string) bool { _, ok := st.Tenants[name]; return ok })
