@@ -40,7 +40,7 @@ type Node struct {
 	// lastFailure is the last reconcile error logged (reconcile runs on
 	// one goroutine at a time: Start's, then the loop's).
 	lastFailure string
-	rates      rateBook
+	rates       rateBook
 
 	done     chan struct{}
 	loopDone chan struct{}
