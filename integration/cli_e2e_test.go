@@ -107,7 +107,7 @@ func (n *cliNode) start(join bool) {
 		"--ws-addr=",
 		"--bind-host", "127.0.0.1",
 		"--advertise-host", "127.0.0.1",
-		"--port-range", "30000-39999",
+		"--port-range", "10000-14999", // below the ephemeral range: a restarted node finds its ports free
 		"--log-format", "json",
 	}
 	if join && n.join != "" {

@@ -368,6 +368,11 @@ func (s *Store) Shutdown() error {
 		if err := s.raft.Shutdown().Error(); err != nil {
 			errs = append(errs, fmt.Errorf("raft: %w", err))
 		}
+		// Close the pooled outgoing connections too (NetworkTransport.Close
+		// leaves them open), so that the peers' handlers of them end.
+		if nt, ok := s.trans.(*raft.NetworkTransport); ok {
+			nt.CloseStreams()
+		}
 		errs = append(errs, s.closeAll())
 		s.shutdownErr = errors.Join(errs...)
 		if s.shutdownErr != nil {

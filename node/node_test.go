@@ -33,10 +33,13 @@ func freeAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
+// testConfig is a node on loopback whose tenants take ports below Linux's
+// ephemeral range (32768-60999), so that a restarted node finds its
+// ports free, and away from the ranges other packages' tests use.
 func testConfig(t *testing.T, dir string) Config {
 	return Config{
 		DataDir: dir, AdminAddr: "127.0.0.1:0", RaftAddr: freeAddr(t),
-		Host: tenant.HostConfig{BindHost: "127.0.0.1", AdvertiseHost: "127.0.0.1", PortMin: 41000, PortMax: 41999},
+		Host: tenant.HostConfig{BindHost: "127.0.0.1", AdvertiseHost: "127.0.0.1", PortMin: 15000, PortMax: 15999},
 		DefaultTenant: &tenant.Spec{Name: "default", Auth: tenant.Auth{AllowAnonymous: true},
 			Listeners: tenant.Listeners{MQTT: tenant.PortAuto, WS: tenant.PortOff}},
 	}
@@ -130,7 +133,7 @@ func TestJoinAndForwardedWrite(t *testing.T) {
 	cfg2 := testConfig(t, t.TempDir())
 	cfg2.DefaultTenant = nil
 	cfg2.Join = []string{n1.AdminAddr().String()}
-	cfg2.Host.PortMin, cfg2.Host.PortMax = 42000, 42999
+	cfg2.Host.PortMin, cfg2.Host.PortMax = 16000, 16999
 	n2 := start(t, cfg2)
 
 	// A write to the follower lands on the leader and runs on both.
@@ -180,7 +183,7 @@ func TestAdminOverTLS(t *testing.T) {
 	cfg2 := testConfig(t, t.TempDir())
 	cfg2.AdminTLS, cfg2.DefaultTenant = tlsCfg, nil
 	cfg2.Join = []string{n1.AdminAddr().String()}
-	cfg2.Host.PortMin, cfg2.Host.PortMax = 43000, 43999
+	cfg2.Host.PortMin, cfg2.Host.PortMax = 17000, 17999
 	n2 := start(t, cfg2)
 
 	c2, err := admin.NewClient("https://"+n2.AdminAddr().String(), "", admin.WithTLSConfig(&tls.Config{RootCAs: bundle.CAPool()}))
