@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"net/http"
 
 	"github.com/jmqx/jmqx/tenant"
 )
@@ -27,6 +28,29 @@ var (
 	// changed since its revision was read: 412.
 	ErrChanged = errors.New("admin: changed since read")
 )
+
+// sentinels are the Backend's errors that have an HTTP status of their own.
+func sentinels() [5]error {
+	return [5]error{ErrInvalid, ErrNotFound, ErrExists, ErrNotLeader, ErrChanged}
+}
+
+// sentinelStatus is the HTTP status of a sentinel (0 for other errors): the
+// server answers with it, and the Client's *Error matches it back.
+func sentinelStatus(sentinel error) int {
+	switch sentinel {
+	case ErrInvalid:
+		return http.StatusBadRequest
+	case ErrNotFound:
+		return http.StatusNotFound
+	case ErrExists:
+		return http.StatusConflict
+	case ErrNotLeader:
+		return http.StatusServiceUnavailable
+	case ErrChanged:
+		return http.StatusPreconditionFailed
+	}
+	return 0
+}
 
 // Backend is what the admin API needs from the node. Its methods are
 // called concurrently from request goroutines; the write methods may block

@@ -35,19 +35,8 @@ func (e *Error) Error() string { return e.Message }
 
 // Is reports whether target is the sentinel matching e's status.
 func (e *Error) Is(target error) bool {
-	switch target {
-	case ErrInvalid:
-		return e.Status == http.StatusBadRequest
-	case ErrNotFound:
-		return e.Status == http.StatusNotFound
-	case ErrExists:
-		return e.Status == http.StatusConflict
-	case ErrNotLeader:
-		return e.Status == http.StatusServiceUnavailable
-	case ErrChanged:
-		return e.Status == http.StatusPreconditionFailed
-	}
-	return false
+	st := sentinelStatus(target)
+	return st != 0 && e.Status == st
 }
 
 // ClientOption configures a Client.

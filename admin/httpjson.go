@@ -51,22 +51,15 @@ func errorf(status int, format string, args ...any) error {
 // the Backend's sentinel, else 500.
 func statusOf(err error) int {
 	var ae *apiError
-	switch {
-	case errors.As(err, &ae):
+	if errors.As(err, &ae) {
 		return ae.status
-	case errors.Is(err, ErrInvalid):
-		return http.StatusBadRequest
-	case errors.Is(err, ErrNotFound):
-		return http.StatusNotFound
-	case errors.Is(err, ErrExists):
-		return http.StatusConflict
-	case errors.Is(err, ErrNotLeader):
-		return http.StatusServiceUnavailable
-	case errors.Is(err, ErrChanged):
-		return http.StatusPreconditionFailed
-	default:
-		return http.StatusInternalServerError
 	}
+	for _, sentinel := range sentinels() {
+		if errors.Is(err, sentinel) {
+			return sentinelStatus(sentinel)
+		}
+	}
+	return http.StatusInternalServerError
 }
 
 // errorBody is the JSON of every error response.

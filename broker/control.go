@@ -24,14 +24,7 @@ var ErrDisconnectedByServer = errors.New("broker: disconnected by the server")
 // persist as they asked. match is called with the broker's lock held, so it
 // must be quick and must not call the broker; it must not keep its argument.
 func (b *Broker) Disconnect(match func(*ClientInfo) bool, rc packet.ReasonCode, ref string) int {
-	b.mu.Lock()
-	var hit []*client
-	for c := range b.clients {
-		if c.connected.Load() && match(&c.info) {
-			hit = append(hit, c)
-		}
-	}
-	b.mu.Unlock()
+	hit := b.matching(match)
 	for _, c := range hit {
 		b.log.Info("disconnecting client", zap.String("client", c.info.ClientID), zap.String("username", c.info.Username),
 			zap.Stringer("reason", rc), zap.String("server_reference", ref))
@@ -43,15 +36,20 @@ func (b *Broker) Disconnect(match func(*ClientInfo) bool, rc packet.ReasonCode, 
 // CountClients returns how many connected clients match (as in
 // Disconnect).
 func (b *Broker) CountClients(match func(*ClientInfo) bool) int {
+	return len(b.matching(match))
+}
+
+// matching returns the connected clients for which match returns true.
+func (b *Broker) matching(match func(*ClientInfo) bool) []*client {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	n := 0
+	var hit []*client
 	for c := range b.clients {
 		if c.connected.Load() && match(&c.info) {
-			n++
+			hit = append(hit, c)
 		}
 	}
-	return n
+	return hit
 }
 
 // RecheckSubscriptions asks the Authorizers again about every subscription

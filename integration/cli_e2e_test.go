@@ -53,17 +53,6 @@ func jmqxBinary(t *testing.T) string {
 	return jmqxBinPath
 }
 
-// cliFreePort returns a loopback port that was free a moment ago.
-func cliFreePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("listen: %v", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // cliNode is one `jmqx serve` subprocess and what it needs to restart.
 type cliNode struct {
 	t       *testing.T
@@ -86,8 +75,8 @@ func newCLINode(t *testing.T, id, join string) *cliNode {
 		t:       t,
 		id:      id,
 		dataDir: filepath.Join(dir, "data"),
-		admin:   fmt.Sprintf("127.0.0.1:%d", cliFreePort(t)),
-		raft:    fmt.Sprintf("127.0.0.1:%d", cliFreePort(t)),
+		admin:   fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		raft:    fmt.Sprintf("127.0.0.1:%d", freePort(t)),
 		join:    join,
 		logPath: filepath.Join(dir, "node.log"),
 	}

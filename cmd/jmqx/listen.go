@@ -47,24 +47,45 @@ func tlsMaterial(cfg serveConfig) (*tenant.TLS, error) {
 // raftTLSConfig builds the mutual TLS configuration of Raft traffic from
 // the --raft-tls-* flags (nil when none is given).
 func raftTLSConfig(cfg serveConfig) (*tls.Config, error) {
-	if cfg.raftTLSCert == "" && cfg.raftTLSKey == "" && cfg.raftTLSCA == "" {
+	c, err := tlsFromFlags("raft", cfg.raftTLSCert, cfg.raftTLSKey, cfg.raftTLSCA, true)
+	if c != nil { // mutual: peers present certificates from the same CA
+		c.ClientCAs, c.ClientAuth = c.RootCAs, tls.RequireAndVerifyClientCert
+	}
+	return c, err
+}
+
+// adminTLSConfig builds the admin API's TLS configuration from the
+// --admin-tls-* flags (nil when none is given): its certificate, and the
+// CA the other members' admin certificates are verified against (default:
+// the system's).
+func adminTLSConfig(cfg serveConfig) (*tls.Config, error) {
+	return tlsFromFlags("admin", cfg.adminTLSCert, cfg.adminTLSKey, cfg.adminTLSCA, false)
+}
+
+// tlsFromFlags loads the --NAME-tls-cert, --NAME-tls-key and --NAME-tls-ca
+// files into a TLS 1.2+ configuration with the certificate and, as
+// RootCAs, the CA (required when needCA). It returns nil when none is set.
+func tlsFromFlags(name, cert, key, ca string, needCA bool) (*tls.Config, error) {
+	if cert == "" && key == "" && ca == "" {
 		return nil, nil
 	}
-	if cfg.raftTLSCert == "" || cfg.raftTLSKey == "" || cfg.raftTLSCA == "" {
-		return nil, errors.New("--raft-tls-cert, --raft-tls-key and --raft-tls-ca go together")
+	if cert == "" || key == "" || (needCA && ca == "") {
+		if needCA {
+			return nil, fmt.Errorf("--%[1]s-tls-cert, --%[1]s-tls-key and --%[1]s-tls-ca go together", name)
+		}
+		return nil, fmt.Errorf("--%[1]s-tls-cert and --%[1]s-tls-key go together (--%[1]s-tls-ca needs them)", name)
 	}
-	pair, err := tls.LoadX509KeyPair(cfg.raftTLSCert, cfg.raftTLSKey)
+	pair, err := tls.LoadX509KeyPair(cert, key)
 	if err != nil {
-		return nil, fmt.Errorf("--raft-tls-cert/--raft-tls-key: %w", err)
+		return nil, fmt.Errorf("--%[1]s-tls-cert/--%[1]s-tls-key: %[2]w", name, err)
 	}
-	pool, err := loadCAPool(cfg.raftTLSCA)
-	if err != nil {
-		return nil, fmt.Errorf("--raft-tls-ca: %w", err)
+	c := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{pair}}
+	if ca != "" {
+		if c.RootCAs, err = loadCAPool(ca); err != nil {
+			return nil, fmt.Errorf("--%s-tls-ca: %w", name, err)
+		}
 	}
-	return &tls.Config{
-		MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{pair},
-		ClientCAs: pool, ClientAuth: tls.RequireAndVerifyClientCert, RootCAs: pool,
-	}, nil
+	return c, nil
 }
 
 // watchSIGHUP starts catching SIGHUP at once, so that one arriving during
@@ -73,29 +94,6 @@ func watchSIGHUP() chan os.Signal {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	return hup
-}
-
-// adminTLSConfig builds the admin API's TLS configuration from the
-// --admin-tls-* flags (nil when none is given): its certificate, and the
-// CA the other members' admin certificates are verified against.
-func adminTLSConfig(cfg serveConfig) (*tls.Config, error) {
-	if cfg.adminTLSCert == "" && cfg.adminTLSKey == "" && cfg.adminTLSCA == "" {
-		return nil, nil
-	}
-	if cfg.adminTLSCert == "" || cfg.adminTLSKey == "" {
-		return nil, errors.New("--admin-tls-cert and --admin-tls-key go together (--admin-tls-ca needs them)")
-	}
-	pair, err := tls.LoadX509KeyPair(cfg.adminTLSCert, cfg.adminTLSKey)
-	if err != nil {
-		return nil, fmt.Errorf("--admin-tls-cert/--admin-tls-key: %w", err)
-	}
-	c := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{pair}}
-	if cfg.adminTLSCA != "" {
-		if c.RootCAs, err = loadCAPool(cfg.adminTLSCA); err != nil {
-			return nil, fmt.Errorf("--admin-tls-ca: %w", err)
-		}
-	}
-	return c, nil
 }
 
 // reloadOnSIGHUP reloads the tenants' certificates on each SIGHUP from hup

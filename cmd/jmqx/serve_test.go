@@ -231,6 +231,9 @@ func TestServeRefusesBadFlags(t *testing.T) {
 		{[]string{"--max-keepalive", "-1"}, "--max-keepalive -1"},
 		{[]string{"--shutdown-timeout", "0s"}, "--shutdown-timeout 0s"},
 		{[]string{"--mqtt-addr", "no-port"}, "no-port"},
+		{[]string{"--raft-tls-cert", "c.pem", "--raft-tls-key", "k.pem"}, "--raft-tls-cert, --raft-tls-key and --raft-tls-ca go together"},
+		{[]string{"--admin-tls-key", "k.pem"}, "--admin-tls-cert and --admin-tls-key go together"},
+		{[]string{"--admin-tls-cert", "missing.pem", "--admin-tls-key", "missing-key.pem"}, "--admin-tls-cert/--admin-tls-key"},
 	}
 	for _, tt := range tests {
 		args := append([]string{"serve", "--data-dir", t.TempDir()}, tt.args...)
