@@ -109,8 +109,8 @@ func (p *parser) line(text string) error {
 		switch {
 		case r.pattern:
 			p.acl.patterns = append(p.acl.patterns, r)
-			p.acl.patternsUseUser = p.acl.patternsUseUser || r.usesUser
-			p.acl.patternsUseClient = p.acl.patternsUseClient || r.usesClient
+			p.acl.patternsUseUser = p.acl.patternsUseUser || r.pat.UsesUser()
+			p.acl.patternsUseClient = p.acl.patternsUseClient || r.pat.UsesClient()
 		case p.inUsers:
 			p.acl.users[p.user] = append(p.acl.users[p.user], r)
 		default:

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/jmqx/jmqx/internal/topicpattern"
 )
 
 // access is the right a rule grants, or deny.
@@ -38,57 +40,25 @@ func (a access) String() string {
 	return "invalid"
 }
 
-// levelKind says how one level of a rule's topic filter matches.
-type levelKind uint8
-
-const (
-	levelLiteral levelKind = iota
-	levelPlus              // '+': one level
-	levelHash              // '#': the rest, including nothing; always last
-	levelSubst             // a literal containing %u or %c (patterns only)
-)
-
-type level struct {
-	kind levelKind
-	text string
-}
-
 // rule is one "topic" or "pattern" line.
 type rule struct {
 	access  access
 	pattern bool   // a "pattern" line
 	filter  string // the topic filter as written
-	levels  []level
-	// usesUser and usesClient say whether some level substitutes %u or %c.
-	usesUser, usesClient bool
+	pat     topicpattern.Pattern
 }
 
 // maxFilterLen is the longest topic filter MQTT can carry (a UTF-8 string
 // with a two-byte length).
 const maxFilterLen = 65535
 
-// newRule validates filter and compiles it into levels. Only patterns
-// substitute %u and %c; in "topic" lines they are literal text.
+// newRule validates filter and compiles it. Only patterns substitute %u
+// and %c; in "topic" lines they are literal text.
 func newRule(a access, pattern bool, filter string) (rule, error) {
 	if err := validateFilter(filter); err != nil {
 		return rule{}, err
 	}
-	r := rule{access: a, pattern: pattern, filter: filter}
-	for lv := range strings.SplitSeq(filter, "/") {
-		switch {
-		case lv == "+":
-			r.levels = append(r.levels, level{kind: levelPlus})
-		case lv == "#":
-			r.levels = append(r.levels, level{kind: levelHash})
-		case pattern && (strings.Contains(lv, "%u") || strings.Contains(lv, "%c")):
-			r.levels = append(r.levels, level{kind: levelSubst, text: lv})
-			r.usesUser = r.usesUser || strings.Contains(lv, "%u")
-			r.usesClient = r.usesClient || strings.Contains(lv, "%c")
-		default:
-			r.levels = append(r.levels, level{kind: levelLiteral, text: lv})
-		}
-	}
-	return r, nil
+	return rule{access: a, pattern: pattern, filter: filter, pat: topicpattern.Compile(filter, pattern)}, nil
 }
 
 // validateFilter checks that s is a well-formed MQTT topic filter.
@@ -118,72 +88,31 @@ func validateFilter(s string) error {
 // covers reports whether the rule's filter covers filter, which may be a
 // topic filter or, having no wildcards, a topic name (then covering is
 // matching). user and client replace %u and %c; the caller has checked that
-// they are usable (non-empty where used, no '/', '+' or '#').
+// they contain no '/', '+' or '#'. A pattern using an empty one covers
+// nothing.
+//
+// One choice is conservative on purpose: a filter's '#' level is covered
+// only by a rule's '#', never by a '+' at the same level (rule "+/#" does
+// not cover filter "#", although both match the same topics).
 func (r *rule) covers(filter, user, client string) bool {
-	if r.usesUser && user == "" {
+	if r.pat.UsesUser() && user == "" || r.pat.UsesClient() && client == "" {
 		return false
 	}
-	if r.usesClient && client == "" {
+	if strings.HasSuffix(filter, "#") && r.plusAt(strings.Count(filter, "/")) {
 		return false
 	}
-	if strings.HasPrefix(filter, "$") {
-		if k := r.levels[0].kind; k == levelPlus || k == levelHash {
-			return false // [MQTT-4.7.1-1]
-		}
-	}
-	rest, more := filter, true
-	for _, lv := range r.levels {
-		if lv.kind == levelHash {
-			return true
-		}
-		if !more {
-			return false
-		}
-		var f string
-		f, rest, more = strings.Cut(rest, "/")
-		switch lv.kind {
-		case levelPlus:
-			if f == "#" {
-				return false
-			}
-		case levelLiteral:
-			if f != lv.text {
-				return false
-			}
-		case levelSubst:
-			if f == "+" || f == "#" || !matchSubst(lv.text, f, user, client) {
-				return false
-			}
-		}
-	}
-	return !more
+	return r.pat.Covers(filter, user, client)
 }
 
-// matchSubst reports whether s equals pat with every "%u" replaced by user
-// and every "%c" by client, without building the substituted string. Other
-// '%' sequences are literal.
-func matchSubst(pat, s, user, client string) bool {
-	for {
-		i := strings.IndexByte(pat, '%')
-		if i < 0 || i+1 >= len(pat) {
-			return pat == s
-		}
-		var val string
-		switch pat[i+1] {
-		case 'u':
-			val = user
-		case 'c':
-			val = client
-		default: // a literal '%' and the byte after it
-			if !strings.HasPrefix(s, pat[:i+2]) {
-				return false
-			}
-			pat, s = pat[i+2:], s[i+2:]
-			continue
-		}
-		if !strings.HasPrefix(s, pat[:i]) || !strings.HasPrefix(s[i:], val) {
+// plusAt reports whether level i of the rule's filter is '+'.
+func (r *rule) plusAt(i int) bool {
+	rest := r.filter
+	for ; i > 0; i-- {
+		var ok bool
+		if _, rest, ok = strings.Cut(rest, "/"); !ok {
 			return false
 		}
-		pat, s = pat[i+2:], s[i+len(val):]
 	}
+	lvl, _, _ := strings.Cut(rest, "/")
+	return lvl == "+"
 }

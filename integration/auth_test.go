@@ -72,14 +72,20 @@ func authPacket(rc packet.ReasonCode, data string) *packet.Auth {
 	return a
 }
 
+// challengeConnect is a v5 CONNECT that starts the CHALLENGE exchange.
+func challengeConnect() packet.Connect {
+	cp := packet.Connect{Version: packet.V5, ClientID: "c", CleanStart: true, KeepAlive: 30}
+	cp.Props = authPacket(0, "hello").Props
+	return cp
+}
+
 // Enhanced authentication with a two-step challenge: AUTH 0x18 back and
 // forth, then CONNACK 0x00 with the method [MQTT-4.12.0-*, §4.12].
 func TestEnhancedAuthTwoStep(t *testing.T) {
 	t.Parallel()
 	n := startBroker(t, broker.Config{}, broker.WithHooks(challenge{}))
 	r := dialRaw(t, n, packet.V5)
-	cp := packet.Connect{Version: packet.V5, ClientID: "c", CleanStart: true, KeepAlive: 30}
-	cp.Props = authPacket(0, "hello").Props
+	cp := challengeConnect()
 	r.send(&cp)
 	for i, resp := range []string{"response-1", "response-2"} {
 		a := expectPacket[*packet.Auth](r)
@@ -100,8 +106,7 @@ func TestEnhancedAuthRefused(t *testing.T) {
 	t.Parallel()
 	n := startBroker(t, broker.Config{}, broker.WithHooks(challenge{}))
 	r := dialRaw(t, n, packet.V5)
-	cp := packet.Connect{Version: packet.V5, ClientID: "c", CleanStart: true, KeepAlive: 30}
-	cp.Props = authPacket(0, "hello").Props
+	cp := challengeConnect()
 	r.send(&cp)
 	expectPacket[*packet.Auth](r)
 	r.send(authPacket(packet.ContinueAuthentication, "wrong"))
@@ -146,8 +151,7 @@ func TestEnhancedReauthentication(t *testing.T) {
 	t.Parallel()
 	n := startBroker(t, broker.Config{}, broker.WithHooks(challenge{}))
 	r := dialRaw(t, n, packet.V5)
-	cp := packet.Connect{Version: packet.V5, ClientID: "c", CleanStart: true, KeepAlive: 30}
-	cp.Props = authPacket(0, "hello").Props
+	cp := challengeConnect()
 	r.send(&cp)
 	expectPacket[*packet.Auth](r)
 	r.send(authPacket(packet.ContinueAuthentication, "response-1"))
@@ -183,8 +187,7 @@ func TestConnectTimeoutBoundsEnhancedAuth(t *testing.T) {
 	t.Parallel()
 	n := startBroker(t, broker.Config{ConnectTimeout: 300 * time.Millisecond}, broker.WithHooks(endless{}))
 	r := dialRaw(t, n, packet.V5)
-	cp := packet.Connect{Version: packet.V5, ClientID: "c", CleanStart: true, KeepAlive: 30}
-	cp.Props = authPacket(0, "hello").Props
+	cp := challengeConnect()
 	start := time.Now()
 	r.send(&cp)
 	pace := time.NewTicker(100 * time.Millisecond)

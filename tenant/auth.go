@@ -14,6 +14,7 @@ import (
 
 	"github.com/jmqx/jmqx/broker"
 	"github.com/jmqx/jmqx/broker/packet"
+	"github.com/jmqx/jmqx/internal/topicpattern"
 )
 
 // Credential is the ClientInfo.AuthTag of a client authenticated by a
@@ -213,17 +214,17 @@ func (a *access) allowed(c *broker.ClientInfo, topic string, act accessBits) boo
 		if r.access&act == 0 || (r.user != "" && r.user != c.Username) {
 			continue
 		}
-		if r.usesU && !substitutable(c.Username) || r.usesC && !substitutable(c.ClientID) {
+		if r.pattern.UsesUser() && !substitutable(c.Username) || r.pattern.UsesClient() && !substitutable(c.ClientID) {
 			continue
 		}
 		var applies bool
 		switch {
 		case act == accessPublish:
-			applies = matchTopic(r.levels, topic, c.Username, c.ClientID)
+			applies = r.pattern.Match(topic, c.Username, c.ClientID)
 		case r.allow:
-			applies = covers(r.levels, topic, c.Username, c.ClientID)
+			applies = r.pattern.Covers(topic, c.Username, c.ClientID)
 		default:
-			applies = overlaps(r.levels, topic, c.Username, c.ClientID)
+			applies = r.pattern.Overlaps(topic, c.Username, c.ClientID)
 		}
 		if applies {
 			return r.allow
@@ -311,37 +312,18 @@ const (
 
 // rule is a compiled Rule.
 type rule struct {
-	allow  bool
-	access accessBits
-	user   string
-	levels []level
-	usesU  bool // the topic has %u
-	usesC  bool // the topic has %c
+	allow   bool
+	access  accessBits
+	user    string
+	pattern topicpattern.Pattern
 }
 
 // levelKind tells how one level of a rule's topic filter matches.
-type levelKind uint8
-
-const (
-	levelLiteral  levelKind = iota
-	levelPlus               // '+'
-	levelHash               // '#'
-	levelUser               // exactly "%u"
-	levelClient             // exactly "%c"
-	levelTemplate           // text with %u or %c in it
-)
-
-// level is one level of a compiled filter.
-type level struct {
-	kind levelKind
-	text string // the literal or template
-}
-
 func compileRule(r Rule) (rule, error) {
 	if err := validRuleTopic(r.Topic); err != nil {
 		return rule{}, fmt.Errorf("topic %q: %w", r.Topic, err)
 	}
-	cr := rule{allow: r.Action == Allow, user: r.User, levels: compileFilter(r.Topic)}
+	cr := rule{allow: r.Action == Allow, user: r.User, pattern: topicpattern.Compile(r.Topic, true)}
 	switch r.Access {
 	case AccessPublish:
 		cr.access = accessPublish
@@ -355,190 +337,5 @@ func compileRule(r Rule) (rule, error) {
 	if r.Action != Allow && r.Action != Deny {
 		return rule{}, fmt.Errorf("action %q: must be %q or %q", r.Action, Allow, Deny)
 	}
-	cr.usesU = strings.Contains(r.Topic, "%u")
-	cr.usesC = strings.Contains(r.Topic, "%c")
 	return cr, nil
-}
-
-// compileFilter splits a topic filter into levels, once.
-func compileFilter(f string) []level {
-	parts := strings.Split(f, "/")
-	ls := make([]level, len(parts))
-	for i, p := range parts {
-		switch {
-		case p == "+":
-			ls[i].kind = levelPlus
-		case p == "#":
-			ls[i].kind = levelHash
-		case p == "%u":
-			ls[i].kind = levelUser
-		case p == "%c":
-			ls[i].kind = levelClient
-		case strings.Contains(p, "%u") || strings.Contains(p, "%c"):
-			ls[i].kind = levelTemplate
-		}
-		ls[i].text = p
-	}
-	return ls
-}
-
-// equal reports whether the literal level s equals l with %u replaced by u
-// and %c by c (l is not a wildcard). It does not allocate.
-func (l *level) equal(s, u, c string) bool {
-	switch l.kind {
-	case levelUser:
-		return s == u
-	case levelClient:
-		return s == c
-	case levelTemplate:
-		t := l.text
-		for {
-			i := strings.IndexByte(t, '%')
-			if i < 0 {
-				return s == t
-			}
-			if !strings.HasPrefix(s, t[:i]) {
-				return false
-			}
-			s, t = s[i:], t[i:]
-			v := "%"
-			if len(t) >= 2 && t[1] == 'u' {
-				v, t = u, t[2:]
-			} else if len(t) >= 2 && t[1] == 'c' {
-				v, t = c, t[2:]
-			} else {
-				t = t[1:]
-			}
-			if !strings.HasPrefix(s, v) {
-				return false
-			}
-			s = s[len(v):]
-		}
-	default:
-		return s == l.text
-	}
-}
-
-// dollar reports whether l, with %u replaced by u and %c by c, starts with
-// '$' (a wildcard does not).
-func (l *level) dollar(u, c string) bool {
-	switch l.kind {
-	case levelPlus, levelHash:
-		return false
-	case levelUser:
-		return strings.HasPrefix(u, "$")
-	case levelClient:
-		return strings.HasPrefix(c, "$")
-	}
-	t := l.text
-	switch {
-	case strings.HasPrefix(t, "%u"):
-		return strings.HasPrefix(u, "$")
-	case strings.HasPrefix(t, "%c"):
-		return strings.HasPrefix(c, "$")
-	}
-	return strings.HasPrefix(t, "$")
-}
-
-// isWild reports whether a level of a requested filter is a wildcard.
-func isWild(s string) bool { return s == "+" || s == "#" }
-
-// startsDollar reports whether a literal level starts with '$'.
-func startsDollar(s string) bool { return s != "" && s[0] == '$' }
-
-// endsAt reports whether a filter matches a topic that ends after level i:
-// the filter ends there too, or its only further level is '#' (which also
-// matches the parent level).
-func endsAt(r []level, i int) bool {
-	return i+1 == len(r) || (i+2 == len(r) && r[i+1].kind == levelHash)
-}
-
-// matchTopic reports whether the filter r (with %u → u, %c → c) matches
-// the topic name. A '+' or '#' first level does not match a topic starting
-// with '$' [MQTT-4.7.2-1].
-func matchTopic(r []level, topic, u, c string) bool {
-	for i := 0; ; i++ {
-		lvl, rest, more := strings.Cut(topic, "/")
-		if i == len(r) {
-			return false
-		}
-		l := &r[i]
-		switch l.kind {
-		case levelHash:
-			return i > 0 || !startsDollar(lvl)
-		case levelPlus:
-			if i == 0 && startsDollar(lvl) {
-				return false
-			}
-		default:
-			if !l.equal(lvl, u, c) {
-				return false
-			}
-		}
-		if !more {
-			return endsAt(r, i)
-		}
-		topic = rest
-	}
-}
-
-// covers reports whether the filter r (with %u → u, %c → c) matches every
-// topic that the filter f matches.
-func covers(r []level, f, u, c string) bool {
-	for i := 0; ; i++ {
-		lvl, rest, more := strings.Cut(f, "/")
-		if i == len(r) {
-			return false // f matches longer topics
-		}
-		l := &r[i]
-		switch l.kind {
-		case levelHash:
-			return i > 0 || !startsDollar(lvl)
-		case levelPlus:
-			if lvl == "#" {
-				// A first-level "#" matches every topic not starting with
-				// '$', and so does "+/#"; deeper, "#" also matches the
-				// parent level, which "+" does not.
-				return i == 0 && len(r) == 2 && r[1].kind == levelHash
-			}
-			if i == 0 && startsDollar(lvl) {
-				return false
-			}
-		default:
-			if isWild(lvl) || !l.equal(lvl, u, c) {
-				return false
-			}
-		}
-		if !more {
-			return endsAt(r, i)
-		}
-		f = rest
-	}
-}
-
-// overlaps reports whether some topic matches both the filter r (with
-// %u → u, %c → c) and the filter f.
-func overlaps(r []level, f, u, c string) bool {
-	for i := 0; ; i++ {
-		lvl, rest, more := strings.Cut(f, "/")
-		if i == len(r) {
-			return lvl == "#" && !more // f's '#' matches r's topics too
-		}
-		l := &r[i]
-		rWild := l.kind == levelPlus || l.kind == levelHash
-		fWild := isWild(lvl)
-		if i == 0 && (rWild && !fWild && startsDollar(lvl) || fWild && !rWild && l.dollar(u, c)) {
-			return false // wildcards do not match topics starting with '$'
-		}
-		if l.kind == levelHash || lvl == "#" {
-			return true
-		}
-		if !rWild && !fWild && !l.equal(lvl, u, c) {
-			return false
-		}
-		if !more {
-			return endsAt(r, i)
-		}
-		f = rest
-	}
 }

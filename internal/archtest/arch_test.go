@@ -37,6 +37,11 @@ var rules = []rule{
 		why:        "the MQTT codec knows nothing of sockets or sessions and imports only the standard library",
 	},
 	{
+		pkg:        "internal/topicpattern/...",
+		onlyStdlib: true,
+		why:        "access-rule topic matching is shared by aclfile and tenant and imports only the standard library",
+	},
+	{
 		pkg:        "broker/topics/...",
 		onlyStdlib: true,
 		why:        "topic matching imports only the standard library",
