@@ -70,7 +70,7 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, leader string) 
 	}
 	req.Header.Set(forwardedHeader, "1")
 
-	resp, err := s.forwarder.Do(req)
+	resp, err := s.peers.Do(req)
 	if err != nil {
 		if errors.Is(ctx.Err(), context.Canceled) {
 			return fmt.Errorf("admin: forward to leader %s: %w", leader, err)

@@ -79,10 +79,9 @@ type Server struct {
 	backend Backend
 	log     *zap.Logger
 	handler http.Handler
-	// forwarder relays writes to the leader; peer asks members for their
-	// status.
-	forwarder *http.Client
-	peer      *http.Client
+	// peers relays writes to the leader and asks members for their
+	// status; each request has its own deadline.
+	peers *http.Client
 
 	// writeMu serializes the read-modify-write handlers (users, ACL
 	// rules) on this node, which is the leader when they run.
@@ -107,11 +106,10 @@ func New(cfg Config, b Backend, opts ...Option) (*Server, error) {
 		return nil, errors.New("admin: nil Backend")
 	}
 	s := &Server{
-		cfg:       cfg,
-		backend:   b,
-		log:       zap.NewNop(),
-		forwarder: &http.Client{Timeout: forwardTimeout, Transport: peerTransport(cfg.TLS)},
-		peer:      &http.Client{Timeout: peerTimeout, Transport: peerTransport(cfg.TLS)},
+		cfg:     cfg,
+		backend: b,
+		log:     zap.NewNop(),
+		peers:   &http.Client{Transport: peerTransport(cfg.TLS)}, // requests carry their own deadline
 	}
 	for _, o := range opts {
 		o(s)

@@ -174,7 +174,7 @@ func (s *Server) peerStatus(ctx context.Context, m MemberView, name, auth string
 	if auth != "" {
 		req.Header.Set("Authorization", auth)
 	}
-	resp, err := s.peer.Do(req)
+	resp, err := s.peers.Do(req)
 	if err != nil {
 		return NodeStatus{}, fmt.Errorf("cannot reach %s: %v", m.AdminAddr, unwrapURLError(err))
 	}

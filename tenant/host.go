@@ -37,7 +37,6 @@ type running struct {
 	spec      Spec // with defaults
 	broker    *broker.Broker
 	guard     *guard
-	access    *access
 	listeners [numKinds]*served
 	dirty     bool // the last update failed in part: the next Apply retries
 }
@@ -117,7 +116,7 @@ func (h *Host) start(spec Spec) (*running, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tenant %q: %w", spec.Name, err)
 	}
-	t := &running{spec: spec, guard: newGuard(acc), access: acc}
+	t := &running{spec: spec, guard: newGuard(acc)}
 	hooks := []any{t.guard}
 	if h.hooks != nil {
 		hooks = append(hooks, h.hooks(spec)...)
@@ -199,7 +198,6 @@ func (h *Host) update(t *running, spec Spec) error {
 			errs = append(errs, fmt.Errorf("tenant %q: %w", spec.Name, err))
 		} else {
 			t.guard.set(acc)
-			t.access = acc
 			n := t.broker.Disconnect(func(c *broker.ClientInfo) bool {
 				_, ours := c.AuthTag.(Credential) // an application hook's tag is not ours to judge
 				return ours && !acc.credentialValid(c.AuthTag)
