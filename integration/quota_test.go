@@ -469,15 +469,7 @@ func TestQuotaRefusalsSys(t *testing.T) {
 	}
 	seen := map[string]string{}
 	eventually(t, waitFor, func() error {
-	drain:
-		for {
-			select {
-			case m := <-c.msgs:
-				seen[m.Topic] = m.Payload
-			default:
-				break drain
-			}
-		}
+		drainLatest(c.msgs, seen)
 		for topic, v := range want {
 			if seen[topic] != v {
 				return fmt.Errorf("%s = %q, want %q (seen %v)", topic, seen[topic], v, seen)

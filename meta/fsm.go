@@ -187,10 +187,7 @@ func applyPutTenant(cur *State, p PutTenant) (*State, error) {
 		}
 		return cur.clone(), nil
 	}
-	next := cur.clone()
-	next.Tenants = maps.Clone(cur.Tenants)
-	next.Tenants[spec.Name] = spec
-	return next, nil
+	return putSpec(cur, spec), nil
 }
 
 // applyDeleteTenant deletes a tenant and its bound addresses.
@@ -240,10 +237,7 @@ func applyRemoveUser(cur *State, p RemoveUser) (*State, error) {
 	if len(spec.Auth.Users) == 0 {
 		spec.Auth.Users = nil // as after a JSON round trip
 	}
-	next := cur.clone()
-	next.Tenants = maps.Clone(cur.Tenants)
-	next.Tenants[p.Tenant] = spec
-	return next, nil
+	return putSpec(cur, spec), nil // a removal is never refused: no validation
 }
 
 // applyPutACL replaces a tenant's ACL.
@@ -334,10 +328,15 @@ func withSpec(cur *State, spec tenant.Spec) (*State, error) {
 	if err := validateSpec(spec); err != nil {
 		return nil, err
 	}
+	return putSpec(cur, spec), nil
+}
+
+// putSpec returns cur with spec stored under its name (copy-on-write).
+func putSpec(cur *State, spec tenant.Spec) *State {
 	next := cur.clone()
 	next.Tenants = maps.Clone(cur.Tenants)
 	next.Tenants[spec.Name] = spec
-	return next, nil
+	return next
 }
 
 // validateSpec wraps Spec.Validate's verdict in ErrInvalid.
