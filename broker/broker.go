@@ -48,6 +48,10 @@ type Broker struct {
 	// retainedBytes is the payload size of the retained store.
 	retainedBytes atomic.Int64
 	stats         counters
+	// nodeBudget is the shared budget of WithMemoryBudget (nil: none);
+	// mem is this broker's own (Config.MaxMemory), charged to nodeBudget too.
+	nodeBudget *Budget
+	mem        *Budget
 
 	readBufs    bufPool
 	scratchPool sync.Pool // *scratch
@@ -77,6 +81,7 @@ func New(cfg Config, opts ...Option) (*Broker, error) {
 		o(b)
 	}
 	b.log = b.log.Named("broker")
+	b.mem = newChildBudget(cfg.MaxMemory, b.nodeBudget)
 	hs, err := newHookSet(b.pendingHooks)
 	if err != nil {
 		return nil, err
@@ -110,6 +115,7 @@ func (b *Broker) SetConfig(cfg Config) error {
 	}
 	b.cfg.Store(&cfg)
 	b.limits.set(&cfg)
+	b.mem.SetLimit(cfg.MaxMemory)
 	return nil
 }
 

@@ -14,8 +14,10 @@ type Config struct {
 	// client; a larger one gets DISCONNECT 0x95 (v5) or a close (3.x). It is
 	// advertised to v5 clients as Maximum Packet Size. Default 1 MiB.
 	MaxPacketSize int `json:"max_packet_size,omitempty"`
-	// ConnectTimeout is how long a new connection may take to send CONNECT
-	// (and finish enhanced authentication). Default 10s.
+	// ConnectTimeout is how long a new connection may take, in total, from
+	// its accept to the end of the CONNECT exchange (TLS handshake, the
+	// whole CONNECT packet and enhanced authentication): the deadline is
+	// set once and never re-armed by arriving bytes. Default 10s.
 	ConnectTimeout time.Duration `json:"connect_timeout,omitempty"`
 	// ReceiveMaximum is how many QoS 2 PUBLISH packets a v5 client may have
 	// unreleased towards the broker (advertised as Receive Maximum;
@@ -115,26 +117,61 @@ type Config struct {
 	// (3.1.1) and 5. A CONNECT with another gets CONNACK 0x84 Unsupported
 	// protocol version (v5) or 0x01 (3.x). Default: all three.
 	ProtocolVersions []byte `json:"protocol_versions,omitempty"`
+	// MaxQueuedBytes bounds the bytes (topic plus payload) of the QoS 1 and
+	// 2 messages one session holds, queued or awaiting acknowledgement; a
+	// delivery beyond it is dropped and counted like one beyond
+	// MaxQueuedMessages. A message shared by several sessions counts in
+	// each. Default 64 MiB.
+	MaxQueuedBytes int64 `json:"max_queued_bytes,omitempty"`
+	// MaxOutboundBytes bounds the bytes waiting in one connection's
+	// outbound buffer for a client that reads slowly: beyond it QoS 0
+	// messages to that client are dropped and QoS 1/2 ones wait in the
+	// session queue (one packet is always let through when the buffer is
+	// empty). Default 4 MiB.
+	MaxOutboundBytes int `json:"max_outbound_bytes,omitempty"`
+	// MaxSubscriptionBytes bounds the total length of one session's topic
+	// filters; a filter beyond it gets SUBACK 0x97 Quota exceeded (v5) or
+	// 0x80 (3.x). Default 256 KiB.
+	MaxSubscriptionBytes int `json:"max_subscription_bytes,omitempty"`
+	// SlowConsumerWait is the longest a connected subscriber whose queue is
+	// full may hold its publishers back (their PUBACK/PUBREC wait). After
+	// it the subscriber is a slow consumer: its publishers go on, and
+	// messages beyond its queue limits are dropped and counted until its
+	// queue drains below MaxQueuedMessages. Default 2s.
+	SlowConsumerWait time.Duration `json:"slow_consumer_wait,omitempty"`
+	// MaxMemory is this broker's memory budget in bytes: packets being
+	// read beyond the pooled 4 KiB buffer, outbound buffers, queued and
+	// inflight messages, retained messages and subscription filters are
+	// charged to it. When it is spent the broker refuses or sheds the
+	// newest demand (see the README's limits section). A Budget given with
+	// WithMemoryBudget (a node's, shared by its brokers) is charged too.
+	// Default 1 GiB.
+	MaxMemory int64 `json:"max_memory,omitempty"`
 	// ServerName is reported in $SYS/broker/version. Default "jmqx".
 	ServerName string `json:"server_name,omitempty"`
 }
 
 // Defaults of Config, documented on its fields.
 const (
-	DefaultMaxPacketSize     = 1 << 20
-	DefaultConnectTimeout    = 10 * time.Second
-	DefaultReceiveMaximum    = 32
-	DefaultMaxInflight       = 256
-	DefaultMaxQueuedMessages = 1000
-	DefaultMaxTopicLevels    = 128
-	DefaultTopicAliasMaximum = 16
-	DefaultMaxConnections    = 100000
-	DefaultMaxKeepAlive      = 65535
-	DefaultMaxSessionExpiry  = 0xFFFFFFFF
-	DefaultMaxClientIDLength = 65535
-	DefaultSysInterval       = 10 * time.Second
-	DefaultWriteTimeout      = 30 * time.Second
-	DefaultRateWait          = time.Second
+	DefaultMaxPacketSize        = 1 << 20
+	DefaultConnectTimeout       = 10 * time.Second
+	DefaultReceiveMaximum       = 32
+	DefaultMaxInflight          = 256
+	DefaultMaxQueuedMessages    = 1000
+	DefaultMaxTopicLevels       = 128
+	DefaultTopicAliasMaximum    = 16
+	DefaultMaxConnections       = 100000
+	DefaultMaxKeepAlive         = 65535
+	DefaultMaxSessionExpiry     = 0xFFFFFFFF
+	DefaultMaxClientIDLength    = 65535
+	DefaultSysInterval          = 10 * time.Second
+	DefaultWriteTimeout         = 30 * time.Second
+	DefaultRateWait             = time.Second
+	DefaultMaxQueuedBytes       = 64 << 20
+	DefaultMaxOutboundBytes     = 4 << 20
+	DefaultMaxSubscriptionBytes = 256 << 10
+	DefaultSlowConsumerWait     = 2 * time.Second
+	DefaultMaxMemory            = 1 << 30
 )
 
 // DefaultConfig returns a Config with every default filled in.
@@ -190,6 +227,21 @@ func (c *Config) setDefaults() {
 	if c.RateWait == 0 {
 		c.RateWait = DefaultRateWait
 	}
+	if c.MaxQueuedBytes == 0 {
+		c.MaxQueuedBytes = DefaultMaxQueuedBytes
+	}
+	if c.MaxOutboundBytes == 0 {
+		c.MaxOutboundBytes = DefaultMaxOutboundBytes
+	}
+	if c.MaxSubscriptionBytes == 0 {
+		c.MaxSubscriptionBytes = DefaultMaxSubscriptionBytes
+	}
+	if c.SlowConsumerWait == 0 {
+		c.SlowConsumerWait = DefaultSlowConsumerWait
+	}
+	if c.MaxMemory == 0 {
+		c.MaxMemory = DefaultMaxMemory
+	}
 	if c.ServerName == "" {
 		c.ServerName = "jmqx"
 	}
@@ -225,6 +277,11 @@ func (c Config) Validate() error {
 	check(c.MaxRetainedMessages >= 0, "max_retained_messages %d: must not be negative", c.MaxRetainedMessages)
 	check(c.MaxRetainedBytes >= 0, "max_retained_bytes %d: must not be negative", c.MaxRetainedBytes)
 	check(c.MinKeepAlive >= 0 && c.MinKeepAlive <= c.MaxKeepAlive, "min_keepalive %d: must be 0..max_keepalive (%d)", c.MinKeepAlive, c.MaxKeepAlive)
+	check(c.MaxQueuedBytes > 0, "max_queued_bytes %d: must be positive", c.MaxQueuedBytes)
+	check(c.MaxOutboundBytes > 0, "max_outbound_bytes %d: must be positive", c.MaxOutboundBytes)
+	check(c.MaxSubscriptionBytes > 0, "max_subscription_bytes %d: must be positive", c.MaxSubscriptionBytes)
+	check(c.SlowConsumerWait > 0, "slow_consumer_wait %s: must be positive", c.SlowConsumerWait)
+	check(c.MaxMemory >= 1<<20, "max_memory %d: must be at least 1 MiB", c.MaxMemory)
 	for _, v := range c.ProtocolVersions {
 		check(v >= 3 && v <= 5, "protocol_versions: %d: must be 3, 4 or 5", v)
 	}

@@ -87,6 +87,20 @@ type Authorizer interface {
 	CanSubscribe(c *ClientInfo, filter string) bool
 }
 
+// ReadAuthorizer is an Authorizer whose read rules may deny some topics
+// inside a filter it lets a client subscribe to (Mosquitto's acl_file
+// checks reads per message: "topic read #" with "deny secret/#"). For each
+// subscription it grants, the broker asks CheckReads once, at SUBSCRIBE
+// (and again on RecheckSubscriptions); when it returns true, every message
+// delivered through that subscription is first passed to CanRead and
+// skipped, counted as dropped, when refused. Both are called concurrently
+// (CanRead with the subscriber's session lock held), must not block and
+// must not keep their arguments.
+type ReadAuthorizer interface {
+	CheckReads(c *ClientInfo, filter string) bool
+	CanRead(c *ClientInfo, topic string) bool
+}
+
 // ConnectObserver follows the client lifecycle (Jmqx's device listener).
 // OnConnect is called once the CONNACK accepting the client is sent;
 // OnDisconnect when the client ends cleanly with DISCONNECT; OnConnectionLost
@@ -132,6 +146,7 @@ type hookSet struct {
 	authn     []Authenticator
 	enhanced  []EnhancedAuthenticator
 	authz     []Authorizer
+	readAuthz []ReadAuthorizer
 	connect   []ConnectObserver
 	publish   []PublishObserver
 	subscribe []SubscriptionObserver
@@ -149,6 +164,9 @@ func newHookSet(hooks []any) (*hookSet, error) {
 		}
 		if x, ok := v.(Authorizer); ok {
 			h.authz, used = append(h.authz, x), true
+		}
+		if x, ok := v.(ReadAuthorizer); ok {
+			h.readAuthz, used = append(h.readAuthz, x), true
 		}
 		if x, ok := v.(ConnectObserver); ok {
 			h.connect, used = append(h.connect, x), true

@@ -17,3 +17,9 @@ func WithLogger(l *zap.Logger) Option {
 func WithHooks(hooks ...any) Option {
 	return func(b *Broker) { b.pendingHooks = append(b.pendingHooks, hooks...) }
 }
+
+// WithMemoryBudget makes the broker charge, besides its own MaxMemory,
+// the shared Budget nb (a node's, shared by all its tenants' brokers).
+func WithMemoryBudget(nb *Budget) Option {
+	return func(b *Broker) { b.nodeBudget = nb }
+}
