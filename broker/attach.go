@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"slices"
 	"time"
 
 	"github.com/jmqx/jmqx/broker/packet"
@@ -42,13 +41,18 @@ func (b *Broker) attach(c *client, cp *packet.Connect, ack *packet.Connack) erro
 	if s != nil {
 		s.mu.Lock()
 		prev = s.client
+		// A session whose connection asked for none (clean session, or
+		// Session Expiry 0) ends with that connection: a takeover finds
+		// no session to resume, whether or not the old connection's
+		// DISCONNECT has been processed yet [MQTT-3.1.2-4, MQTT-3.1.2-11].
+		discard := cp.CleanStart || s.expiry == 0
 		if prev != nil {
 			// The old connection's will goes out unless the session continues
 			// and the will was delayed [MQTT-3.1.3-9]. The old connection
 			// decides when it ends, after the packets it had already received
 			// (a DISCONNECT among them discards the will [MQTT-3.1.2-10]); it
 			// is handed over here, under the session lock detach also takes.
-			if w := s.will; w != nil && (cp.CleanStart || w.delay == 0) {
+			if w := s.will; w != nil && (discard || w.delay == 0) {
 				prev.orphanWill = w
 			}
 		} else {
@@ -56,11 +60,12 @@ func (b *Broker) attach(c *client, cp *packet.Connect, ack *packet.Connack) erro
 		}
 		s.will = nil
 		s.stopTimersLocked()
-		if cp.CleanStart {
+		if discard {
 			s.ended = true
 			s.client = nil
 			s.online.Store(false)
 			s.releaseWaiters()
+			s.discardMessages()
 			s.mu.Unlock()
 			dropped, s = s, nil
 		} else {
@@ -75,7 +80,8 @@ func (b *Broker) attach(c *client, cp *packet.Connect, ack *packet.Connack) erro
 	s.mu.Lock()
 	s.gen++
 	s.client = c
-	s.info = &c.info
+	info := c.info
+	s.info = &info
 	s.online.Store(true)
 	s.expiry = expiry
 	s.will = w
@@ -93,95 +99,10 @@ func (b *Broker) attach(c *client, cp *packet.Connect, ack *packet.Connack) erro
 	}
 	// A pending delayed will goes out if the session it belonged to has
 	// just ended.
-	if pendingWill != nil && cp.CleanStart {
+	if pendingWill != nil && dropped != nil {
 		b.publishWill(s, pendingWill)
 	}
 	return nil
-}
-
-// resume retransmits the session's unacknowledged messages in their
-// original order (PUBLISH with DUP, or PUBREL) [MQTT-4.4.0-1] and then sends
-// queued messages up to the inflight window.
-func (c *client) resume() {
-	s := c.sess
-	now := time.Now().UnixNano()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.client != c {
-		return
-	}
-	if len(s.inflight) > 0 {
-		pids := make([]uint16, 0, len(s.inflight))
-		for pid := range s.inflight {
-			pids = append(pids, pid)
-		}
-		slices.SortFunc(pids, func(a, b uint16) int {
-			sa, sb := s.inflight[a].seq, s.inflight[b].seq
-			if sa < sb {
-				return -1
-			}
-			if sa > sb {
-				return 1
-			}
-			return 0
-		})
-		// Beyond the client's new Receive Maximum, unacknowledged PUBLISHes
-		// wait, keeping their packet identifiers, until acknowledgements make
-		// room [MQTT-3.3.4-9, MQTT-4.4.0-1].
-		s.pending = s.pending[:0]
-		sent := 0
-		for _, pid := range pids {
-			e := s.inflight[pid]
-			if e.rel {
-				c.writeAck(packet.PUBREL, pid, packet.Success)
-				sent++
-				continue
-			}
-			if sent >= c.sendWindow {
-				s.pending = append(s.pending, pid)
-				continue
-			}
-			q := queuedMsg{m: e.m, qos: e.qos, retain: e.retain, subIDs: e.subIDs}
-			c.sendStored(s, &q, pid, true, now)
-			sent++
-		}
-	}
-	s.resuming = false
-	c.refill(s, now)
-}
-
-// refill sends queued messages while the inflight window has room, and
-// lets slowed-down publishers go on once the queue is below its limit;
-// s.mu held.
-func (c *client) refill(s *session, now int64) {
-	defer func() {
-		if len(s.waiters) > 0 && s.queueLen() < s.b.config().MaxQueuedMessages {
-			s.releaseWaiters()
-		}
-	}()
-	for len(s.pending) > 0 && s.active() < c.sendWindow {
-		pid := s.pending[0]
-		s.pending = s.pending[1:]
-		e := s.inflight[pid]
-		q := queuedMsg{m: e.m, qos: e.qos, retain: e.retain, subIDs: e.subIDs}
-		if !c.sendStored(s, &q, pid, true, now) {
-			s.pending = append([]uint16{pid}, s.pending...)
-			return
-		}
-	}
-	for s.active() < c.sendWindow {
-		q, ok := s.dequeue()
-		if !ok {
-			return
-		}
-		if q.m.expired(now) {
-			s.b.stats.msgsDropped.Add(1)
-			continue
-		}
-		if !c.sendStored(s, &q, 0, false, now) {
-			return
-		}
-	}
 }
 
 // detach unbinds c from its session when the connection ends. The session
@@ -210,6 +131,7 @@ func (b *Broker) detach(c *client, clean bool) {
 	gen := s.gen
 	s.pending = s.pending[:0] // all inflight messages are resent on the next connection
 	s.releaseWaiters()        // an offline queue does not slow publishers down
+	s.slow = false
 	c.aliasesOut = nil
 	w := s.will
 	s.will = nil
@@ -219,6 +141,7 @@ func (b *Broker) detach(c *client, clean bool) {
 	ended := s.expiry == 0
 	if ended {
 		s.ended = true
+		s.discardMessages()
 		if b.sessions[s.id] == s {
 			delete(b.sessions, s.id)
 		}

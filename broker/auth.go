@@ -25,7 +25,7 @@ func (c *client) enhancedAuth(hs *hookSet, cp *packet.Connect, props *packet.Pro
 		return packet.BadAuthenticationMethod // [MQTT-4.12.0-1]
 	}
 	x := &AuthExchange{Client: &c.info, Method: method, In: cp.Props.AuthData}
-	deadline := time.Now().Add(c.b.config().ConnectTimeout) // bounds the whole exchange
+	deadline := c.connectBy // bounds the whole exchange
 	for {
 		x.Out = nil
 		rc := h.Exchange(x)

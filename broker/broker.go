@@ -52,6 +52,7 @@ type Broker struct {
 	// mem is this broker's own (Config.MaxMemory), charged to nodeBudget too.
 	nodeBudget *Budget
 	mem        *Budget
+	drops      dropLog
 
 	readBufs    bufPool
 	scratchPool sync.Pool // *scratch
@@ -82,6 +83,7 @@ func New(cfg Config, opts ...Option) (*Broker, error) {
 	}
 	b.log = b.log.Named("broker")
 	b.mem = newChildBudget(cfg.MaxMemory, b.nodeBudget)
+	b.drops = dropLog{log: b.log, interval: dropLogInterval}
 	hs, err := newHookSet(b.pendingHooks)
 	if err != nil {
 		return nil, err
@@ -221,6 +223,7 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 		s.stopTimers()
 	}
 	b.mu.Unlock()
+	b.drops.stop()
 	return err
 }
 

@@ -38,9 +38,13 @@ type client struct {
 	graceful      bool        // close with closeGracefully; reader-owned
 
 	// Reader-owned.
-	rbuf      []byte // pooled read buffer; nil while idle
-	rstart    int
-	rend      int
+	rbuf       []byte // pooled read buffer; nil while idle
+	rbufCharge int64  // size of rbuf when it is not pooled, charged to the memory budget
+	rstart     int
+	rend       int
+	// connectBy is the deadline of the whole CONNECT exchange; zero once
+	// the client is connected.
+	connectBy time.Time
 	sc        *scratch // pooled decode and routing scratch; nil while idle
 	aliasesIn []string // v5 inbound topic aliases, index = alias
 	limits    clientLimits
@@ -49,6 +53,7 @@ type client struct {
 	ackMu    sync.Mutex
 	waits    int
 	deferred []deferredAck
+	heldQoS1 int // QoS 1 acknowledgements among deferred
 
 	// Guarded by the session's mu (all PUBLISH sends to this client).
 	aliasesOut map[string]uint16
@@ -59,6 +64,8 @@ type client struct {
 	// Outbound, guarded by wmu.
 	wmu        sync.Mutex
 	out        []byte
+	outCharge  int64 // capacity of out beyond writeBufSize, charged to the memory budget
+	outWaiting bool  // a QoS 1/2 PUBLISH found out full: refill once it drains
 	spare      []byte
 	flushing   bool
 	writerIdle bool          // the writer waits on wake
@@ -73,7 +80,7 @@ type client struct {
 }
 
 func newClient(b *Broker, conn net.Conn) *client {
-	c := &client{b: b, conn: conn}
+	c := &client{b: b, conn: conn, connectBy: time.Now().Add(b.config().ConnectTimeout)}
 	c.info.RemoteAddr = conn.RemoteAddr()
 	c.info.LocalAddr = conn.LocalAddr()
 	c.raw = newRawConn(conn)
@@ -140,7 +147,7 @@ func (c *client) end(cause error, clean bool) {
 // exchange.
 func (c *client) serve() error {
 	if tc, ok := c.conn.(*tls.Conn); ok {
-		_ = tc.SetDeadline(time.Now().Add(c.b.config().ConnectTimeout))
+		_ = tc.SetDeadline(c.connectBy)
 		if err := tc.Handshake(); err != nil {
 			c.logger().Info("TLS handshake failed", zap.Error(err))
 			c.closeNow()
@@ -282,7 +289,11 @@ func (c *client) closeNow() {
 	}
 	c.wmu.Unlock()
 	_ = c.conn.Close()
-	c.releaseReadBuffer()
+	c.dropReadBuffer()
+	if c.sc != nil {
+		c.b.putScratch(c.sc)
+		c.sc = nil
+	}
 }
 
 // finish runs once the connection has ended: it detaches the session,

@@ -49,7 +49,7 @@ func (c *client) connect() error {
 	if rc := c.authenticate(&cp, &props); rc != packet.Success {
 		return c.refuse(rc, &props)
 	}
-	if cp.WillFlag && !c.canPublish(c.b.hooks.Load(), cp.WillTopic) {
+	if cp.WillFlag && (isSysTopic(cp.WillTopic) || !c.canPublish(c.b.hooks.Load(), cp.WillTopic)) {
 		c.logger().Info("will topic not authorized", zap.String("topic", cp.WillTopic))
 		return c.refuse(packet.NotAuthorized, nil)
 	}
@@ -58,6 +58,7 @@ func (c *client) connect() error {
 	if err := c.b.attach(c, &cp, &ack); err != nil {
 		return c.refuse(packet.ServerUnavailable, nil)
 	}
+	c.connectBy = time.Time{}
 	c.connected.Store(true)
 	c.b.stats.connected.Add(1)
 	c.b.stats.connectsTotal.Add(1)

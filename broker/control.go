@@ -84,6 +84,7 @@ func (b *Broker) RecheckSubscriptions() int {
 			}
 			for _, f := range refused {
 				delete(s.subs, f)
+				b.releaseSubscription(s, f)
 			}
 		}
 		s.mu.Unlock()

@@ -1,8 +1,6 @@
 package broker
 
 import (
-	"go.uber.org/zap"
-
 	"github.com/jmqx/jmqx/broker/packet"
 )
 
@@ -67,8 +65,17 @@ const (
 	written  writeStatus = iota
 	tooLarge             // exceeds the client's Maximum Packet Size: dropped [MQTT-3.1.2-24]
 	closing              // the connection is closing: not written
-	backlog              // QoS 0 and the client's backlog is full: dropped
+	backlog              // QoS 0 and the outbound buffer is full: dropped
+	full                 // QoS 1/2 and the outbound buffer is full: not written, wait
 )
+
+// dropCause returns the drop cause of a status that drops the message.
+func (st writeStatus) dropCause() dropCause {
+	if st == tooLarge {
+		return dropTooLarge
+	}
+	return dropBacklog
+}
 
 // writePublish encodes sp straight into the outbound buffer with packet
 // identifier pid, applying an outbound topic alias when the client accepts
@@ -76,7 +83,7 @@ const (
 func (c *client) writePublish(sp *pubSpec, pid uint16) writeStatus {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	if st := c.reserveLocked(sp.qos == 0); st != written {
+	if st := c.reserveLocked(sp.qos, len(sp.topic)+len(sp.payload)+publishSlack); st != written {
 		return st
 	}
 	start := len(c.out)
@@ -84,7 +91,6 @@ func (c *client) writePublish(sp *pubSpec, pid uint16) writeStatus {
 	c.out, pidOff = appendPublish(c.out, c.version, sp)
 	if size := len(c.out) - start; size > c.maxOutPacket {
 		c.out = c.out[:start]
-		c.dropTooLarge(size)
 		return tooLarge
 	}
 	if c.aliasOutMax > 0 && c.version == packet.V5 {
@@ -96,12 +102,12 @@ func (c *client) writePublish(sp *pubSpec, pid uint16) writeStatus {
 					delete(c.aliasesOut, sp.topic)
 				}
 				c.out = c.out[:start]
-				c.dropTooLarge(size)
 				return tooLarge
 			}
 		}
 	}
 	putPID(c.out, pidOff, pid)
+	c.chargeOutLocked()
 	c.startFlushLocked()
 	return written
 }
@@ -126,44 +132,3 @@ func (c *client) applyAliasOut(sp *pubSpec) (changed, assigned bool) {
 	return true, true
 }
 
-// dropTooLarge counts and logs a message not sent because it exceeds the
-// client's Maximum Packet Size [MQTT-3.1.2-24].
-func (c *client) dropTooLarge(size int) {
-	c.b.stats.msgsDropped.Add(1)
-	if ce := c.b.log.Check(zap.InfoLevel, "message dropped: larger than the client's maximum packet size"); ce != nil {
-		ce.Write(zap.String("client", c.info.ClientID), zap.Int("size", size), zap.Int("client_maximum", c.maxOutPacket))
-	}
-}
-
-// sendStored sends a stored message (queued, retransmitted or retained) to
-// c; s.mu held. pid 0 allocates a new packet identifier for QoS > 0. It
-// reports false if the connection is closing (the message stays inflight,
-// for retransmission on the next connection).
-func (c *client) sendStored(s *session, q *queuedMsg, pid uint16, dup bool, now int64) bool {
-	m := q.m
-	sp := pubSpec{topic: m.topic, payload: m.payload, props: &m.props, qos: q.qos, retain: q.retain, dup: dup, subIDs: q.subIDs}
-	if m.expireAt != 0 {
-		sp.expiry, sp.overrideExpiry = m.remainingExpiry(now), true
-	}
-	newPID := q.qos > 0 && pid == 0
-	if newPID {
-		pid = s.allocPID()
-	}
-	switch c.writePublish(&sp, pid) {
-	case tooLarge, backlog:
-		if !newPID && pid != 0 {
-			delete(s.inflight, pid)
-		}
-		return true
-	case closing:
-		if newPID {
-			s.enqueueFront(*q)
-		}
-		return false
-	}
-	if newPID {
-		s.track(pid, m, q.qos, q.retain, q.subIDs)
-	}
-	c.b.stats.msgsSent.Add(1)
-	return true
-}

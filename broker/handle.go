@@ -127,13 +127,12 @@ func (c *client) handlePublish(h packet.FixedHeader, body []byte) error {
 		}
 		s.mu.Unlock()
 		if seen { // a duplicate before PUBREL: not delivered again [MQTT-4.3.3-10]
-			c.ackPublish(packet.PUBREC, p.PacketID, packet.Success)
-			return nil
+			return c.ackPublish(packet.PUBREC, p.PacketID, packet.Success)
 		}
 	}
 	rc := packet.Success
 	hs := c.b.hooks.Load()
-	if !c.canPublish(hs, p.Topic) {
+	if isSysTopic(p.Topic) || !c.canPublish(hs, p.Topic) {
 		rc = packet.NotAuthorized
 		if ce := c.b.log.Check(zap.InfoLevel, "publish not authorized"); ce != nil {
 			ce.Write(zap.String("client", c.info.ClientID), zap.String("topic", p.Topic))
@@ -144,10 +143,9 @@ func (c *client) handlePublish(h packet.FixedHeader, body []byte) error {
 		if len(hs.publish) > 0 {
 			c.observePublish(hs, p)
 		}
-		if p.Retain {
-			c.b.storeRetained(c.sc.route.message())
-		}
-		if c.sc.route.run() == 0 && c.version == packet.V5 {
+		if p.Retain && !c.b.storeRetained(c.sc.route.message()) {
+			rc = c.b.overQuota(c, "memory budget", p.Topic)
+		} else if c.sc.route.run() == 0 && c.version == packet.V5 {
 			rc = packet.NoMatchingSubscribers
 		}
 		c.sc.route.pub, c.sc.route.msg, c.sc.route.publisher = nil, nil, nil
@@ -157,16 +155,22 @@ func (c *client) handlePublish(h packet.FixedHeader, body []byte) error {
 	}
 	switch p.QoS {
 	case 1:
-		c.ackPublish(packet.PUBACK, p.PacketID, v5Only(c, rc))
+		return c.ackPublish(packet.PUBACK, p.PacketID, v5Only(c, rc))
 	case 2:
 		if rc.IsError() {
 			s.mu.Lock()
 			delete(s.inQoS2, p.PacketID)
 			s.mu.Unlock()
 		}
-		c.ackPublish(packet.PUBREC, p.PacketID, v5Only(c, rc))
+		return c.ackPublish(packet.PUBREC, p.PacketID, v5Only(c, rc))
 	}
 	return nil
+}
+
+// isSysTopic reports whether topic is under $SYS, which only the broker
+// publishes to: a client's PUBLISH there is refused as not authorized.
+func isSysTopic(topic string) bool {
+	return len(topic) >= 4 && topic[:4] == "$SYS" && (len(topic) == 4 || topic[4] == '/')
 }
 
 // inboundMax is how many QoS 2 messages the client may have unreleased:
@@ -233,55 +237,19 @@ func (c *client) observePublish(hs *hookSet, p *packet.Publish) {
 
 // handleAck processes PUBACK, PUBREC, PUBREL and PUBCOMP.
 func (c *client) handleAck(a *packet.Ack) error {
-	s := c.sess
-	now := time.Now().UnixNano()
-	switch a.Type {
-	case packet.PUBREL:
-		s.mu.Lock()
-		_, ok := s.inQoS2[a.PacketID]
-		delete(s.inQoS2, a.PacketID)
-		s.mu.Unlock()
-		rc := packet.Success
-		if !ok {
-			rc = v5Only(c, packet.PacketIdentifierNotFound)
-		}
-		c.writeAck(packet.PUBCOMP, a.PacketID, rc)
+	if a.Type != packet.PUBREL {
+		c.handleOutboundAck(a)
 		return nil
-	case packet.PUBACK:
-		s.mu.Lock()
-		if e, ok := s.inflight[a.PacketID]; ok && e.qos == 1 {
-			delete(s.inflight, a.PacketID)
-			s.unpend(a.PacketID)
-			s.refillCurrent(now)
-		}
-		s.mu.Unlock()
-	case packet.PUBREC:
-		s.mu.Lock()
-		e, ok := s.inflight[a.PacketID]
-		if !ok || e.qos != 2 {
-			s.mu.Unlock()
-			c.writeAck(packet.PUBREL, a.PacketID, v5Only(c, packet.PacketIdentifierNotFound))
-			return nil
-		}
-		s.unpend(a.PacketID)
-		if a.ReasonCode.IsError() { // the receiver refused it: the flow ends [MQTT-4.3.3-4]
-			delete(s.inflight, a.PacketID)
-			s.refillCurrent(now)
-			s.mu.Unlock()
-			return nil
-		}
-		e.rel = true
-		e.m = nil // the payload is no longer needed
-		s.inflight[a.PacketID] = e
-		s.mu.Unlock()
-		c.writeAck(packet.PUBREL, a.PacketID, packet.Success)
-	case packet.PUBCOMP:
-		s.mu.Lock()
-		if e, ok := s.inflight[a.PacketID]; ok && e.rel {
-			delete(s.inflight, a.PacketID)
-			s.refillCurrent(now)
-		}
-		s.mu.Unlock()
 	}
+	s := c.sess
+	s.mu.Lock()
+	_, ok := s.inQoS2[a.PacketID]
+	delete(s.inQoS2, a.PacketID)
+	s.mu.Unlock()
+	rc := packet.Success
+	if !ok {
+		rc = v5Only(c, packet.PacketIdentifierNotFound)
+	}
+	c.writeAck(packet.PUBCOMP, a.PacketID, rc)
 	return nil
 }

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -33,7 +34,16 @@ type message struct {
 	retain   bool
 	props    packet.Properties // forwarded properties only
 	expireAt int64             // unix nanoseconds; 0: never
-	from     *session          // publishing session, for No Local; nil for in-process
+	// fromSession is the publishing session's uid (for No Local; 0 for
+	// in-process messages) and fromClient its client id. They identify
+	// the publisher without pointing at it, so that a stored message never
+	// keeps an ended session or connection alive.
+	fromSession uint64
+	fromClient  string
+	// holders counts the sessions and stores holding m (queued, inflight
+	// or retained); the first charges m's size to the broker's memory
+	// budget and the last gives it back (hold.go).
+	holders atomic.Int32
 }
 
 // forwardedProps is the set of PUBLISH properties passed on to subscribers
@@ -42,7 +52,8 @@ const forwardedProps = 1<<packet.PropPayloadFormat | 1<<packet.PropMessageExpiry
 	1<<packet.PropContentType | 1<<packet.PropResponseTopic |
 	1<<packet.PropCorrelationData | 1<<packet.PropUserProperty
 
-// newMessage copies pub into a message that owns its data.
+// newMessage copies pub into a message that owns its data; from is the
+// publishing session (nil for in-process messages and wills).
 func newMessage(pub *packet.Publish, from *session, now time.Time) *message {
 	// One allocation holds topic and payload; the topic string views it.
 	buf := make([]byte, len(pub.Topic)+len(pub.Payload))
@@ -52,7 +63,9 @@ func newMessage(pub *packet.Publish, from *session, now time.Time) *message {
 		payload: buf[n:len(buf):len(buf)],
 		qos:     pub.QoS,
 		retain:  pub.Retain,
-		from:    from,
+	}
+	if from != nil {
+		m.fromSession, m.fromClient = from.uid, from.id
 	}
 	if n > 0 {
 		m.topic = unsafe.String(&buf[0], n)
@@ -104,8 +117,5 @@ func (m *message) remainingExpiry(now int64) uint32 {
 func (m *message) view(v *Message) {
 	v.Topic, v.Payload, v.QoS, v.Retain = m.topic, m.payload, m.qos, m.retain
 	v.Props = m.props
-	v.ClientID = ""
-	if m.from != nil {
-		v.ClientID = m.from.id
-	}
+	v.ClientID = m.fromClient
 }

@@ -91,7 +91,9 @@ func (c *client) readPacket(timeout time.Duration) (packet.FixedHeader, []byte, 
 					c.b.stats.bytesReceived.Add(int64(total))
 					return h, body, nil
 				} else if c.rstart+total > len(c.rbuf) {
-					c.growReadBuffer(total)
+					if err := c.growReadBuffer(total); err != nil {
+						return h, nil, err
+					}
 				}
 			} else if !errors.Is(err, packet.ErrIncomplete) {
 				return h, nil, err
@@ -149,6 +151,9 @@ func (c *client) setReadDeadline(timeout time.Duration) error {
 	if timeout > 0 {
 		d = time.Now().Add(timeout)
 	}
+	if !c.connectBy.IsZero() && (d.IsZero() || c.connectBy.Before(d)) {
+		d = c.connectBy // the CONNECT exchange has one total deadline
+	}
 	err := c.conn.SetReadDeadline(d)
 	if c.kickCode.Load() != 0 {
 		return errKicked // a kick raced with the deadline reset
@@ -158,30 +163,54 @@ func (c *client) setReadDeadline(timeout time.Duration) error {
 
 var errKicked = errors.New("broker: disconnected by server")
 
-// growReadBuffer makes room for a packet of total bytes starting at rstart.
-func (c *client) growReadBuffer(total int) {
-	if total <= readBufSize && c.rbuf != nil && cap(c.rbuf) == readBufSize {
+// growReadBuffer makes room for more of a packet of total bytes starting
+// at rstart. Memory follows the bytes that arrived, not the length the
+// packet declares: a larger buffer is made only once the current one is
+// full, at most twice its size, and charged to the memory budget (beyond
+// the pooled readBufSize); a packet the budget cannot hold ends the
+// connection with 0x97 Quota exceeded.
+func (c *client) growReadBuffer(total int) error {
+	if total <= len(c.rbuf) || c.rstart > 0 { // room after moving the packet to the front
 		n := copy(c.rbuf, c.rbuf[c.rstart:c.rend])
 		c.rstart, c.rend = 0, n
-		return
+		if total <= len(c.rbuf) || c.rend < len(c.rbuf) {
+			return nil
+		}
 	}
-	nb := make([]byte, total)
+	if c.rend < len(c.rbuf) {
+		return nil // read more first
+	}
+	size := min(total, max(2*len(c.rbuf), 4*readBufSize))
+	charge := int64(size)
+	if !c.b.mem.charge(charge - c.rbufCharge) {
+		c.b.stats.memoryRefusals.Add(1)
+		return fmt.Errorf("broker: a %d-byte packet does not fit the memory budget: %w", total, packet.QuotaExceeded)
+	}
+	nb := make([]byte, size)
 	n := copy(nb, c.rbuf[c.rstart:c.rend])
-	c.releaseReadBuffer()
-	c.rbuf, c.rstart, c.rend = nb, 0, n
+	c.b.readBufs.put(c.rbuf)
+	c.rbuf, c.rstart, c.rend, c.rbufCharge = nb, 0, n, charge
+	return nil
 }
 
 // releaseReadBuffer returns an empty read buffer and the scratch to their
 // pools.
 func (c *client) releaseReadBuffer() {
 	if c.rbuf != nil && c.rstart == c.rend {
-		c.b.readBufs.put(c.rbuf)
-		c.rbuf, c.rstart, c.rend = nil, 0, 0
+		c.dropReadBuffer()
 	}
 	if c.sc != nil && c.rbuf == nil {
 		c.b.putScratch(c.sc)
 		c.sc = nil
 	}
+}
+
+// dropReadBuffer lets go of the read buffer, whatever it holds, and gives
+// back its charge.
+func (c *client) dropReadBuffer() {
+	c.b.readBufs.put(c.rbuf)
+	c.b.mem.release(c.rbufCharge)
+	c.rbuf, c.rstart, c.rend, c.rbufCharge = nil, 0, 0, 0
 }
 
 func (b *Broker) getScratch() *scratch {
@@ -193,7 +222,7 @@ func (b *Broker) getScratch() *scratch {
 
 func (b *Broker) putScratch(sc *scratch) {
 	r := &sc.route
-	r.pub, r.msg, r.from, r.lastRes = nil, nil, nil, nil
+	r.pub, r.msg, r.from, r.lastRes, r.publisher = nil, nil, nil, nil, nil
 	clear(r.targets)
 	if cap(r.buf) > maxPooledRouteBuf {
 		r.buf = nil

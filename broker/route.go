@@ -3,16 +3,17 @@ package broker
 import (
 	"time"
 
-	"go.uber.org/zap"
-
 	"github.com/jmqx/jmqx/broker/packet"
 	"github.com/jmqx/jmqx/broker/topics"
 )
 
-// route delivers one application message to its subscribers. It is
-// reusable scratch owned by one publisher (a client's reader goroutine, or
-// one in-process publish): the message is encoded at most once per distinct
-// outgoing form and copied into each subscriber's buffer.
+// route decides who receives one application message: it matches the
+// topic, folds overlapping subscriptions of one session into one delivery,
+// picks shared-group members, and hands each target to deliver
+// (delivery.go). It is reusable scratch owned by one publisher (a client's
+// reader goroutine, or one in-process publish): the message is encoded at
+// most once per distinct outgoing form and copied into each subscriber's
+// buffer.
 type route struct {
 	b   *Broker
 	pub *packet.Publish // as received; aliases the read buffer (nil if msg is the source)
@@ -20,8 +21,10 @@ type route struct {
 	// for in-process messages and wills.
 	publisher *client
 	msg       *message // owned copy, made on first need
-	from      *session
-	now       int64
+	from      *session // the publishing session; nil for owned messages
+	// fromSession is the publishing session's uid, for No Local; 0: none.
+	fromSession uint64
+	now         int64
 
 	buf     []byte        // encoded forms
 	forms   [2][3][2]form // [v5][qos][retain]
@@ -29,20 +32,31 @@ type route struct {
 	ids     []uint32
 	lastRes *topics.Result[*session, subOpts]
 	lastDup bool
+	// index maps a session to its target while overlapping subscriptions
+	// are merged, so that merging stays linear in the matches.
+	index map[*session]int32
 }
 
 type form struct{ off, n, pidOff int32 }
 
+// target is one session's delivery of the message.
 type target struct {
-	s        *session
-	qos      byte
-	retain   bool
-	ids0, id int // subscription ids: r.ids[ids0:ids0+id]
+	s         *session
+	qos       byte
+	retain    bool
+	checkRead bool // some matching subscription asks for a per-message read check
+	ids0, id  int  // subscription ids: r.ids[ids0:ids0+id]
 }
 
 // reset prepares r for a new message.
 func (r *route) reset(b *Broker, pub *packet.Publish, msg *message, from *session, now time.Time) {
 	r.b, r.pub, r.msg, r.from, r.now = b, pub, msg, from, now.UnixNano()
+	r.fromSession = 0
+	if from != nil {
+		r.fromSession = from.uid
+	} else if msg != nil {
+		r.fromSession = msg.fromSession
+	}
 	r.publisher = nil
 	r.buf = r.buf[:0]
 	r.forms = [2][3][2]form{}
@@ -58,6 +72,14 @@ func (r *route) message() *message {
 	return r.msg
 }
 
+// topic returns the message's topic.
+func (r *route) topic() string {
+	if r.pub != nil {
+		return r.pub.Topic
+	}
+	return r.msg.topic
+}
+
 // source returns the topic, payload and forwarded properties to encode.
 func (r *route) source() (string, []byte, *packet.Properties, bool) {
 	if r.pub != nil {
@@ -67,7 +89,7 @@ func (r *route) source() (string, []byte, *packet.Properties, bool) {
 }
 
 // run matches the topic and delivers to every matching subscription. It
-// returns the number of subscriptions that received the message.
+// returns the number of sessions the message was handed to.
 func (r *route) run() int {
 	topic, _, _, pubRetain := r.source()
 	qos := r.qos()
@@ -79,27 +101,32 @@ func (r *route) run() int {
 		dup = hasDuplicates(res.Subs)
 		r.lastRes, r.lastDup = res, dup
 	}
+	if dup {
+		if r.index == nil {
+			r.index = make(map[*session]int32, len(res.Subs))
+		}
+		defer clear(r.index)
+	}
 	for i := range res.Subs {
 		e := &res.Subs[i]
-		if e.Value.noLocal && e.Key == r.from && r.from != nil {
+		if e.Value.noLocal && r.fromSession != 0 && e.Key.uid == r.fromSession {
 			continue // [MQTT-3.8.3-3]
 		}
 		q := min(qos, e.Value.qos)
 		ret := e.Value.rap && pubRetain
 		if !dup {
-			r.addTarget(e.Key, q, ret, e.Value.id)
+			r.addTarget(e.Key, q, ret, &e.Value)
 			continue
 		}
-		r.mergeTarget(e.Key, q, ret, e.Value.id)
+		r.mergeTarget(e.Key, q, ret, &e.Value)
 	}
 	for _, g := range res.Groups {
 		if e, ok := pickMember(g); ok {
-			r.addTarget(e.Key, min(qos, e.Value.qos), e.Value.rap && pubRetain, e.Value.id)
+			r.addTarget(e.Key, min(qos, e.Value.qos), e.Value.rap && pubRetain, &e.Value)
 		}
 	}
 	for i := range r.targets {
-		t := &r.targets[i]
-		r.deliver(t.s, t.qos, t.retain, r.ids[t.ids0:t.ids0+t.id])
+		r.deliver(&r.targets[i])
 	}
 	return len(r.targets)
 }
@@ -111,10 +138,10 @@ func (r *route) qos() byte {
 	return r.msg.qos
 }
 
-func (r *route) addTarget(s *session, qos byte, retain bool, id uint32) {
-	t := target{s: s, qos: qos, retain: retain, ids0: len(r.ids)}
-	if id != 0 {
-		r.ids = append(r.ids, id)
+func (r *route) addTarget(s *session, qos byte, retain bool, o *subOpts) {
+	t := target{s: s, qos: qos, retain: retain, checkRead: o.checkRead, ids0: len(r.ids)}
+	if o.id != 0 {
+		r.ids = append(r.ids, o.id)
 		t.id = 1
 	}
 	r.targets = append(r.targets, t)
@@ -122,28 +149,29 @@ func (r *route) addTarget(s *session, qos byte, retain bool, id uint32) {
 
 // mergeTarget folds overlapping subscriptions of one session into one
 // delivery at the highest QoS carrying every Subscription Identifier
-// [MQTT-3.3.4-2, MQTT-3.3.4-3].
-func (r *route) mergeTarget(s *session, qos byte, retain bool, id uint32) {
-	for i := range r.targets {
-		t := &r.targets[i]
-		if t.s != s {
-			continue
-		}
-		t.qos = max(t.qos, qos)
-		t.retain = t.retain || retain
-		if id != 0 {
-			// ids of one target are contiguous only if appended last; rebuild.
-			if t.ids0+t.id != len(r.ids) {
-				start := len(r.ids)
-				r.ids = append(r.ids, r.ids[t.ids0:t.ids0+t.id]...)
-				t.ids0 = start
-			}
-			r.ids = append(r.ids, id)
-			t.id++
-		}
+// [MQTT-3.3.4-2, MQTT-3.3.4-3]. The index finds the session's target in
+// constant time.
+func (r *route) mergeTarget(s *session, qos byte, retain bool, o *subOpts) {
+	i, ok := r.index[s]
+	if !ok {
+		r.index[s] = int32(len(r.targets))
+		r.addTarget(s, qos, retain, o)
 		return
 	}
-	r.addTarget(s, qos, retain, id)
+	t := &r.targets[i]
+	t.qos = max(t.qos, qos)
+	t.retain = t.retain || retain
+	t.checkRead = t.checkRead || o.checkRead
+	if o.id != 0 {
+		// ids of one target are contiguous only if appended last; move them.
+		if t.ids0+t.id != len(r.ids) {
+			start := len(r.ids)
+			r.ids = append(r.ids, r.ids[t.ids0:t.ids0+t.id]...)
+			t.ids0 = start
+		}
+		r.ids = append(r.ids, o.id)
+		t.id++
+	}
 }
 
 func hasDuplicates(subs []topics.Entry[*session, subOpts]) bool {
@@ -187,78 +215,6 @@ func pickMember(g *topics.Group[*session, subOpts]) (topics.Entry[*session, subO
 	return ms[start], true
 }
 
-// deliver hands the message to one session: straight into its client's
-// buffer when possible, else into its queue (QoS 1/2).
-func (r *route) deliver(s *session, qos byte, retain bool, ids []uint32) {
-	s.mu.Lock()
-	if s.ended { // a session being discarded; its subscriptions are going away
-		s.mu.Unlock()
-		r.b.stats.msgsDropped.Add(1)
-		return
-	}
-	if s.sink != nil {
-		s.sink.push(r.message(), qos, retain, ids)
-		s.mu.Unlock()
-		return
-	}
-	c := s.client
-	if c == nil {
-		if qos > 0 {
-			r.queueFor(s, false, qos, retain, ids)
-		}
-		s.mu.Unlock()
-		return
-	}
-	if qos > 0 && (s.resuming || s.active() >= c.sendWindow || s.queueLen() > 0) {
-		r.queueFor(s, true, qos, retain, ids)
-		s.mu.Unlock()
-		return
-	}
-	r.sendTo(c, s, qos, retain, ids)
-	s.mu.Unlock()
-}
-
-// sendTo queues the PUBLISH on c, copying the shared encoded form when the
-// delivery has no per-client properties; s.mu held.
-func (r *route) sendTo(c *client, s *session, qos byte, retain bool, ids []uint32) {
-	var pid uint16
-	if qos > 0 {
-		pid = s.allocPID()
-	}
-	var st writeStatus
-	if len(ids) == 0 && c.aliasOutMax == 0 {
-		frame, pidOff := r.form(c.version, qos, retain)
-		if len(frame) > c.maxOutPacket {
-			c.dropTooLarge(len(frame))
-			return
-		}
-		st = c.writeFrame(frame, pidOff, pid, qos)
-	} else {
-		topic, payload, props, _ := r.source()
-		sp := pubSpec{topic: topic, payload: payload, props: props, qos: qos, retain: retain, subIDs: ids}
-		if r.pub == nil && r.msg.expireAt != 0 {
-			sp.expiry, sp.overrideExpiry = r.msg.remainingExpiry(r.now), true
-		}
-		st = c.writePublish(&sp, pid)
-	}
-	switch st {
-	case tooLarge:
-		return
-	case backlog:
-		r.b.stats.msgsDropped.Add(1)
-		return
-	case closing:
-		if qos > 0 {
-			r.queueFor(s, false, qos, retain, ids)
-		}
-		return
-	}
-	r.b.stats.msgsSent.Add(1)
-	if qos > 0 {
-		s.track(pid, r.message(), qos, retain, cloneIDs(ids))
-	}
-}
-
 // form returns the shared encoding of the message for a protocol level,
 // QoS and retain flag, encoding it on first use.
 func (r *route) form(version byte, qos byte, retain bool) ([]byte, int) {
@@ -283,26 +239,4 @@ func (r *route) form(version byte, qos byte, retain bool) ([]byte, int) {
 		*f = form{off: int32(start), n: int32(len(r.buf) - start), pidOff: int32(pidOff - start)}
 	}
 	return r.buf[f.off : f.off+f.n], int(f.pidOff)
-}
-
-func cloneIDs(ids []uint32) []uint32 {
-	if len(ids) == 0 {
-		return nil
-	}
-	return append([]uint32(nil), ids...)
-}
-
-// routeMessage delivers an owned message (a will, an in-process publish, a
-// $SYS update) from outside any client's reader.
-func (b *Broker) routeMessage(m *message, now time.Time) int {
-	var r route
-	if m.retain {
-		b.storeRetained(m)
-	}
-	r.reset(b, nil, m, m.from, now)
-	n := r.run()
-	if ce := b.log.Check(zap.DebugLevel, "routed message"); ce != nil {
-		ce.Write(zap.String("topic", m.topic), zap.Int("subscribers", n))
-	}
-	return n
 }

@@ -20,7 +20,10 @@ type counters struct {
 	protocolErrors atomic.Int64 // connections closed for a protocol violation
 	throttled      atomic.Int64 // times a publisher's acknowledgements were held back
 	// refusals counts refusals by MQTT 5 reason code (see Stats.Refusals).
-	refusals [256]atomic.Int64
+	refusals       [256]atomic.Int64
+	drops          [numDropCauses]atomic.Int64 // dropped deliveries by cause
+	slowConsumers  atomic.Int64                // sessions marked slow
+	memoryRefusals atomic.Int64                // demands refused by the memory budget
 }
 
 // refuse counts one refusal with reason code rc.
@@ -52,6 +55,16 @@ type Stats struct {
 	// clients are counted under the v5 code of the cause. Codes never
 	// seen are absent.
 	Refusals map[packet.ReasonCode]int64
+	// Drops counts dropped deliveries by cause ("queue full
+	// (max_queued_messages)", "slow consumer", "memory budget", ...), the
+	// parts of MessagesDropped. Causes never seen are absent.
+	Drops map[string]int64
+	// SlowConsumers counts the times a subscriber held its publishers
+	// back for SlowConsumerWait and was marked slow.
+	SlowConsumers int64
+	// MemoryUsed and MemoryLimit are the broker's memory budget
+	// (MaxMemory): bytes charged now, and the limit.
+	MemoryUsed, MemoryLimit int64
 }
 
 // Stats returns a snapshot of the broker's statistics.
@@ -75,6 +88,10 @@ func (b *Broker) Stats() Stats {
 		ProtocolErrors:      b.stats.protocolErrors.Load(),
 		PublishersThrottled: b.stats.throttled.Load(),
 		Refusals:            b.stats.refusalMap(),
+		Drops:               b.stats.dropMap(),
+		SlowConsumers:       b.stats.slowConsumers.Load(),
+		MemoryUsed:          b.mem.Used(),
+		MemoryLimit:         b.mem.Limit(),
 	}
 }
 
@@ -83,6 +100,16 @@ func (c *counters) refusalMap() map[packet.ReasonCode]int64 {
 	for i := range c.refusals {
 		if n := c.refusals[i].Load(); n != 0 {
 			m[packet.ReasonCode(i)] = n
+		}
+	}
+	return m
+}
+
+func (c *counters) dropMap() map[string]int64 {
+	m := make(map[string]int64)
+	for i := range c.drops {
+		if n := c.drops[i].Load(); n != 0 {
+			m[dropCause(i).String()] = n
 		}
 	}
 	return m

@@ -40,7 +40,8 @@ func (c *client) handleSubscribe(p *packet.Subscribe) error {
 			continue
 		}
 		qos := min(sub.QoS, byte(c.b.config().MaxQoS))
-		opts := subOpts{qos: qos, noLocal: sub.NoLocal, rap: sub.RetainAsPublished, id: id}
+		opts := subOpts{qos: qos, noLocal: sub.NoLocal, rap: sub.RetainAsPublished, id: id,
+			checkRead: checkReads(hs, &c.info, sub.Filter)}
 		if c.version != packet.V5 {
 			opts.noLocal, opts.rap = false, false // 3.x: retain flag 0 on normal delivery [MQTT-3.3.1-9]
 		}
@@ -51,14 +52,16 @@ func (c *client) handleSubscribe(p *packet.Subscribe) error {
 			continue
 		}
 		_, existed := s.subs[sub.Filter]
-		if limit := c.b.config().MaxSubscriptionsPerClient; !existed && limit > 0 && len(s.subs) >= limit {
-			s.mu.Unlock()
-			c.b.stats.refuse(packet.QuotaExceeded)
-			ack.ReasonCodes[i] = c.subackFailure(packet.QuotaExceeded)
-			c.logger().Info("subscription refused: max_subscriptions_per_client reached", zap.String("client", c.info.ClientID),
-				zap.String("filter", sub.Filter), zap.Int("limit", limit))
-			c.observeSubscribe(hs, sub, packet.QuotaExceeded)
-			continue
+		if !existed {
+			if quota := c.b.admitSubscription(s, sub.Filter); quota != "" {
+				s.mu.Unlock()
+				c.b.stats.refuse(packet.QuotaExceeded)
+				ack.ReasonCodes[i] = c.subackFailure(packet.QuotaExceeded)
+				c.logger().Info("subscription refused: quota exceeded", zap.String("client", c.info.ClientID),
+					zap.Int("filter_bytes", len(sub.Filter)), zap.String("quota", quota))
+				c.observeSubscribe(hs, sub, packet.QuotaExceeded)
+				continue
+			}
 		}
 		s.subs[sub.Filter] = opts
 		s.mu.Unlock()
@@ -137,7 +140,10 @@ func (c *client) handleUnsubscribe(p *packet.Unsubscribe) error {
 	for i, f := range p.Filters {
 		s.mu.Lock()
 		_, ok := s.subs[f]
-		delete(s.subs, f)
+		if ok {
+			delete(s.subs, f)
+			c.b.releaseSubscription(s, f)
+		}
 		s.mu.Unlock()
 		if !ok {
 			ack.ReasonCodes[i] = packet.NoSubscriptionExisted
@@ -173,36 +179,81 @@ func (c *client) sendRetained(filter string, opts subOpts) {
 			c.b.dropRetained(t)
 		}
 	}
-	var ids []uint32
-	if opts.id != 0 {
-		ids = []uint32{opts.id}
-	}
-	s := c.sess
 	var r route // one scratch for all of them
 	for _, m := range msgs {
 		r.reset(c.b, nil, m, nil, now)
-		r.deliver(s, min(m.qos, opts.qos), true, ids)
+		r.addTarget(c.sess, min(m.qos, opts.qos), true, &opts)
+		r.deliver(&r.targets[0])
 	}
 }
 
+// checkReads reports whether messages delivered through a subscription
+// to filter must be checked one by one by the ReadAuthorizers.
+func checkReads(hs *hookSet, info *ClientInfo, filter string) bool {
+	for _, a := range hs.readAuthz {
+		if a.CheckReads(info, filter) {
+			return true
+		}
+	}
+	return false
+}
+
+// subscriptionCost is what a subscription to filter is charged: its bytes
+// in the session and in the trie, plus their bookkeeping.
+func subscriptionCost(filter string) int64 { return int64(2*len(filter) + 256) }
+
+// admitSubscription accounts for a new subscription of s to filter, within
+// MaxSubscriptionsPerClient, MaxSubscriptionBytes and the memory budget;
+// it returns the quota that refuses it, or "". s.mu held.
+func (b *Broker) admitSubscription(s *session, filter string) string {
+	cfg := b.config()
+	if cfg.MaxSubscriptionsPerClient > 0 && len(s.subs) >= cfg.MaxSubscriptionsPerClient {
+		return "max_subscriptions_per_client"
+	}
+	if s.subBytes+len(filter) > cfg.MaxSubscriptionBytes {
+		return "max_subscription_bytes"
+	}
+	if !b.mem.charge(subscriptionCost(filter)) {
+		b.stats.memoryRefusals.Add(1)
+		return "memory budget"
+	}
+	s.subBytes += len(filter)
+	return ""
+}
+
+// releaseSubscription gives back what a removed subscription of s was
+// charged; s.mu held.
+func (b *Broker) releaseSubscription(s *session, filter string) {
+	s.subBytes -= len(filter)
+	b.mem.release(subscriptionCost(filter))
+}
+
 // storeRetained sets, replaces or (empty payload) clears the retained
-// message of m's topic [MQTT-3.3.1-5..7].
-func (b *Broker) storeRetained(m *message) {
+// message of m's topic [MQTT-3.3.1-5..7]. It reports false, storing
+// nothing, when the memory budget cannot hold m.
+func (b *Broker) storeRetained(m *message) bool {
 	if len(m.payload) == 0 {
 		b.dropRetained(m.topic)
-		return
+		return true
+	}
+	if !m.acquire(b.mem) {
+		b.stats.memoryRefusals.Add(1)
+		return false
 	}
 	old, replaced := b.retained.Swap(m.topic, m)
 	grow := int64(len(m.payload))
 	if replaced {
 		grow -= int64(len(old.payload))
+		old.releaseHolder(b.mem)
 	}
 	b.retainedBytes.Add(grow)
+	return true
 }
 
 // dropRetained clears the retained message of topic.
 func (b *Broker) dropRetained(topic string) {
 	if old, ok := b.retained.Take(topic); ok {
 		b.retainedBytes.Add(-int64(len(old.payload)))
+		old.releaseHolder(b.mem)
 	}
 }

@@ -9,16 +9,18 @@ import (
 	"github.com/jmqx/jmqx/broker/packet"
 )
 
-// Outbound buffering: packets are appended to client.out under wmu; the
+// The outbound buffer: packets are appended to client.out under wmu; the
 // first append to an empty buffer starts a flush goroutine that writes until
 // the buffer is empty and then ends, so an idle connection has neither a
-// writer goroutine nor a write buffer.
-const (
-	writeBufSize = 16 << 10
-	// maxQoS0Backlog is how many bytes may wait for a slow reader before
-	// QoS 0 messages to it are dropped.
-	maxQoS0Backlog = 4 << 20
-)
+// writer goroutine nor a write buffer. PUBLISH packets fill it up to
+// MaxOutboundBytes: past that, QoS 0 messages are dropped and QoS 1/2 ones
+// wait in the session queue until the writer has drained half of it. The
+// capacity beyond the pooled writeBufSize is charged to the memory budget.
+const writeBufSize = 16 << 10
+
+// publishSlack is what a PUBLISH encoding adds to its topic and payload at
+// most, short of large properties (header, lengths, packet identifier).
+const publishSlack = 64
 
 // writePool holds write buffers of exactly writeBufSize bytes' capacity;
 // it refuses others.
@@ -38,28 +40,73 @@ func (wp *writePool) put(b []byte) {
 	wp.p.Put((*[writeBufSize]byte)(b[:writeBufSize]))
 }
 
-// reserveLocked checks that a packet may be queued and makes sure there is
-// an outbound buffer; wmu held. QoS 0 PUBLISHes (qos0 true) are refused
-// once the backlog is full.
-func (c *client) reserveLocked(qos0 bool) writeStatus {
+// reserveControlLocked makes sure there is an outbound buffer for a
+// control packet (never refused for size: they are small and answer the
+// client); wmu held.
+func (c *client) reserveControlLocked() bool {
 	if c.wclosed {
-		return closing
-	}
-	if qos0 && len(c.out) > maxQoS0Backlog {
-		return backlog
+		return false
 	}
 	if c.out == nil {
 		c.out = c.b.writeBufs.get()
 	}
+	return true
+}
+
+// reserveLocked makes room for a PUBLISH of about n bytes at qos: the
+// buffer must be below MaxOutboundBytes (an empty one always takes one
+// packet) and its growth must fit the memory budget; wmu held.
+func (c *client) reserveLocked(qos byte, n int) writeStatus {
+	if !c.reserveControlLocked() {
+		return closing
+	}
+	used := len(c.out)
+	if used > 0 && (used+n > c.b.config().MaxOutboundBytes || !c.growOutLocked(n)) {
+		if qos == 0 {
+			return backlog
+		}
+		c.outWaiting = true
+		return full
+	}
 	return written
+}
+
+// growOutLocked makes the outbound buffer's capacity at least len+n,
+// charging the growth to the memory budget; it reports false, changing
+// nothing, when the budget is spent. wmu held.
+func (c *client) growOutLocked(n int) bool {
+	need := len(c.out) + n
+	if need <= cap(c.out) {
+		return true
+	}
+	size := max(need, 2*cap(c.out))
+	extra := int64(size - writeBufSize)
+	if !c.b.mem.charge(extra - c.outCharge) {
+		return false
+	}
+	nb := make([]byte, len(c.out), size)
+	copy(nb, c.out)
+	c.b.writeBufs.put(c.out)
+	c.out, c.outCharge = nb, extra
+	return true
+}
+
+// chargeOutLocked accounts for an outbound buffer that append grew beyond
+// what growOutLocked reserved; wmu held.
+func (c *client) chargeOutLocked() {
+	if extra := int64(cap(c.out) - writeBufSize); extra > c.outCharge {
+		c.b.mem.force(extra - c.outCharge)
+		c.outCharge = extra
+	}
 }
 
 // writeControl queues a non-PUBLISH packet.
 func (c *client) writeControl(p packet.Packet) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	if c.reserveLocked(false) == written {
+	if c.reserveControlLocked() {
 		c.out = p.AppendTo(c.out, c.version)
+		c.chargeOutLocked()
 		c.startFlushLocked()
 	}
 }
@@ -70,8 +117,9 @@ func (c *client) writeAck(t packet.Type, pid uint16, rc packet.ReasonCode) {
 	a := packet.Ack{Type: t, PacketID: pid, ReasonCode: rc}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	if c.reserveLocked(false) == written {
+	if c.reserveControlLocked() {
 		c.out = a.AppendTo(c.out, c.version)
+		c.chargeOutLocked()
 		c.startFlushLocked()
 	}
 }
@@ -79,14 +127,18 @@ func (c *client) writeAck(t packet.Type, pid uint16, rc packet.ReasonCode) {
 // writeFrame queues an encoded PUBLISH frame, patching in pid at pidOff
 // when pid is non-zero.
 func (c *client) writeFrame(frame []byte, pidOff int, pid uint16, qos byte) writeStatus {
+	if len(frame) > c.maxOutPacket {
+		return tooLarge
+	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	if st := c.reserveLocked(qos == 0); st != written {
+	if st := c.reserveLocked(qos, len(frame)); st != written {
 		return st
 	}
 	start := len(c.out)
 	c.out = append(c.out, frame...)
 	putPID(c.out, start+pidOff, pid)
+	c.chargeOutLocked()
 	c.startFlushLocked()
 	return written
 }
@@ -164,8 +216,8 @@ func (c *client) flush() {
 			continue
 		}
 		c.writerIdle = false
-		buf := c.out
-		c.out = c.spare
+		buf, bufCharge := c.out, c.outCharge
+		c.out, c.outCharge = c.spare, 0
 		c.spare = nil
 		c.wmu.Unlock()
 
@@ -179,6 +231,11 @@ func (c *client) flush() {
 		} else {
 			c.b.writeBufs.put(buf)
 		}
+		c.b.mem.release(bufCharge)
+		refill := c.outWaiting && err == nil && len(c.out) < c.b.config().MaxOutboundBytes/2
+		if refill {
+			c.outWaiting = false
+		}
 		if err != nil {
 			c.wclosed = true
 			c.wmu.Unlock()
@@ -189,7 +246,25 @@ func (c *client) flush() {
 			continue
 		}
 		c.wmu.Unlock()
+		if refill { // messages wait in the queue for room in the buffer
+			c.refillAfterDrain()
+		}
 	}
+}
+
+// refillAfterDrain sends queued messages once the outbound buffer has
+// room again (called by the writer, holding no lock).
+func (c *client) refillAfterDrain() {
+	s := c.sess
+	if s == nil {
+		return
+	}
+	now := time.Now().UnixNano()
+	s.mu.Lock()
+	if s.client == c {
+		s.refillCurrent(now)
+	}
+	s.mu.Unlock()
 }
 
 // releaseWriteBuffersLocked gives the write buffers back to the pool: the
@@ -198,6 +273,8 @@ func (c *client) releaseWriteBuffersLocked() {
 	if c.out != nil && (len(c.out) == 0 || c.wclosed) {
 		c.b.writeBufs.put(c.out)
 		c.out = nil
+		c.b.mem.release(c.outCharge)
+		c.outCharge = 0
 	}
 	if c.spare != nil {
 		c.b.writeBufs.put(c.spare)
