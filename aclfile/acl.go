@@ -9,7 +9,7 @@ import (
 var _ broker.Authorizer = (*ACL)(nil)
 
 // ACL is a parsed acl_file: per-user topic rules and patterns for everyone.
-// It implements broker.Authorizer. It is immutable and safe for concurrent
+// It implements broker.Authorizer and broker.ReadAuthorizer. It is immutable and safe for concurrent
 // use; create it with Load or Parse.
 type ACL struct {
 	anonymous []rule            // "topic" lines before the first "user" line
@@ -32,10 +32,11 @@ func (a *ACL) CanPublish(c *broker.ClientInfo, topic string) bool {
 
 // CanSubscribe reports whether c may subscribe to filter: some applicable
 // read or readwrite rule covers filter and no applicable deny rule does. A
-// shared subscription $share/GROUP/FILTER is checked on FILTER. The broker
-// asks at SUBSCRIBE time only, never per delivered message (see the package
-// documentation). It does not block, allocates nothing and keeps no
-// argument.
+// shared subscription $share/GROUP/FILTER is checked on FILTER. A deny rule
+// that only overlaps filter does not refuse the subscription; the broker
+// then filters its messages through CheckReads and CanRead (see read.go and
+// the package documentation). It does not block, allocates nothing and
+// keeps no argument.
 func (a *ACL) CanSubscribe(c *broker.ClientInfo, filter string) bool {
 	if inner, ok := sharedFilter(filter); ok {
 		filter = inner
@@ -46,20 +47,12 @@ func (a *ACL) CanSubscribe(c *broker.ClientInfo, filter string) bool {
 // allowed applies the rules for c to name (a topic or a filter) for the
 // right want.
 func (a *ACL) allowed(c *broker.ClientInfo, name string, want access) bool {
-	if c == nil {
+	user, client, ok := a.identity(c)
+	if !ok {
 		return false
-	}
-	user, client := c.Username, c.ClientID
-	if a.patternsUseUser && strings.ContainsAny(user, "/+#") ||
-		a.patternsUseClient && strings.ContainsAny(client, "/+#") {
-		return false
-	}
-	rules := a.anonymous
-	if user != "" {
-		rules = a.users[user]
 	}
 	granted := false
-	for _, set := range [2][]rule{rules, a.patterns} {
+	for _, set := range [2][]rule{a.section(user), a.patterns} {
 		for i := range set {
 			r := &set[i]
 			if !r.covers(name, user, client) {
@@ -74,6 +67,30 @@ func (a *ACL) allowed(c *broker.ClientInfo, name string, want access) bool {
 		}
 	}
 	return granted
+}
+
+// identity returns the user name and client identifier the rules see for
+// c, or false when c is nil or, some pattern substituting them, one of
+// them could reach into another level (then c is refused everything).
+func (a *ACL) identity(c *broker.ClientInfo) (user, client string, ok bool) {
+	if c == nil {
+		return "", "", false
+	}
+	user, client = c.Username, c.ClientID
+	if a.patternsUseUser && strings.ContainsAny(user, "/+#") ||
+		a.patternsUseClient && strings.ContainsAny(client, "/+#") {
+		return "", "", false
+	}
+	return user, client, true
+}
+
+// section returns the "topic" rules of user: the anonymous section for
+// the empty name.
+func (a *ACL) section(user string) []rule {
+	if user == "" {
+		return a.anonymous
+	}
+	return a.users[user]
 }
 
 // sharedFilter returns FILTER of a shared subscription $share/GROUP/FILTER.

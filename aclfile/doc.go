@@ -1,5 +1,6 @@
 // Package aclfile reads topic access rules written in Mosquitto's acl_file
-// syntax and enforces them as a broker.Authorizer.
+// syntax and enforces them as a broker.Authorizer and a
+// broker.ReadAuthorizer.
 //
 // # Syntax
 //
@@ -46,13 +47,16 @@
 // starting with '$' [MQTT-4.7.1-1]. Shared subscriptions
 // ($share/GROUP/FILTER) are checked on FILTER.
 //
-// Read access is checked when the client subscribes, never per delivered
-// message (unlike Mosquitto, which checks every delivery). A deny rule
-// therefore refuses the subscriptions it covers, but does not filter
-// messages out of a wider subscription: with "topic deny test/nosubscribe"
-// and "topic read #", subscribing to "test/nosubscribe" is refused while
-// subscribing to "#" is allowed and receives messages published to
-// "test/nosubscribe". Deny the wider filter too if that matters.
+// Read access is checked at SUBSCRIBE as above and, like Mosquitto, again
+// for every delivered message where it matters: when some applicable deny
+// rule overlaps a granted filter (some topic matches both), CheckReads
+// tells the broker so, and each message delivered through that
+// subscription is passed to CanRead, which applies the rules to its topic
+// name as a read. With "topic read #" and "topic deny test/nosubscribe",
+// subscribing to "test/nosubscribe" is refused, while subscribing to "#"
+// is allowed and receives every message except those published to
+// "test/nosubscribe". Subscriptions no deny rule overlaps cost nothing per
+// message.
 //
 // An ACL is immutable once parsed and safe for concurrent use; to change the
 // rules, parse a new file and swap it in.

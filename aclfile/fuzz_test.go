@@ -12,7 +12,10 @@ import (
 
 // FuzzParse feeds arbitrary files to Parse. Parsing must never panic; a
 // failure must be a *ParseError naming a line; a success must print (String)
-// to a file that parses to the same text and answers every probe alike.
+// to a file that parses to the same text and answers every probe alike
+// (CanPublish, CanSubscribe, CheckReads, CanRead), and a subscription
+// granted without per-message checks must never carry a message CanRead
+// refuses.
 func FuzzParse(f *testing.F) {
 	files, err := filepath.Glob("testdata/*.conf")
 	if err != nil {
@@ -73,18 +76,50 @@ func FuzzParse(f *testing.F) {
 			if i == 16 {
 				break
 			}
-			probes = append(probes, r.filter, r.filter+"/x", strings.ReplaceAll(r.filter, "%u", "u"))
+			probes = append(probes, r.filter, r.filter+"/x", strings.ReplaceAll(r.filter, "%u", "u"),
+				asTopic.Replace(r.filter))
 		}
 		for _, c := range clients {
 			for _, p := range probes {
 				if acl.CanPublish(c, p) != again.CanPublish(c, p) ||
-					acl.CanSubscribe(c, p) != again.CanSubscribe(c, p) {
+					acl.CanSubscribe(c, p) != again.CanSubscribe(c, p) ||
+					acl.CheckReads(c, p) != again.CheckReads(c, p) ||
+					acl.CanRead(c, p) != again.CanRead(c, p) {
 					t.Fatalf("client %+v, %q: answers differ after printing and parsing", c, p)
 				}
 			}
+			checkNoLeak(t, acl, c, probes)
 		}
 	})
 }
+
+// checkNoLeak fails when a message on one of the probe topics would reach
+// c through a subscription to one of the probe filters that the ACL lets c
+// make without per-message checks, although CanRead refuses the topic.
+func checkNoLeak(t *testing.T, acl *ACL, c *broker.ClientInfo, probes []string) {
+	t.Helper()
+	for _, f := range probes {
+		inner := f
+		if s, ok := sharedFilter(f); ok {
+			inner = s
+		}
+		if validateFilter(inner) != nil || !acl.CanSubscribe(c, f) || acl.CheckReads(c, f) {
+			continue
+		}
+		for _, topic := range probes {
+			if strings.ContainsAny(topic, "+#") || validateFilter(topic) != nil || !refMatch(inner, topic) {
+				continue
+			}
+			if !acl.CanRead(c, topic) {
+				t.Fatalf("client %+v subscribed to %q without per-message checks, yet CanRead(%q) = false", c, f, topic)
+			}
+		}
+	}
+}
+
+// asTopic turns a rule's filter into one of the topic names it matches (for
+// client "c" of user "u").
+var asTopic = strings.NewReplacer("+", "a", "#", "a/b", "%u", "u", "%c", "c")
 
 func allRules(a *ACL) []rule {
 	all := append(append([]rule(nil), a.anonymous...), a.patterns...)

@@ -104,6 +104,16 @@ func (r *rule) covers(filter, user, client string) bool {
 	return r.pat.Covers(filter, user, client)
 }
 
+// overlaps reports whether some topic matches both the rule's filter and
+// filter, with %u and %c replaced by user and client as in covers. A
+// pattern using an empty one overlaps nothing.
+func (r *rule) overlaps(filter, user, client string) bool {
+	if r.pat.UsesUser() && user == "" || r.pat.UsesClient() && client == "" {
+		return false
+	}
+	return r.pat.Overlaps(filter, user, client)
+}
+
 // plusAt reports whether level i of the rule's filter is '+'.
 func (r *rule) plusAt(i int) bool {
 	rest := r.filter

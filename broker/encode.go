@@ -131,4 +131,3 @@ func (c *client) applyAliasOut(sp *pubSpec) (changed, assigned bool) {
 	sp.alias = a
 	return true, true
 }
-

@@ -1,20 +1,14 @@
 package tenant
 
 import (
-	"crypto/hmac"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/binary"
 	"fmt"
-	"hash"
 	"slices"
-	"strings"
-	"sync"
 	"sync/atomic"
+
+	"go.uber.org/zap"
 
 	"github.com/jmqx/jmqx/broker"
 	"github.com/jmqx/jmqx/broker/packet"
-	"github.com/jmqx/jmqx/internal/topicpattern"
 )
 
 // Credential is the ClientInfo.AuthTag of a client authenticated by a
@@ -29,9 +23,13 @@ type Credential struct {
 
 // guard is a tenant's Authenticator and Authorizer. It holds the compiled
 // access of the tenant's current Spec and is updated live with set; each
-// call uses the access current when it starts.
+// call uses the access current when it starts. Its password verifications
+// take a slot of checks (the Host's, shared by all its tenants; nil: no
+// limit); refusals for want of one are logged to log.
 type guard struct {
-	cur atomic.Pointer[access]
+	cur    atomic.Pointer[access]
+	checks *checkLimiter
+	log    *zap.Logger
 }
 
 var (
@@ -39,9 +37,11 @@ var (
 	_ broker.Authorizer    = (*guard)(nil)
 )
 
-// newGuard returns a guard enforcing a.
+// newGuard returns a guard enforcing a, with no limit on concurrent
+// password checks and no logging; the Host sets checks and log before the
+// guard is used.
 func newGuard(a *access) *guard {
-	g := &guard{}
+	g := &guard{log: zap.NewNop()}
 	g.set(a)
 	return g
 }
@@ -54,14 +54,22 @@ func (g *guard) set(a *access) { g.cur.Store(a) }
 // Authenticate implements broker.Authenticator: a client is admitted by a
 // listed certificate common name, by a user name and a password matching
 // one of the user's hashes, or anonymously when allowed. On success
-// req.Tag is set to the Credential that matched. It may take a password
-// hash's time (tens of milliseconds) unless the credential is cached.
+// req.Tag is set to the Credential that matched. Unless the credential is
+// cached, it takes a password hash's time (tens of milliseconds) in one of
+// the Host's password check slots; when none frees up within
+// PasswordCheckWait it refuses with packet.ServerBusy and logs the refusal.
 func (g *guard) Authenticate(req *broker.AuthRequest) packet.ReasonCode {
 	a := g.cur.Load()
 	if a == nil {
 		return packet.NotAuthorized
 	}
-	return a.authenticate(req)
+	rc := a.authenticate(req, g.checks)
+	if rc == packet.ServerBusy {
+		g.log.Info("connection refused: server busy: no password check slot free in time",
+			zap.String("user", req.Username), zap.String("client_id", req.ClientID),
+			zap.Int("max_concurrent_password_checks", g.checks.limit()), zap.Duration("waited", g.checks.wait))
+	}
+	return rc
 }
 
 // CanPublish implements broker.Authorizer. It does not allocate unless a
@@ -135,7 +143,10 @@ func compileAccess(s Spec) (*access, error) {
 	return a, nil
 }
 
-func (a *access) authenticate(req *broker.AuthRequest) packet.ReasonCode {
+// authenticate checks req against a. A password is checked first against
+// the credential cache, then by verifying the user's hashes in one slot of
+// checks; it returns packet.ServerBusy when no slot frees up in time.
+func (a *access) authenticate(req *broker.AuthRequest, checks *checkLimiter) packet.ReasonCode {
 	if len(req.Certificates) > 0 {
 		cn := req.Certificates[0].Subject.CommonName
 		// The broker puts the common name in Username with
@@ -163,6 +174,10 @@ func (a *access) authenticate(req *broker.AuthRequest) packet.ReasonCode {
 			return packet.Success
 		}
 	}
+	if !checks.acquire() {
+		return packet.ServerBusy
+	}
+	defer checks.release()
 	for _, uh := range hashes {
 		if uh.h.verify(req.Password) {
 			a.cache.add(req.Username, uh.text, req.Password)
@@ -192,150 +207,4 @@ func (a *access) credentialValid(tag any) bool {
 	default:
 		return a.anonymous
 	}
-}
-
-// allowed applies the ACL to an action on a topic (publish) or filter
-// (subscribe). The broker's internal client is always allowed.
-func (a *access) allowed(c *broker.ClientInfo, topic string, act accessBits) bool {
-	if c.Internal {
-		return true
-	}
-	if act == accessSubscribe {
-		if rest, ok := strings.CutPrefix(topic, "$share/"); ok {
-			_, inner, found := strings.Cut(rest, "/")
-			if !found || inner == "" {
-				return false
-			}
-			topic = inner
-		}
-	}
-	for i := range a.rules {
-		r := &a.rules[i]
-		if r.access&act == 0 || (r.user != "" && r.user != c.Username) {
-			continue
-		}
-		if r.pattern.UsesUser() && !substitutable(c.Username) || r.pattern.UsesClient() && !substitutable(c.ClientID) {
-			continue
-		}
-		var applies bool
-		switch {
-		case act == accessPublish:
-			applies = r.pattern.Match(topic, c.Username, c.ClientID)
-		case r.allow:
-			applies = r.pattern.Covers(topic, c.Username, c.ClientID)
-		default:
-			applies = r.pattern.Overlaps(topic, c.Username, c.ClientID)
-		}
-		if applies {
-			return r.allow
-		}
-	}
-	return a.allowDef
-}
-
-// substitutable reports whether v may stand for %u or %c: it must be
-// non-empty and hold no '/', '+' or '#', which would change the filter's
-// levels or wildcards.
-func substitutable(v string) bool {
-	return v != "" && !strings.ContainsAny(v, "/+#")
-}
-
-// credCache remembers verified (user, hash, password) triples so that a
-// client reconnecting with the same credential skips the password hash's
-// cost. Entries are HMAC-SHA256 digests under a random key made for each
-// compiled access, so the cache holds no password and starts empty on
-// every Spec change; only successful verifications are added. At most
-// credCacheSize entries are kept; when full, an arbitrary one is dropped.
-type credCache struct {
-	key []byte
-	mu  sync.Mutex
-	set map[[sha256.Size]byte]struct{}
-	mac sync.Pool // of hash.Hash keyed with key
-}
-
-const credCacheSize = 4096
-
-func (c *credCache) init() error {
-	c.key = make([]byte, 32)
-	if _, err := rand.Read(c.key); err != nil {
-		return fmt.Errorf("credential cache key: %w", err)
-	}
-	c.set = make(map[[sha256.Size]byte]struct{})
-	c.mac.New = func() any { return hmac.New(sha256.New, c.key) }
-	return nil
-}
-
-// digest is the HMAC of the length-prefixed user, hash and password.
-func (c *credCache) digest(user, hashText string, password []byte) [sha256.Size]byte {
-	m := c.mac.Get().(hash.Hash)
-	m.Reset()
-	var n [8]byte
-	for _, part := range [][]byte{[]byte(user), []byte(hashText), password} {
-		binary.BigEndian.PutUint64(n[:], uint64(len(part)))
-		m.Write(n[:])
-		m.Write(part)
-	}
-	var d [sha256.Size]byte
-	m.Sum(d[:0])
-	c.mac.Put(m)
-	return d
-}
-
-func (c *credCache) has(user, hashText string, password []byte) bool {
-	d := c.digest(user, hashText, password)
-	c.mu.Lock()
-	_, ok := c.set[d]
-	c.mu.Unlock()
-	return ok
-}
-
-func (c *credCache) add(user, hashText string, password []byte) {
-	d := c.digest(user, hashText, password)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.set) >= credCacheSize {
-		for k := range c.set {
-			delete(c.set, k)
-			break
-		}
-	}
-	c.set[d] = struct{}{}
-}
-
-// accessBits is what a rule covers: publishing, subscribing or both.
-type accessBits uint8
-
-const (
-	accessPublish accessBits = 1 << iota
-	accessSubscribe
-)
-
-// rule is a compiled Rule.
-type rule struct {
-	allow   bool
-	access  accessBits
-	user    string
-	pattern topicpattern.Pattern
-}
-
-// levelKind tells how one level of a rule's topic filter matches.
-func compileRule(r Rule) (rule, error) {
-	if err := validRuleTopic(r.Topic); err != nil {
-		return rule{}, fmt.Errorf("topic %q: %w", r.Topic, err)
-	}
-	cr := rule{allow: r.Action == Allow, user: r.User, pattern: topicpattern.Compile(r.Topic, true)}
-	switch r.Access {
-	case AccessPublish:
-		cr.access = accessPublish
-	case AccessSubscribe:
-		cr.access = accessSubscribe
-	case "", AccessAll:
-		cr.access = accessPublish | accessSubscribe
-	default:
-		return rule{}, fmt.Errorf("access %q: must be %q, %q or %q", r.Access, AccessPublish, AccessSubscribe, AccessAll)
-	}
-	if r.Action != Allow && r.Action != Deny {
-		return rule{}, fmt.Errorf("action %q: must be %q or %q", r.Action, Allow, Deny)
-	}
-	return cr, nil
 }

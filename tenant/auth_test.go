@@ -89,7 +89,7 @@ func TestCredentialCache(t *testing.T) {
 	h := testHash(t, "pw")
 	a := mustAccess(t, Spec{Name: "t", Auth: Auth{Users: []User{{Name: "u", PasswordHashes: []string{h}}}}})
 	ok := func(pw string) bool {
-		return a.authenticate(&broker.AuthRequest{Username: "u", Password: []byte(pw)}) == packet.Success
+		return a.authenticate(&broker.AuthRequest{Username: "u", Password: []byte(pw)}, nil) == packet.Success
 	}
 	if ok("bad") || len(a.cache.set) != 0 {
 		t.Fatal("failure accepted or cached")

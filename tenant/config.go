@@ -1,6 +1,10 @@
 package tenant
 
-import "github.com/jmqx/jmqx/broker"
+import (
+	"time"
+
+	"github.com/jmqx/jmqx/broker"
+)
 
 // unlimitedConnections stands for a negative Limits.MaxConnections ("no
 // limit"): broker.Config needs a positive bound.
@@ -34,6 +38,11 @@ func (s Spec) brokerConfig(base broker.Config) broker.Config {
 	c.MaxPacketSize = l.MaxPacketSize
 	c.MaxInflight = l.MaxInflight
 	c.MaxQueuedMessages = l.MaxQueuedMessages
+	c.MaxQueuedBytes = l.MaxQueuedBytes
+	c.MaxOutboundBytes = l.MaxOutboundBytes
+	c.MaxSubscriptionBytes = l.MaxSubscriptionBytes
+	c.SlowConsumerWait = time.Duration(l.SlowConsumerWaitMS) * time.Millisecond
+	c.MaxMemory = l.MaxMemory
 	c.MaxSessionExpiry = l.MaxSessionExpiry
 	c.MinKeepAlive = l.MinKeepAlive
 	c.MaxKeepAlive = l.MaxKeepAlive

@@ -25,6 +25,11 @@ type Host struct {
 	log   *zap.Logger
 	hooks func(Spec) []any
 	hints func(tenant, listener string) int
+	// budget is the node's memory budget (cfg.MemoryBudget), charged by
+	// every tenant's broker.
+	budget *broker.Budget
+	// checks bounds the password verifications of all tenants at once.
+	checks *checkLimiter
 
 	mu      sync.Mutex // serializes changes; guards tenants and closed
 	tenants map[string]*running
@@ -54,7 +59,9 @@ func NewHost(cfg HostConfig, opts ...Option) (*Host, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	h := &Host{cfg: cfg, log: zap.NewNop(), tenants: make(map[string]*running)}
+	h := &Host{cfg: cfg, log: zap.NewNop(), tenants: make(map[string]*running),
+		checks: newCheckLimiter(cfg.MaxConcurrentPasswordChecks, cfg.passwordCheckWait())}
+	h.budget = broker.NewBudget(cfg.MemoryBudget)
 	for _, o := range opts {
 		o(h)
 	}
@@ -65,6 +72,11 @@ func NewHost(cfg HostConfig, opts ...Option) (*Host, error) {
 	}
 	return h, nil
 }
+
+// MemoryBudget returns the node's memory budget (HostConfig.MemoryBudget),
+// which every tenant's broker charges besides its own Limits.MaxMemory: its
+// Used and Denied figures are the node's. It is safe for concurrent use.
+func (h *Host) MemoryBudget() *broker.Budget { return h.budget }
 
 // advertiseDefault is the host name reported in addresses when none is
 // configured: the bind host when it is specific, else the machine's name.
@@ -116,13 +128,15 @@ func (h *Host) start(spec Spec) (*running, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tenant %q: %w", spec.Name, err)
 	}
+	log := h.log.With(zap.String("tenant", spec.Name))
 	t := &running{spec: spec, guard: newGuard(acc)}
+	t.guard.checks, t.guard.log = h.checks, log
 	hooks := []any{t.guard}
 	if h.hooks != nil {
 		hooks = append(hooks, h.hooks(spec)...)
 	}
-	b, err := broker.New(h.brokerConfig(spec), broker.WithLogger(h.log.With(zap.String("tenant", spec.Name))),
-		broker.WithHooks(hooks...))
+	b, err := broker.New(h.brokerConfig(spec), broker.WithLogger(log), broker.WithHooks(hooks...),
+		broker.WithMemoryBudget(h.budget))
 	if err != nil {
 		return nil, fmt.Errorf("tenant %q: %w", spec.Name, err)
 	}

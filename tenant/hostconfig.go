@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
 	"time"
 
 	"go.uber.org/zap"
@@ -39,6 +40,22 @@ type HostConfig struct {
 	// ShutdownTimeout bounds how long Remove waits for a tenant's
 	// connections to end. Default 5s.
 	ShutdownTimeout time.Duration `json:"shutdown_timeout,omitempty"`
+	// MemoryBudget is the node's memory budget in bytes, shared by all its
+	// tenants' brokers: what each charges to its own Limits.MaxMemory is
+	// charged here too, so that tenants together cannot exhaust the node.
+	// Must not be negative. Default 2 GiB.
+	MemoryBudget int64 `json:"memory_budget,omitempty"`
+	// MaxConcurrentPasswordChecks bounds the password hash verifications
+	// (bcrypt or argon2id) running at once on the Host, for all its
+	// tenants together. One argon2id check takes up to MaxArgon2Memory
+	// (64 MiB), so password checks take at most
+	// MaxConcurrentPasswordChecks × 64 MiB of memory. A check waits for a
+	// slot at most PasswordCheckWait (5s), or the broker's connect timeout
+	// if shorter; then the client is refused with CONNACK 0x89 Server busy
+	// (3.1.1: 0x03). A login matching a cached credential (one that
+	// succeeded before under the same spec) takes no slot. Default 0:
+	// runtime.GOMAXPROCS(0) when the Host is made.
+	MaxConcurrentPasswordChecks int `json:"max_concurrent_password_checks,omitempty"`
 }
 
 // Defaults of HostConfig.
@@ -46,6 +63,7 @@ const (
 	DefaultPortMin         = 20000
 	DefaultPortMax         = 29999
 	DefaultShutdownTimeout = 5 * time.Second
+	DefaultMemoryBudget    = 2 << 30
 )
 
 func (c *HostConfig) setDefaults() {
@@ -58,6 +76,22 @@ func (c *HostConfig) setDefaults() {
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = DefaultShutdownTimeout
 	}
+	if c.MemoryBudget == 0 {
+		c.MemoryBudget = DefaultMemoryBudget
+	}
+	if c.MaxConcurrentPasswordChecks == 0 {
+		c.MaxConcurrentPasswordChecks = runtime.GOMAXPROCS(0)
+	}
+}
+
+// passwordCheckWait is how long a password check waits for a slot:
+// PasswordCheckWait, or the broker's connect timeout if shorter.
+func (c *HostConfig) passwordCheckWait() time.Duration {
+	ct := c.Broker.ConnectTimeout
+	if ct <= 0 {
+		ct = broker.DefaultConnectTimeout
+	}
+	return min(PasswordCheckWait, ct)
 }
 
 // Validate reports the invalid fields of c (after defaults).
@@ -80,6 +114,12 @@ func (c HostConfig) Validate() error {
 	}
 	if c.ShutdownTimeout < 0 {
 		errs = append(errs, fmt.Errorf("tenant: host: shutdown_timeout %s: must not be negative", c.ShutdownTimeout))
+	}
+	if c.MemoryBudget < 0 {
+		errs = append(errs, fmt.Errorf("tenant: host: memory_budget %d: must not be negative (0: default)", c.MemoryBudget))
+	}
+	if c.MaxConcurrentPasswordChecks < 0 {
+		errs = append(errs, fmt.Errorf("tenant: host: max_concurrent_password_checks %d: must not be negative (0: default)", c.MaxConcurrentPasswordChecks))
 	}
 	return errors.Join(errs...)
 }

@@ -23,13 +23,27 @@ const (
 	argon2KeyLen  = 32
 )
 
-// Bounds on the parameters of a hash in a Spec, so that a spec cannot make
-// every login a denial of service.
+// Bounds on the parameters of a password hash in a Spec: Validate refuses
+// a User.PasswordHashes entry beyond them, naming the entry and the bound,
+// so that a spec cannot make every login a denial of service. Together
+// with HostConfig.MaxConcurrentPasswordChecks they bound the memory that
+// password checks can take on a node.
 const (
-	maxBcryptCost     = 16      // about 4s per check; the default is 10
-	maxArgon2Memory   = 1 << 20 // KiB (1 GiB)
-	maxArgon2Time     = 16
-	maxArgon2Threads  = 16
+	// MaxBcryptCost is the highest bcrypt cost accepted: about 4 s per
+	// check (bcrypt.DefaultCost, 10, takes about 60 ms). A bcrypt check
+	// takes 4 KiB whatever its cost.
+	MaxBcryptCost = 16
+	// MaxArgon2Memory is the highest argon2id memory parameter m accepted,
+	// in KiB (64 MiB): the memory one argon2id check takes.
+	MaxArgon2Memory = 64 << 10
+	// MaxArgon2Time is the highest argon2id number of passes t accepted.
+	MaxArgon2Time = 16
+	// MaxArgon2Threads is the highest argon2id parallelism p accepted.
+	MaxArgon2Threads = 16
+)
+
+// Further bounds on argon2id hashes, and their PHC string's fixed parts.
+const (
 	minArgon2KeyLen   = 16
 	maxArgon2KeyLen   = 64
 	minArgon2SaltLen  = 8
@@ -70,7 +84,7 @@ type hasher interface {
 }
 
 // parseHash recognizes a bcrypt hash ("$2a$", "$2b$", "$2y$", cost up to
-// maxBcryptCost) or an argon2id PHC string with bounded parameters.
+// MaxBcryptCost) or an argon2id PHC string with bounded parameters.
 func parseHash(s string) (hasher, error) {
 	switch {
 	case strings.HasPrefix(s, "$2a$"), strings.HasPrefix(s, "$2b$"), strings.HasPrefix(s, "$2y$"):
@@ -81,8 +95,8 @@ func parseHash(s string) (hasher, error) {
 		if err != nil {
 			return nil, fmt.Errorf("bcrypt hash: %w", err)
 		}
-		if cost > maxBcryptCost {
-			return nil, fmt.Errorf("bcrypt hash: cost %d: must be at most %d", cost, maxBcryptCost)
+		if cost > MaxBcryptCost {
+			return nil, fmt.Errorf("bcrypt hash: cost %d: must be at most %d", cost, MaxBcryptCost)
 		}
 		return bcryptHash(s), nil
 	case strings.HasPrefix(s, argon2idPrefix):
@@ -151,15 +165,15 @@ func parseArgon2id(s string) (argon2Hash, error) {
 	if len(params) != 3 {
 		return h, fmt.Errorf("parameters %q: want m=…,t=…,p=…", parts[1])
 	}
-	m, err := argon2Param(params[0], "m", maxArgon2Memory)
+	m, err := argon2Param(params[0], "m", MaxArgon2Memory, " KiB (64 MiB)")
 	if err != nil {
 		return h, err
 	}
-	t, err := argon2Param(params[1], "t", maxArgon2Time)
+	t, err := argon2Param(params[1], "t", MaxArgon2Time, "")
 	if err != nil {
 		return h, err
 	}
-	p, err := argon2Param(params[2], "p", maxArgon2Threads)
+	p, err := argon2Param(params[2], "p", MaxArgon2Threads, "")
 	if err != nil {
 		return h, err
 	}
@@ -180,15 +194,16 @@ func parseArgon2id(s string) (argon2Hash, error) {
 	return h, nil
 }
 
-// argon2Param parses "name=N" with N in 1..max, in canonical decimal.
-func argon2Param(s, name string, max int) (int, error) {
+// argon2Param parses "name=N" with N in 1..max, in canonical decimal; an
+// error gives the bound followed by unit.
+func argon2Param(s, name string, max int, unit string) (int, error) {
 	v, ok := strings.CutPrefix(s, name+"=")
 	if !ok {
 		return 0, fmt.Errorf("parameter %q: want %s=…", s, name)
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n < 1 || n > max || strconv.Itoa(n) != v {
-		return 0, fmt.Errorf("parameter %s=%s: must be 1..%d", name, v, max)
+		return 0, fmt.Errorf("parameter %s=%s: must be 1..%d%s", name, v, max, unit)
 	}
 	return n, nil
 }

@@ -102,9 +102,11 @@ type ACL struct {
 
 // Rule allows or denies publishing and/or subscribing on a topic filter.
 // In Topic, %u stands for the client's user name and %c for its client
-// identifier. A rule with %u never applies to a client without a user
-// name, and a rule with %u or %c never applies where the value stood for
-// holds '/', '+' or '#', so a name cannot widen a rule. A publish rule
+// identifier. Where the value stood for is empty (%u of a client without
+// a user name) or holds '/', '+' or '#', the rule fails closed, so a name
+// can neither widen an allow nor slip past a deny: an allow rule with it
+// never applies, and a deny rule with it applies to every topic and
+// filter (for the accesses and user it names). A publish rule
 // applies when Topic matches the published topic. An allow rule applies to
 // a subscription when Topic covers every topic the requested filter can
 // match; a deny rule when the two overlap at all, so a deny can never be
@@ -151,6 +153,10 @@ type Limits struct {
 	// MaxSubscriptionsPerClient bounds one session's subscriptions; beyond
 	// it, SUBACK 0x97 (3.1.1: 0x80). Default 1000.
 	MaxSubscriptionsPerClient int `json:"max_subscriptions_per_client,omitempty"`
+	// MaxSubscriptionBytes bounds the total length, in bytes, of one
+	// session's topic filters; beyond it, SUBACK 0x97 (3.1.1: 0x80).
+	// Default 262144 (256 KiB).
+	MaxSubscriptionBytes int `json:"max_subscription_bytes,omitempty"`
 	// MaxRetainedMessages and MaxRetainedBytes bound the tenant's retained
 	// store; a retained PUBLISH beyond them is refused like a rate excess
 	// (0x97). Defaults 100000 and 268435456 (256 MiB).
@@ -163,6 +169,28 @@ type Limits struct {
 	MaxInflight int `json:"max_inflight,omitempty"`
 	// MaxQueuedMessages bounds the messages queued per session. Default 1000.
 	MaxQueuedMessages int `json:"max_queued_messages,omitempty"`
+	// MaxQueuedBytes bounds the bytes (topic plus payload) of the QoS 1
+	// and 2 messages one session holds, queued or awaiting
+	// acknowledgement; a message beyond it is dropped for that session and
+	// counted. Default 67108864 (64 MiB).
+	MaxQueuedBytes int64 `json:"max_queued_bytes,omitempty"`
+	// MaxOutboundBytes bounds the bytes waiting to be written to one client
+	// that reads slowly: beyond it QoS 0 messages to it are dropped and
+	// QoS 1/2 ones wait in its session queue. Default 4194304 (4 MiB).
+	MaxOutboundBytes int `json:"max_outbound_bytes,omitempty"`
+	// SlowConsumerWaitMS is the longest, in milliseconds, a connected
+	// subscriber whose queue is full may hold its publishers back (their
+	// PUBACK/PUBREC wait); after it, its publishers go on and messages
+	// beyond its queue limits are dropped and counted. At most 3600000
+	// (one hour). Default 2000.
+	SlowConsumerWaitMS int `json:"slow_consumer_wait_ms,omitempty"`
+	// MaxMemory is the tenant's memory budget in bytes: packets being
+	// read, outbound buffers, queued and inflight messages, retained
+	// messages and subscription filters are charged to it (and to the
+	// node's, HostConfig.MemoryBudget); when it is spent the newest demand
+	// is refused or shed. At least 1048576 (1 MiB). Default 1073741824
+	// (1 GiB).
+	MaxMemory int64 `json:"max_memory,omitempty"`
 	// MaxSessionExpiry caps the Session Expiry Interval, seconds. Default
 	// 86400 (one day).
 	MaxSessionExpiry uint32 `json:"max_session_expiry,omitempty"`

@@ -1,10 +1,12 @@
 package tenant
 
 import (
+	"context"
 	"encoding/json"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jmqx/jmqx/broker"
 	"golang.org/x/crypto/bcrypt"
@@ -89,6 +91,8 @@ func fullSpec(t testing.TB) Spec {
 			MaxPacketSize: 4096, MaxInflight: 10, MaxQueuedMessages: 50, MaxSessionExpiry: 60,
 			MinKeepAlive: 10, MaxKeepAlive: 120, ProtocolVersions: []int{4, 5}, MaxQoS: 1,
 			Retain: boolPtr(false), WildcardSubscriptions: boolPtr(true), SharedSubscriptions: boolPtr(false),
+			MaxQueuedBytes: 1 << 20, MaxOutboundBytes: 1 << 16, MaxSubscriptionBytes: 4096,
+			SlowConsumerWaitMS: 500, MaxMemory: 64 << 20,
 		},
 	}
 }
@@ -171,6 +175,13 @@ func TestValidate(t *testing.T) {
 		{"protocol version", func(s *Spec) { s.Limits.ProtocolVersions = []int{2} }, "limits.protocol_versions[0]"},
 		{"protocol twice", func(s *Spec) { s.Limits.ProtocolVersions = []int{5, 5} }, "limits.protocol_versions[1]"},
 		{"max_qos", func(s *Spec) { s.Limits.MaxQoS = 3 }, "limits.max_qos 3"},
+		{"queued bytes", func(s *Spec) { s.Limits.MaxQueuedBytes = -1 }, "limits.max_queued_bytes -1"},
+		{"outbound bytes", func(s *Spec) { s.Limits.MaxOutboundBytes = -1 }, "limits.max_outbound_bytes -1"},
+		{"subscription bytes", func(s *Spec) { s.Limits.MaxSubscriptionBytes = -1 }, "limits.max_subscription_bytes -1"},
+		{"slow consumer wait", func(s *Spec) { s.Limits.SlowConsumerWaitMS = -1 }, "limits.slow_consumer_wait_ms -1"},
+		{"slow consumer wait long", func(s *Spec) { s.Limits.SlowConsumerWaitMS = 3600001 }, "limits.slow_consumer_wait_ms 3600001"},
+		{"memory negative", func(s *Spec) { s.Limits.MaxMemory = -1 }, "limits.max_memory -1"},
+		{"memory small", func(s *Spec) { s.Limits.MaxMemory = 1<<20 - 1 }, "limits.max_memory 1048575"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -211,7 +222,9 @@ func TestWithDefaults(t *testing.T) {
 		MaxSubscriptionsPerClient: DefaultMaxSubscriptionsPerClient, MaxRetainedMessages: DefaultMaxRetainedMessages,
 		MaxRetainedBytes: DefaultMaxRetainedBytes, MaxPacketSize: DefaultMaxPacketSize, MaxInflight: DefaultMaxInflight,
 		MaxQueuedMessages: DefaultMaxQueuedMessages, MaxSessionExpiry: DefaultMaxSessionExpiry,
-		MaxKeepAlive: DefaultMaxKeepAlive, MaxQoS: DefaultMaxQoS, ProtocolVersions: []int{3, 4, 5},
+		MaxQueuedBytes: DefaultMaxQueuedBytes, MaxOutboundBytes: DefaultMaxOutboundBytes,
+		MaxSubscriptionBytes: DefaultMaxSubscriptionBytes, SlowConsumerWaitMS: DefaultSlowConsumerWaitMS,
+		MaxMemory: DefaultMaxMemory, MaxKeepAlive: DefaultMaxKeepAlive, MaxQoS: DefaultMaxQoS, ProtocolVersions: []int{3, 4, 5},
 		Retain: boolPtr(true), WildcardSubscriptions: boolPtr(true), SharedSubscriptions: boolPtr(true),
 	}
 	if !reflect.DeepEqual(l, want) {
@@ -274,6 +287,8 @@ func TestBrokerConfig(t *testing.T) {
 		MaxConnectRate: 10, MaxClientMessageRate: 5, MaxClientByteRate: 1000, MaxMessageRate: 100, MaxByteRate: 1e6,
 		MaxSubscriptionsPerClient: 10, MaxRetainedMessages: 0, MaxRetainedBytes: 1 << 10, MinKeepAlive: 10,
 		ProtocolVersions: []byte{4, 5}, ServerName: "jmqx/acme-1",
+		MaxQueuedBytes: 1 << 20, MaxOutboundBytes: 1 << 16, MaxSubscriptionBytes: 4096,
+		SlowConsumerWait: 500 * time.Millisecond, MaxMemory: 64 << 20,
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("brokerConfig:\n got %+v\nwant %+v", c, want)
@@ -283,5 +298,40 @@ func TestBrokerConfig(t *testing.T) {
 		d.MaxSubscriptionsPerClient != DefaultMaxSubscriptionsPerClient || d.MaxRetainedBytes != DefaultMaxRetainedBytes ||
 		d.MaxSessionExpiry != DefaultMaxSessionExpiry || d.DisableRetain || len(d.ProtocolVersions) != 3 {
 		t.Errorf("defaults not applied: %+v", d)
+	}
+	// The tenant defaults of the byte and time bounds are the broker's.
+	if d.MaxQueuedBytes != broker.DefaultMaxQueuedBytes || d.MaxOutboundBytes != broker.DefaultMaxOutboundBytes ||
+		d.MaxSubscriptionBytes != broker.DefaultMaxSubscriptionBytes || d.SlowConsumerWait != broker.DefaultSlowConsumerWait ||
+		d.MaxMemory != broker.DefaultMaxMemory {
+		t.Errorf("byte and time bounds: %+v", d)
+	}
+}
+
+func TestHostMemoryBudget(t *testing.T) {
+	tests := []struct {
+		budget int64
+		want   int64 // the budget's limit; 0: NewHost fails
+	}{
+		{0, DefaultMemoryBudget},
+		{512 << 20, 512 << 20},
+		{-1, 0},
+	}
+	for _, tt := range tests {
+		h, err := NewHost(HostConfig{MemoryBudget: tt.budget})
+		if tt.want == 0 {
+			if err == nil || !strings.Contains(err.Error(), "memory_budget -1") {
+				t.Errorf("MemoryBudget %d: NewHost = %v, want an error naming memory_budget", tt.budget, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("MemoryBudget %d: %v", tt.budget, err)
+		}
+		if got := h.MemoryBudget().Limit(); got != tt.want {
+			t.Errorf("MemoryBudget %d: limit %d, want %d", tt.budget, got, tt.want)
+		}
+		if err := h.Close(context.Background()); err != nil {
+			t.Errorf("Close: %v", err)
+		}
 	}
 }

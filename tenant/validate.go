@@ -31,6 +31,18 @@ const (
 	DefaultMaxInflight = 256
 	// DefaultMaxQueuedMessages is the default of Limits.MaxQueuedMessages.
 	DefaultMaxQueuedMessages = 1000
+	// DefaultMaxQueuedBytes is the default of Limits.MaxQueuedBytes (64 MiB).
+	DefaultMaxQueuedBytes = 64 << 20
+	// DefaultMaxOutboundBytes is the default of Limits.MaxOutboundBytes (4 MiB).
+	DefaultMaxOutboundBytes = 4 << 20
+	// DefaultMaxSubscriptionBytes is the default of
+	// Limits.MaxSubscriptionBytes (256 KiB).
+	DefaultMaxSubscriptionBytes = 256 << 10
+	// DefaultSlowConsumerWaitMS is the default of Limits.SlowConsumerWaitMS,
+	// in milliseconds (2 s).
+	DefaultSlowConsumerWaitMS = 2000
+	// DefaultMaxMemory is the default of Limits.MaxMemory (1 GiB).
+	DefaultMaxMemory = 1 << 30
 	// DefaultMaxSessionExpiry is the default of Limits.MaxSessionExpiry, in
 	// seconds (one day).
 	DefaultMaxSessionExpiry = 86400
@@ -49,6 +61,8 @@ const (
 	minPacketSize    = 64
 	maxPacketSize    = 268435460 // the largest MQTT packet: 256 MiB of body plus the fixed header
 	maxUint16        = 65535
+	maxSlowWaitMS    = 3600000 // one hour
+	minMemory        = 1 << 20 // broker.Config's minimum MaxMemory
 	clientAuthNone   = "none"
 	clientAuthReq    = "request"
 	clientAuthRequir = "require"
@@ -227,6 +241,24 @@ func (v *validator) limits(l *Limits) {
 	if n := l.MaxQueuedMessages; n < 0 {
 		v.add("limits.max_queued_messages %d: must not be negative", n)
 	}
+	for _, q := range []struct {
+		field string
+		n     int64
+	}{
+		{"max_queued_bytes", l.MaxQueuedBytes},
+		{"max_outbound_bytes", int64(l.MaxOutboundBytes)},
+		{"max_subscription_bytes", int64(l.MaxSubscriptionBytes)},
+	} {
+		if q.n < 0 {
+			v.add("limits.%s %d: must not be negative", q.field, q.n)
+		}
+	}
+	if n := l.SlowConsumerWaitMS; n < 0 || n > maxSlowWaitMS {
+		v.add("limits.slow_consumer_wait_ms %d: must be 0..%d (one hour)", n, maxSlowWaitMS)
+	}
+	if n := l.MaxMemory; n != 0 && n < minMemory {
+		v.add("limits.max_memory %d: must be 0 (default) or at least %d (1 MiB)", n, minMemory)
+	}
 	if n := l.MinKeepAlive; n < 0 || n > maxUint16 {
 		v.add("limits.min_keepalive %d: must be 0..%d", n, maxUint16)
 	}
@@ -271,6 +303,15 @@ func (s Spec) WithDefaults() Spec {
 	setInt(&l.MaxPacketSize, DefaultMaxPacketSize)
 	setInt(&l.MaxInflight, DefaultMaxInflight)
 	setInt(&l.MaxQueuedMessages, DefaultMaxQueuedMessages)
+	if l.MaxQueuedBytes == 0 {
+		l.MaxQueuedBytes = DefaultMaxQueuedBytes
+	}
+	setInt(&l.MaxOutboundBytes, DefaultMaxOutboundBytes)
+	setInt(&l.MaxSubscriptionBytes, DefaultMaxSubscriptionBytes)
+	setInt(&l.SlowConsumerWaitMS, DefaultSlowConsumerWaitMS)
+	if l.MaxMemory == 0 {
+		l.MaxMemory = DefaultMaxMemory
+	}
 	if l.MaxSessionExpiry == 0 {
 		l.MaxSessionExpiry = DefaultMaxSessionExpiry
 	}
