@@ -70,7 +70,7 @@ func TestMemoryBudgetReturnsToZero(t *testing.T) {
 	if b.mem.Used() == 0 {
 		t.Fatal("nothing charged for 15 held messages")
 	}
-	sub.Close()                                 // offline: the queue stays
+	sub.Close()                                   // offline: the queue stays
 	again := connectRaw(t, addr, "keeper", false) // resumed: inflight resent
 	again.Close()
 	fresh := connectRaw(t, addr, "keeper", true) // Clean Start: discarded

@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"os/signal"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -26,6 +29,7 @@ const (
 	defaultDataDir         = "./jmqx-data"
 	defaultShutdownTimeout = 10 * time.Second
 	defaultTenant          = "default"
+	defaultMemoryBudget    = "2GiB" // tenant.DefaultMemoryBudget
 )
 
 // serveConfig is what the serve flags say.
@@ -60,6 +64,7 @@ type serveConfig struct {
 	bindHost        string
 	advertiseHost   string
 	portRange       string
+	memoryBudget    string
 	adminTLSCert    string
 	adminTLSKey     string
 	adminTLSCA      string
@@ -110,6 +115,7 @@ func serveCommand(env appEnv) *cli.Command {
 				bindHost:        c.String("bind-host"),
 				advertiseHost:   c.String("advertise-host"),
 				portRange:       c.String("port-range"),
+				memoryBudget:    c.String("memory-budget"),
 				adminTLSCert:    c.Path("admin-tls-cert"),
 				adminTLSKey:     c.Path("admin-tls-key"),
 				adminTLSCA:      c.Path("admin-tls-ca"),
@@ -299,6 +305,12 @@ func serveFlags() []cli.Flag {
 			EnvVars: []string{"JMQX_PORT_RANGE"},
 		},
 		&cli.StringFlag{
+			Name:    "memory-budget",
+			Value:   defaultMemoryBudget,
+			Usage:   "bound the memory all tenants' brokers together may hold (queued messages, buffers, retained messages, subscriptions) to `SIZE` bytes, with an optional suffix KiB, MiB or GiB; each tenant's limits.max_memory still applies; 0: the default",
+			EnvVars: []string{"JMQX_MEMORY_BUDGET"},
+		},
+		&cli.StringFlag{
 			Name:    "log-level",
 			Value:   "info",
 			Usage:   "lowest `LEVEL` logged: debug, info, warn or error",
@@ -387,6 +399,9 @@ func nodeConfig(cfg serveConfig, log *zap.Logger) (node.Config, error) {
 		BindHost: bindHost, AdvertiseHost: cfg.advertiseHost, FixedPorts: cfg.fixedPorts, TLS: tlsCfg,
 		WSAllowedOrigins: cfg.wsOrigins, Broker: broker.Config{CertCNAsUsername: cfg.tlsCNUsername},
 	}
+	if hostCfg.MemoryBudget, err = parseSize(cfg.memoryBudget); err != nil {
+		return node.Config{}, fmt.Errorf("--memory-budget %q: %w", cfg.memoryBudget, err)
+	}
 	if cfg.portRange != "" {
 		if _, err := fmt.Sscanf(cfg.portRange, "%d-%d", &hostCfg.PortMin, &hostCfg.PortMax); err != nil {
 			return node.Config{}, fmt.Errorf("--port-range %q: want MIN-MAX, e.g. 20000-29999", cfg.portRange)
@@ -453,4 +468,35 @@ func nodeConfig(cfg serveConfig, log *zap.Logger) (node.Config, error) {
 			return nil
 		},
 	}, nil
+}
+
+// sizeUnits are the suffixes parseSize accepts.
+var sizeUnits = []struct {
+	suffix string
+	bytes  int64
+}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}}
+
+// parseSize reads a byte count: a non-negative decimal integer, optionally
+// followed by KiB, MiB or GiB (in any case, with or without a space). The
+// empty string is 0.
+func parseSize(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return 0, nil
+	}
+	mult := int64(1)
+	for _, u := range sizeUnits {
+		if n := len(s) - len(u.suffix); n >= 0 && strings.EqualFold(s[n:], u.suffix) {
+			s, mult = strings.TrimSpace(s[:n]), u.bytes
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 {
+		return 0, errors.New("want a number of bytes, optionally followed by KiB, MiB or GiB (e.g. 2GiB)")
+	}
+	if n > math.MaxInt64/mult {
+		return 0, errors.New("too large")
+	}
+	return n * mult, nil
 }

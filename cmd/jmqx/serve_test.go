@@ -17,6 +17,9 @@ import (
 
 	"github.com/urfave/cli/v2"
 	"go.uber.org/goleak"
+	"go.uber.org/zap"
+
+	"github.com/jmqx/jmqx/tenant"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -234,12 +237,68 @@ func TestServeRefusesBadFlags(t *testing.T) {
 		{[]string{"--raft-tls-cert", "c.pem", "--raft-tls-key", "k.pem"}, "--raft-tls-cert, --raft-tls-key and --raft-tls-ca go together"},
 		{[]string{"--admin-tls-key", "k.pem"}, "--admin-tls-cert and --admin-tls-key go together"},
 		{[]string{"--admin-tls-cert", "missing.pem", "--admin-tls-key", "missing-key.pem"}, "--admin-tls-cert/--admin-tls-key"},
+		{[]string{"--memory-budget", "2GB"}, `--memory-budget "2GB"`},
+		{[]string{"--memory-budget", "-1"}, `--memory-budget "-1"`},
 	}
 	for _, tt := range tests {
 		args := append([]string{"serve", "--data-dir", t.TempDir()}, tt.args...)
 		err := newApp(appEnv{stdout: io.Discard, stderr: io.Discard}).RunContext(context.Background(), append([]string{"jmqx"}, args...))
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("jmqx %s = %v, want an error containing %q", strings.Join(args, " "), err, tt.want)
+		}
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in   string
+		want int64
+		ok   bool
+	}{
+		{"", 0, true},
+		{"0", 0, true},
+		{"1048576", 1 << 20, true},
+		{"64KiB", 64 << 10, true},
+		{"512MiB", 512 << 20, true},
+		{"2GiB", 2 << 30, true},
+		{"2 gib", 2 << 30, true},
+		{" 3mib ", 3 << 20, true},
+		{"2GB", 0, false},
+		{"GiB", 0, false},
+		{"-1", 0, false},
+		{"1.5GiB", 0, false},
+		{"9223372036854775807", 1<<63 - 1, true},
+		{"9007199254740992GiB", 0, false}, // overflows int64
+	}
+	for _, tt := range tests {
+		got, err := parseSize(tt.in)
+		if (err == nil) != tt.ok || got != tt.want {
+			t.Errorf("parseSize(%q) = %d, %v; want %d, ok %v", tt.in, got, err, tt.want, tt.ok)
+		}
+	}
+}
+
+// --memory-budget reaches the Host's configuration; unset, it is the
+// flag's default, the Host's default budget.
+func TestServeMemoryBudgetFlag(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		flag string
+		want int64
+	}{
+		{defaultMemoryBudget, tenant.DefaultMemoryBudget},
+		{"512MiB", 512 << 20},
+		{"0", 0}, // the Host's default
+	}
+	for _, tt := range tests {
+		cfg := serveConfig{mqttAddr: "127.0.0.1:0", memoryBudget: tt.flag}
+		ncfg, err := nodeConfig(cfg, zap.NewNop())
+		if err != nil {
+			t.Fatalf("--memory-budget %s: %v", tt.flag, err)
+		}
+		if got := ncfg.Host.MemoryBudget; got != tt.want {
+			t.Errorf("--memory-budget %s: HostConfig.MemoryBudget = %d, want %d", tt.flag, got, tt.want)
 		}
 	}
 }
