@@ -53,7 +53,8 @@ func (b *Broker) matching(match func(*ClientInfo) bool) []*client {
 }
 
 // RecheckSubscriptions asks the Authorizers again about every subscription
-// of every session, connected or not, and removes the ones now refused, as
+// of every session, connected or not, and removes the ones now refused (and
+// asks ReadAuthorizers again whether the others need per-message checks), as
 // after an access-control change (SubscriptionObservers see them as
 // unsubscribed). It returns how many it removed. Messages already queued
 // for a session stay queued.
@@ -73,13 +74,20 @@ func (b *Broker) RecheckSubscriptions() int {
 		s.mu.Lock()
 		info := s.info
 		var refused []string
+		var rechecked map[string]subOpts // read checks turned on or off
 		if info != nil && !s.ended {
-			for f := range s.subs {
-				for _, a := range hs.authz {
-					if !a.CanSubscribe(info, f) {
-						refused = append(refused, f)
-						break
+			for f, opts := range s.subs {
+				if !canSubscribe(hs, info, f) {
+					refused = append(refused, f)
+					continue
+				}
+				if cr := checkReads(hs, info, f); cr != opts.checkRead {
+					opts.checkRead = cr
+					s.subs[f] = opts
+					if rechecked == nil {
+						rechecked = make(map[string]subOpts)
 					}
+					rechecked[f] = opts
 				}
 			}
 			for _, f := range refused {
@@ -88,6 +96,17 @@ func (b *Broker) RecheckSubscriptions() int {
 			}
 		}
 		s.mu.Unlock()
+		for f, opts := range rechecked {
+			b.subs.Subscribe(f, s, opts)
+			s.mu.Lock()
+			cur, ok := s.subs[f]
+			s.mu.Unlock()
+			if !ok || s.ended { // unsubscribed meanwhile: undo
+				b.subs.Unsubscribe(f, s)
+			} else if cur != opts { // changed meanwhile: the session's options win
+				b.subs.Subscribe(f, s, cur)
+			}
+		}
 		for _, f := range refused {
 			b.subs.Unsubscribe(f, s)
 			b.log.Info("subscription removed: no longer authorized", zap.String("client", s.id), zap.String("filter", f))
@@ -98,4 +117,14 @@ func (b *Broker) RecheckSubscriptions() int {
 		removed += len(refused)
 	}
 	return removed
+}
+
+// canSubscribe asks every Authorizer whether info may subscribe to filter.
+func canSubscribe(hs *hookSet, info *ClientInfo, filter string) bool {
+	for _, a := range hs.authz {
+		if !a.CanSubscribe(info, filter) {
+			return false
+		}
+	}
+	return true
 }
