@@ -100,8 +100,9 @@ func (b *Broker) RecheckSubscriptions() int {
 			b.subs.Subscribe(f, s, opts)
 			s.mu.Lock()
 			cur, ok := s.subs[f]
+			ok = ok && !s.ended
 			s.mu.Unlock()
-			if !ok || s.ended { // unsubscribed meanwhile: undo
+			if !ok { // unsubscribed meanwhile: undo
 				b.subs.Unsubscribe(f, s)
 			} else if cur != opts { // changed meanwhile: the session's options win
 				b.subs.Subscribe(f, s, cur)
