@@ -25,16 +25,22 @@ func (b *Broker) attach(c *client, cp *packet.Connect, ack *packet.Connack) erro
 		if cp.Version == packet.V5 {
 			w.delay = cp.WillProps.WillDelay
 		}
+		if !w.m.acquire(b.mem) { // the session holds its will until it is published or discarded
+			b.stats.memoryRefusals.Add(1)
+			return errMemoryBudget
+		}
 	}
 
 	b.mu.Lock()
 	if b.closing {
 		b.mu.Unlock()
+		b.releaseWill(w)
 		return ErrClosed
 	}
 	var (
 		prev        *client
 		pendingWill *will // delayed will of an earlier connection
+		oldWill     *will // a delayed will discarded because the session continues
 		dropped     *session
 	)
 	s := b.sessions[cp.ClientID]
@@ -54,6 +60,8 @@ func (b *Broker) attach(c *client, cp *packet.Connect, ack *packet.Connack) erro
 			// is handed over here, under the session lock detach also takes.
 			if w := s.will; w != nil && (discard || w.delay == 0) {
 				prev.orphanWill = w
+			} else {
+				oldWill = w
 			}
 		} else {
 			pendingWill = s.will
@@ -101,7 +109,10 @@ func (b *Broker) attach(c *client, cp *packet.Connect, ack *packet.Connack) erro
 	// just ended.
 	if pendingWill != nil && dropped != nil {
 		b.publishWill(s, pendingWill)
+	} else {
+		b.releaseWill(pendingWill)
 	}
+	b.releaseWill(oldWill)
 	return nil
 }
 
@@ -120,8 +131,10 @@ func (b *Broker) detach(c *client, clean bool) {
 		c.orphanWill = nil
 		s.mu.Unlock()
 		b.mu.Unlock()
-		if w != nil && !clean {
+		if !clean {
 			b.publishWill(s, w)
+		} else {
+			b.releaseWill(w)
 		}
 		return
 	}
@@ -132,11 +145,12 @@ func (b *Broker) detach(c *client, clean bool) {
 	s.pending = s.pending[:0] // all inflight messages are resent on the next connection
 	s.releaseWaiters()        // an offline queue does not slow publishers down
 	s.slow = false
-	c.aliasesOut = nil
+	c.aliasesOut, c.aliasOutBytes = nil, 0
 	w := s.will
 	s.will = nil
 	if clean {
-		w = nil // [MQTT-3.1.2-10]
+		b.releaseWill(w) // [MQTT-3.1.2-10]
+		w = nil
 	}
 	ended := s.expiry == 0
 	if ended {
@@ -163,7 +177,5 @@ func (b *Broker) detach(c *client, clean bool) {
 	if ended {
 		b.removeSubscriptions(s)
 	}
-	if w != nil {
-		b.publishWill(s, w)
-	}
+	b.publishWill(s, w)
 }

@@ -224,6 +224,9 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 	}
 	b.mu.Unlock()
 	b.drops.stop()
+	// What the stopped broker still holds leaves with it: give its share
+	// of a shared budget back.
+	b.nodeBudget.release(b.mem.Used())
 	return err
 }
 

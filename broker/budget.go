@@ -1,8 +1,12 @@
 package broker
 
 import (
+	"errors"
 	"sync/atomic"
 )
+
+// errMemoryBudget is the cause when a demand does not fit the budget.
+var errMemoryBudget = errors.New("broker: memory budget spent")
 
 // Budget is a memory budget in bytes that one or several brokers charge
 // what clients make them hold (tenant.Host gives all its tenants one, the

@@ -47,6 +47,9 @@ type client struct {
 	connectBy time.Time
 	sc        *scratch // pooled decode and routing scratch; nil while idle
 	aliasesIn []string // v5 inbound topic aliases, index = alias
+	// aliasInBytes is the topic bytes of aliasesIn, charged to the memory
+	// budget.
+	aliasInBytes int64
 	limits    clientLimits
 
 	// Flow control (flow.go), guarded by ackMu.
@@ -56,7 +59,8 @@ type client struct {
 	heldQoS1 int // QoS 1 acknowledgements among deferred
 
 	// Guarded by the session's mu (all PUBLISH sends to this client).
-	aliasesOut map[string]uint16
+	aliasesOut    map[string]uint16
+	aliasOutBytes int // topic bytes in aliasesOut
 	// orphanWill is the will of this connection after another took its
 	// session over; published when this one ends, unless cleanly.
 	orphanWill *will
@@ -133,6 +137,7 @@ func (c *client) runLoop() {
 func (c *client) end(cause error, clean bool) {
 	defer c.b.connWG.Done()
 	defer c.b.removeClient(c)
+	c.b.mem.release(c.aliasInBytes)
 	c.finish(cause, clean)
 	if c.reserved {
 		c.b.slots.Add(-1)

@@ -56,6 +56,10 @@ func (c *client) connect() error {
 	c.setupFromConnect(&cp, &props)
 	ack := packet.Connack{Props: props}
 	if err := c.b.attach(c, &cp, &ack); err != nil {
+		if errors.Is(err, errMemoryBudget) {
+			c.logger().Warn("connection refused: the will does not fit the memory budget", zap.Int("will_bytes", len(cp.WillPayload)))
+			return c.refuse(packet.QuotaExceeded, nil)
+		}
 		return c.refuse(packet.ServerUnavailable, nil)
 	}
 	c.connectBy = time.Time{}

@@ -1,6 +1,8 @@
 package broker
 
 import (
+	"strings"
+
 	"github.com/jmqx/jmqx/broker/packet"
 )
 
@@ -100,6 +102,7 @@ func (c *client) writePublish(sp *pubSpec, pid uint16) writeStatus {
 			if size := len(c.out) - start; size > c.maxOutPacket { // the alias property made it too large
 				if assigned { // the client never learns this alias
 					delete(c.aliasesOut, sp.topic)
+					c.aliasOutBytes -= len(sp.topic)
 				}
 				c.out = c.out[:start]
 				return tooLarge
@@ -112,6 +115,10 @@ func (c *client) writePublish(sp *pubSpec, pid uint16) writeStatus {
 	return written
 }
 
+// maxAliasOutBytes bounds the topic bytes of one client's outbound alias
+// table; topics beyond it are sent in full.
+const maxAliasOutBytes = 64 << 10
+
 // applyAliasOut picks the outbound topic alias for sp's topic, assigning a
 // new one while the client's Topic Alias Maximum allows. It reports whether
 // sp changed and whether the alias was assigned just now.
@@ -120,14 +127,15 @@ func (c *client) applyAliasOut(sp *pubSpec) (changed, assigned bool) {
 		sp.alias, sp.aliasOnly = a, true
 		return true, false
 	}
-	if len(c.aliasesOut) >= int(c.aliasOutMax) {
+	if len(c.aliasesOut) >= int(c.aliasOutMax) || c.aliasOutBytes+len(sp.topic) > maxAliasOutBytes {
 		return false, false
 	}
 	if c.aliasesOut == nil {
-		c.aliasesOut = make(map[string]uint16, c.aliasOutMax)
+		c.aliasesOut = make(map[string]uint16, min(int(c.aliasOutMax), 64))
 	}
 	a := uint16(len(c.aliasesOut) + 1)
-	c.aliasesOut[sp.topic] = a
+	c.aliasesOut[strings.Clone(sp.topic)] = a // a copy: the topic may view a large message
+	c.aliasOutBytes += len(sp.topic)
 	sp.alias = a
 	return true, true
 }

@@ -76,10 +76,12 @@ func (c *client) handleDisconnect(d *packet.Disconnect) (bool, error) {
 		}
 		s.expiry = min(d.Props.SessionExpiry, c.b.config().MaxSessionExpiry)
 	}
+	var discarded *will
 	if owner && d.ReasonCode != packet.DisconnectWithWill {
-		s.will = nil // a clean DISCONNECT discards the will at once [MQTT-3.1.2-10]
+		discarded, s.will = s.will, nil // a clean DISCONNECT discards the will at once [MQTT-3.1.2-10]
 	}
 	s.mu.Unlock()
+	c.b.releaseWill(discarded)
 	if d.ReasonCode == packet.DisconnectWithWill {
 		// End as a lost connection so that the will is published.
 		c.graceful = true
@@ -208,7 +210,13 @@ func (c *client) applyTopicAlias(p *packet.Publish) error {
 		p.Topic = c.aliasesIn[a]
 		return nil
 	}
-	if c.aliasesIn[a] != p.Topic {
+	if old := c.aliasesIn[a]; old != p.Topic {
+		if !c.b.mem.charge(int64(len(p.Topic))) {
+			c.b.stats.memoryRefusals.Add(1)
+			return protoErr("topic alias does not fit the memory budget", packet.QuotaExceeded)
+		}
+		c.b.mem.release(int64(len(old)))
+		c.aliasInBytes += int64(len(p.Topic) - len(old))
 		c.aliasesIn[a] = string([]byte(p.Topic))
 	}
 	return nil

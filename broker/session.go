@@ -143,9 +143,7 @@ func (b *Broker) expireSession(s *session, gen uint64) {
 	b.mu.Unlock()
 	b.log.Debug("session expired", zap.String("client", s.id))
 	b.removeSubscriptions(s)
-	if w != nil {
-		b.publishWill(s, w)
-	}
+	b.publishWill(s, w)
 }
 
 // fireWill publishes s's will once its delay has passed, if the client has
@@ -166,7 +164,20 @@ func (b *Broker) fireWill(s *session, gen uint64) {
 	b.publishWill(s, w)
 }
 
+// publishWill publishes w (if not nil) and ends the session's hold on it.
 func (b *Broker) publishWill(s *session, w *will) {
+	if w == nil {
+		return
+	}
 	b.log.Debug("publishing will", zap.String("client", s.id), zap.String("topic", w.m.topic))
 	b.routeMessage(w.m, time.Now())
+	b.releaseWill(w)
+}
+
+// releaseWill ends a session's hold on its will w (if not nil), published
+// or discarded.
+func (b *Broker) releaseWill(w *will) {
+	if w != nil {
+		w.m.releaseHolder(b.mem)
+	}
 }
