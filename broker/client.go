@@ -50,7 +50,7 @@ type client struct {
 	// aliasInBytes is the topic bytes of aliasesIn, charged to the memory
 	// budget.
 	aliasInBytes int64
-	limits    clientLimits
+	limits       clientLimits
 
 	// Flow control (flow.go), guarded by ackMu.
 	ackMu    sync.Mutex
