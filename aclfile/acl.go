@@ -9,8 +9,8 @@ import (
 var _ broker.Authorizer = (*ACL)(nil)
 
 // ACL is a parsed acl_file: per-user topic rules and patterns for everyone.
-// It implements broker.Authorizer and broker.ReadAuthorizer. It is immutable and safe for concurrent
-// use; create it with Load or Parse.
+// It implements broker.Authorizer and broker.ReadAuthorizer. It is
+// immutable and safe for concurrent use; create it with Load or Parse.
 type ACL struct {
 	anonymous []rule            // "topic" lines before the first "user" line
 	users     map[string][]rule // "topic" lines per user section

@@ -86,6 +86,8 @@ func limitFlagValue(f reflect.StructField) string {
 		return "false"
 	case f.Name == "MaxQoS":
 		return "1"
+	case f.Name == "MaxMemory":
+		return "2097152" // at least 1 MiB
 	default:
 		return "100"
 	}
