@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"os"
 	"os/signal"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -351,6 +353,7 @@ func runServe(ctx context.Context, env appEnv, cfg serveConfig) error {
 	if err != nil {
 		return err
 	}
+	setMemoryLimit(ncfg.Host.MemoryBudget, log)
 	n, err := node.Start(ctx, ncfg, log)
 	if err != nil {
 		return err
@@ -499,4 +502,22 @@ func parseSize(s string) (int64, error) {
 		return 0, errors.New("too large")
 	}
 	return n * mult, nil
+}
+
+// setMemoryLimit sets the Go runtime's soft memory limit from the node's
+// memory budget (unless GOMEMLIMIT is set): the budget, a quarter more for
+// what is bounded per connection and the runtime's own overhead, and
+// 256 MiB for the rest of the process. The garbage collector then keeps the
+// heap near the bound instead of letting it reach twice the live heap.
+func setMemoryLimit(budget int64, log *zap.Logger) {
+	if budget <= 0 {
+		budget = tenant.DefaultMemoryBudget
+	}
+	if os.Getenv("GOMEMLIMIT") != "" {
+		log.Info("memory limit from GOMEMLIMIT", zap.Int64("limit", debug.SetMemoryLimit(-1)))
+		return
+	}
+	limit := budget + budget/4 + 256<<20
+	debug.SetMemoryLimit(limit)
+	log.Info("memory limit set from the memory budget", zap.Int64("budget", budget), zap.Int64("go_memory_limit", limit))
 }
