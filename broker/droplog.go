@@ -48,16 +48,19 @@ const dropLogInterval = 5 * time.Second
 // in one line.
 const maxDropLines = 100
 
-// dropLog counts dropped deliveries per client and cause, and logs them
-// once per interval from a timer goroutine, never under a session lock.
+// dropLog logs dropped deliveries once per interval from a timer
+// goroutine, never under a session lock: sessions count their own drops
+// (under their lock) and register with the log on the first drop of an
+// interval, so a drop costs an increment.
 type dropLog struct {
 	log      *zap.Logger
 	interval time.Duration
 
-	mu      sync.Mutex // a leaf lock: nothing is taken while it is held
-	counts  map[dropKey]int64
-	timer   *time.Timer // a flush is scheduled while non-nil
-	stopped bool
+	mu       sync.Mutex // after session.mu in the lock order; nothing is taken while it is held
+	sessions []*session // registered this interval
+	others   map[dropKey]int64
+	timer    *time.Timer // a flush is scheduled while non-nil
+	stopped  bool
 
 	flushMu sync.Mutex // held while logging, so that stop waits for it
 }
@@ -67,18 +70,31 @@ type dropKey struct {
 	cause  dropCause
 }
 
-// note counts one dropped delivery to client for cause. Safe under any
-// lock; it never blocks on I/O.
+// register adds s, which has dropped a delivery, to this interval's log;
+// s.mu held.
+func (d *dropLog) register(s *session) {
+	d.mu.Lock()
+	d.sessions = append(d.sessions, s)
+	d.scheduleLocked()
+	d.mu.Unlock()
+}
+
+// note counts one dropped delivery to a client without a session (an
+// in-process subscriber).
 func (d *dropLog) note(client string, cause dropCause) {
 	d.mu.Lock()
-	if d.counts == nil {
-		d.counts = make(map[dropKey]int64)
+	if d.others == nil {
+		d.others = make(map[dropKey]int64)
 	}
-	d.counts[dropKey{client, cause}]++
+	d.others[dropKey{client, cause}]++
+	d.scheduleLocked()
+	d.mu.Unlock()
+}
+
+func (d *dropLog) scheduleLocked() {
 	if d.timer == nil && !d.stopped {
 		d.timer = time.AfterFunc(d.interval, d.flush)
 	}
-	d.mu.Unlock()
 }
 
 // stop logs what is counted now and schedules no more flushes (Shutdown).
@@ -97,10 +113,22 @@ func (d *dropLog) flush() {
 	d.flushMu.Lock()
 	defer d.flushMu.Unlock()
 	d.mu.Lock()
-	counts := d.counts
-	d.counts = nil
-	d.timer = nil
+	sessions, counts := d.sessions, d.others
+	d.sessions, d.others, d.timer = nil, nil, nil
 	d.mu.Unlock()
+	if counts == nil {
+		counts = make(map[dropKey]int64)
+	}
+	for _, s := range sessions {
+		s.mu.Lock()
+		for cause, n := range s.drops {
+			if n > 0 {
+				counts[dropKey{s.id, dropCause(cause)}] += n
+			}
+		}
+		s.drops = [numDropCauses]int64{}
+		s.mu.Unlock()
+	}
 	keys := make([]dropKey, 0, len(counts))
 	for k := range counts {
 		keys = append(keys, k)
@@ -123,12 +151,19 @@ func (d *dropLog) flush() {
 	}
 }
 
-// drop counts and logs (rate-limited) one delivery to s dropped for cause.
+// drop counts one delivery to s dropped for cause, and logs it with the
+// interval's others; s.mu held.
 func (s *session) drop(cause dropCause) {
-	s.b.countDrop(s.id, cause)
+	s.b.stats.msgsDropped.Add(1)
+	s.b.stats.drops[cause].Add(1)
+	if s.drops == ([numDropCauses]int64{}) {
+		s.b.drops.register(s)
+	}
+	s.drops[cause]++
 }
 
-// countDrop counts one delivery to client dropped for cause.
+// countDrop counts one delivery to a client without a session dropped for
+// cause.
 func (b *Broker) countDrop(client string, cause dropCause) {
 	b.stats.msgsDropped.Add(1)
 	b.stats.drops[cause].Add(1)

@@ -7,8 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"go.uber.org/zap"
-
 	"github.com/jmqx/jmqx/broker/packet"
 )
 
@@ -105,6 +103,9 @@ func (sub *Subscription) Unsubscribe() {
 	})
 }
 
+// inProcessClient names in-process subscribers in drop logs.
+const inProcessClient = "$internal"
+
 // sink queues deliveries for an in-process handler and runs it on one
 // goroutine at a time, started on demand.
 type sink struct {
@@ -132,8 +133,7 @@ func (k *sink) push(m *message, qos byte, retain bool, ids []uint32) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if len(k.queue) >= k.b.config().MaxQueuedMessages {
-		k.b.stats.msgsDropped.Add(1)
-		k.b.log.Warn("in-process subscriber queue full; message dropped", zap.String("topic", m.topic))
+		k.b.countDrop(inProcessClient, dropQueueFull)
 		return
 	}
 	k.queue = append(k.queue, v)

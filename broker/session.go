@@ -52,6 +52,8 @@ type session struct {
 	nextPID uint16
 	queue   []queuedMsg
 	qhead   int
+	// drops counts this interval's dropped deliveries by cause (droplog.go).
+	drops [numDropCauses]int64
 	// heldBytes is the size of the messages queued and inflight
 	// (MaxQueuedBytes; hold.go).
 	heldBytes int64
