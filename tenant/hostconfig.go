@@ -48,12 +48,16 @@ type HostConfig struct {
 	// MaxConcurrentPasswordChecks bounds the password hash verifications
 	// (bcrypt or argon2id) running at once on the Host, for all its
 	// tenants together. One argon2id check takes up to MaxArgon2Memory
-	// (64 MiB), so password checks take at most
-	// MaxConcurrentPasswordChecks × 64 MiB of memory. A check waits for a
-	// slot at most PasswordCheckWait (5s), or the broker's connect timeout
-	// if shorter; then the client is refused with CONNACK 0x89 Server busy
-	// (3.1.1: 0x03). A login matching a cached credential (one that
-	// succeeded before under the same spec) takes no slot. Default 0:
+	// (64 MiB) and a bcrypt check 4 KiB, so the memory password checks
+	// hold at any time is at most MaxConcurrentPasswordChecks × 64 MiB
+	// (the garbage collector may let the heap hold that much again of
+	// finished checks' memory before collecting it, as GOGC and
+	// GOMEMLIMIT allow). A check waits for a slot at most
+	// PasswordCheckWait (5s), or the broker's connect timeout if shorter;
+	// then the client is refused with CONNACK 0x89 Server busy (3.1.1:
+	// 0x03) and the refusal is logged with the user name. A login matching
+	// a cached credential (one that succeeded before under the same spec)
+	// takes no slot. Must not be negative. Default 0:
 	// runtime.GOMAXPROCS(0) when the Host is made.
 	MaxConcurrentPasswordChecks int `json:"max_concurrent_password_checks,omitempty"`
 }
