@@ -67,6 +67,7 @@ type serveConfig struct {
 	advertiseHost   string
 	portRange       string
 	memoryBudget    string
+	passwordChecks  int
 	adminTLSCert    string
 	adminTLSKey     string
 	adminTLSCA      string
@@ -118,6 +119,7 @@ func serveCommand(env appEnv) *cli.Command {
 				advertiseHost:   c.String("advertise-host"),
 				portRange:       c.String("port-range"),
 				memoryBudget:    c.String("memory-budget"),
+				passwordChecks:  c.Int("max-password-checks"),
 				adminTLSCert:    c.Path("admin-tls-cert"),
 				adminTLSKey:     c.Path("admin-tls-key"),
 				adminTLSCA:      c.Path("admin-tls-ca"),
@@ -312,6 +314,11 @@ func serveFlags() []cli.Flag {
 			Usage:   "bound the memory all tenants' brokers together may hold (queued messages, buffers, retained messages, subscriptions) to `SIZE` bytes, with an optional suffix KiB, MiB or GiB; each tenant's limits.max_memory still applies; 0: the default",
 			EnvVars: []string{"JMQX_MEMORY_BUDGET"},
 		},
+		&cli.IntFlag{
+			Name:    "max-password-checks",
+			Usage:   "run at most `N` password hash checks at once, for all tenants (each may hold up to 64 MiB); a CONNECT that waits over 5 s for one gets CONNACK 0x89; 0: one per CPU",
+			EnvVars: []string{"JMQX_MAX_PASSWORD_CHECKS"},
+		},
 		&cli.StringFlag{
 			Name:    "log-level",
 			Value:   "info",
@@ -402,6 +409,7 @@ func nodeConfig(cfg serveConfig, log *zap.Logger) (node.Config, error) {
 		BindHost: bindHost, AdvertiseHost: cfg.advertiseHost, FixedPorts: cfg.fixedPorts, TLS: tlsCfg,
 		WSAllowedOrigins: cfg.wsOrigins, Broker: broker.Config{CertCNAsUsername: cfg.tlsCNUsername},
 	}
+	hostCfg.MaxConcurrentPasswordChecks = cfg.passwordChecks
 	if hostCfg.MemoryBudget, err = parseSize(cfg.memoryBudget); err != nil {
 		return node.Config{}, fmt.Errorf("--memory-budget %q: %w", cfg.memoryBudget, err)
 	}
