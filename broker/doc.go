@@ -8,7 +8,16 @@
 //	Broker.mu (sessions map, connection set)
 //	session.mu (subscriptions, inflight, queue, link to the client)
 //	client.ackMu (a publisher's held-back acknowledgements; flow.go)
-//	client.wmu (outbound buffer)
+//	client.wmu (outbound buffer; outbuf.go)
+//	dropLog.mu (sessions with drops this interval; droplog.go)
+//
+// Budget counters are atomic and taken under any of these. The writer
+// goroutine and the drop log's flush take session.mu holding nothing.
+//
+// One message's delivery to one session reads top-down in delivery.go;
+// the session's queue is in queue.go, its outbound window in window.go,
+// byte accounting in hold.go, publisher flow control and slow consumers in
+// flow.go.
 //
 // The subscription trie and retained store have their own locks and are
 // never held while a session lock is taken: matches return snapshots.

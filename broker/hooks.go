@@ -78,8 +78,9 @@ type EnhancedAuthenticator interface {
 // Authorizer decides per topic what a client may do. CanPublish is asked for
 // every PUBLISH topic (a refused QoS 1/2 PUBLISH is answered with 0x87 in v5,
 // and acknowledged but dropped in 3.x); CanSubscribe for every filter at
-// SUBSCRIBE time (refused: 0x87 in v5, 0x80 in 3.x), never per delivered
-// message. CanPublish also vets a Will topic at CONNECT (refused: CONNACK
+// SUBSCRIBE time (refused: 0x87 in v5, 0x80 in 3.x); an Authorizer that
+// also implements ReadAuthorizer is asked per delivered message where it
+// says so. CanPublish also vets a Will topic at CONNECT (refused: CONNACK
 // 0x87, or 0x05 for 3.x). Both are called concurrently from connection goroutines, must not block and must
 // not keep their arguments.
 type Authorizer interface {
