@@ -231,9 +231,9 @@ func TestHostConfigPasswordChecks(t *testing.T) {
 		limit int
 		wait  time.Duration
 	}{
-		{HostConfig{}, runtime.GOMAXPROCS(0), PasswordCheckWait},
+		{HostConfig{}, max(1, runtime.GOMAXPROCS(0)/2), PasswordCheckWait},
 		{HostConfig{MaxConcurrentPasswordChecks: 3}, 3, PasswordCheckWait},
-		{HostConfig{Broker: broker.Config{ConnectTimeout: time.Second}}, runtime.GOMAXPROCS(0), time.Second},
+		{HostConfig{Broker: broker.Config{ConnectTimeout: time.Second}}, max(1, runtime.GOMAXPROCS(0)/2), time.Second},
 	} {
 		h, err := NewHost(tt.cfg)
 		if err != nil {

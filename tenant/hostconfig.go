@@ -57,8 +57,10 @@ type HostConfig struct {
 	// then the client is refused with CONNACK 0x89 Server busy (3.1.1:
 	// 0x03) and the refusal is logged with the user name. A login matching
 	// a cached credential (one that succeeded before under the same spec)
-	// takes no slot. Must not be negative. Default 0:
-	// runtime.GOMAXPROCS(0) when the Host is made.
+	// takes no slot. Must not be negative. Default 0: half of
+	// runtime.GOMAXPROCS(0) when the Host is made, at least 1, so that a
+	// flood of wrong passwords can take at most half the CPUs from the
+	// traffic.
 	MaxConcurrentPasswordChecks int `json:"max_concurrent_password_checks,omitempty"`
 }
 
@@ -84,7 +86,7 @@ func (c *HostConfig) setDefaults() {
 		c.MemoryBudget = DefaultMemoryBudget
 	}
 	if c.MaxConcurrentPasswordChecks == 0 {
-		c.MaxConcurrentPasswordChecks = runtime.GOMAXPROCS(0)
+		c.MaxConcurrentPasswordChecks = max(1, runtime.GOMAXPROCS(0)/2)
 	}
 }
 

@@ -316,7 +316,7 @@ func serveFlags() []cli.Flag {
 		},
 		&cli.IntFlag{
 			Name:    "max-password-checks",
-			Usage:   "run at most `N` password hash checks at once, for all tenants (each may hold up to 64 MiB); a CONNECT that waits over 5 s for one gets CONNACK 0x89; 0: one per CPU",
+			Usage:   "run at most `N` password hash checks at once, for all tenants (each may hold up to 64 MiB); a CONNECT that waits over 5 s for one gets CONNACK 0x89; 0: half the CPUs, at least 1",
 			EnvVars: []string{"JMQX_MAX_PASSWORD_CHECKS"},
 		},
 		&cli.StringFlag{

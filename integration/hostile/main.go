@@ -70,7 +70,7 @@
 // (budget × 1.25 + 256 MiB is the soft memory limit jmqx serve sets), where
 // sockets_peak is the most sockets this program held open at once
 // (attackers and the good pair) and password checks is the broker's
-// default max_concurrent_password_checks, its GOMAXPROCS, taken to be this
+// default max_concurrent_password_checks, half its GOMAXPROCS (at least 1), taken to be this
 // program's (the broker inherits its machine and environment: 2 on a
 // 2-core machine); a budget of 0 is the broker's default, 2 GiB. When
 // --bound-mib is 0 that formula is the bound the peak RSS is held to (the
@@ -281,7 +281,7 @@ func bench(ctx context.Context, cfg config) (*report, error) {
 		return nil, err
 	}
 
-	r := &report{cfg: cfg, defaultAddr: b.mqttAddr, goodAddr: goodAddr, pwChecks: runtime.GOMAXPROCS(0)}
+	r := &report{cfg: cfg, defaultAddr: b.mqttAddr, goodAddr: goodAddr, pwChecks: max(1, runtime.GOMAXPROCS(0)/2)}
 	logf("baseline: good round trips for %s", cfg.baseline)
 	baseCtx, cancelBase := phaseContext(ctx, cfg.baseline, rss, b)
 	r.baseline = probe.measure(baseCtx, cfg.rttInterval)

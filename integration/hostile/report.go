@@ -33,7 +33,7 @@ const (
 	perPwCheckKiB     = 64 << 10 // argon2id's bounded memory parameter
 	formulaRestKiB    = 50 << 10 // the rest of the heap
 	runtimeKiB        = 30 << 10 // code, runtime structures and what is not Go heap
-	passwordChecksDoc = "GOMAXPROCS"
+	passwordChecksDoc = "GOMAXPROCS/2"
 )
 
 // heapKiB returns the stated bound on the broker's live Go heap for this
