@@ -65,6 +65,11 @@ type Stats struct {
 	// MemoryUsed and MemoryLimit are the broker's memory budget
 	// (MaxMemory): bytes charged now, and the limit.
 	MemoryUsed, MemoryLimit int64
+	// MemoryRefusals counts the demands refused because a memory budget
+	// (the broker's or the node's) was spent: packets too large to read
+	// (0x97), retained messages and subscriptions (0x97), wills (CONNACK
+	// 0x97) and topic aliases. Deliveries dropped for it are in Drops.
+	MemoryRefusals int64
 }
 
 // Stats returns a snapshot of the broker's statistics.
@@ -92,6 +97,7 @@ func (b *Broker) Stats() Stats {
 		SlowConsumers:       b.stats.slowConsumers.Load(),
 		MemoryUsed:          b.mem.Used(),
 		MemoryLimit:         b.mem.Limit(),
+		MemoryRefusals:      b.stats.memoryRefusals.Load(),
 	}
 }
 
