@@ -4,8 +4,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/jmqx/jmqx/broker/packet"
 )
 
 // runSys publishes broker statistics as retained messages under $SYS/ every
@@ -45,19 +43,29 @@ func (b *Broker) publishSys() {
 		{"$SYS/broker/bytes/received", i64(st.BytesReceived)},
 		{"$SYS/broker/bytes/sent", i64(st.BytesSent)},
 		{"$SYS/broker/clients/refused", i64(st.ConnectsRefused)},
+		{"$SYS/broker/memory/used", i64(st.MemoryUsed)},
+		{"$SYS/broker/memory/limit", i64(st.MemoryLimit)},
+		{"$SYS/broker/memory/refusals", i64(st.MemoryRefusals)},
+		{"$SYS/broker/clients/slow", i64(st.SlowConsumers)},
 	}
 	for _, v := range values {
 		m := &message{topic: v.topic, payload: []byte(v.value), retain: true}
 		b.routeMessage(m, now)
 	}
+	for cause, n := range st.Drops {
+		m := &message{topic: "$SYS/broker/messages/dropped/" + sysName(cause), payload: []byte(i64(n)), retain: true}
+		b.routeMessage(m, now)
+	}
 	for rc, n := range st.Refusals {
-		m := &message{topic: "$SYS/broker/refusals/" + sysName(rc), payload: []byte(i64(n)), retain: true}
+		m := &message{topic: "$SYS/broker/refusals/" + sysName(rc.String()), payload: []byte(i64(n)), retain: true}
 		b.routeMessage(m, now)
 	}
 }
 
-// sysName turns a reason code's name into a topic level: "Quota exceeded"
-// becomes "quota-exceeded".
-func sysName(rc packet.ReasonCode) string {
-	return strings.ReplaceAll(strings.ToLower(rc.String()), " ", "-")
+// sysName turns a name into a topic level: "Quota exceeded" becomes
+// "quota-exceeded", "queue full (max_queued_messages)" becomes
+// "queue-full-max_queued_messages".
+func sysName(name string) string {
+	name = strings.NewReplacer("(", "", ")", "", "'", "").Replace(strings.ToLower(name))
+	return strings.ReplaceAll(name, " ", "-")
 }
