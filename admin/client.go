@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/jmqx/jmqx/tenant"
@@ -58,11 +59,22 @@ func WithTLSConfig(c *tls.Config) ClientOption {
 	}
 }
 
+// WithStartWait makes the Client wait up to d for a node that is starting:
+// a request whose connection is refused, or that is answered 503 with
+// Retry-After (no leader elected yet: nothing was written), is sent again
+// with a growing pause (100 ms to 1 s) until it gets another answer or d
+// has passed. Either way nothing was done, so a write is never applied
+// twice. Default 0: no retry.
+func WithStartWait(d time.Duration) ClientOption {
+	return func(c *Client) { c.startWait = d }
+}
+
 // Client calls a jmqx admin API. It is safe for concurrent use.
 type Client struct {
-	base  string
-	token string
-	hc    *http.Client
+	base      string
+	token     string
+	hc        *http.Client
+	startWait time.Duration
 }
 
 // NewClient returns a Client of the admin API at server, "host:port" or
@@ -243,36 +255,35 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 
 // doIf is do with an If-Match header when revision is not empty.
 func (c *Client) doIf(ctx context.Context, method, path, revision string, in, out any) error {
-	var body io.Reader
+	var body []byte
 	if in != nil {
 		b, err := json.Marshal(in)
 		if err != nil {
 			return fmt.Errorf("admin: encode %s %s: %w", method, path, err)
 		}
-		body = bytes.NewReader(b)
+		body = b
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	resp, waited, err := c.send(ctx, method, path, revision, body)
+	var ue *url.Error
+	if err != nil && !errors.As(err, &ue) {
+		return err // it says what failed
+	}
 	if err != nil {
-		return fmt.Errorf("admin: %s %s: %w", method, path, err)
-	}
-	req.Header.Set("Accept", "application/json")
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	if revision != "" {
-		req.Header.Set("If-Match", revision)
-	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return fmt.Errorf("cannot reach jmqx admin API at %s: %w; is \"jmqx serve\" running? (set --server or JMQX_SERVER)",
-			c.base, unwrapURLError(err))
+		msg := "is \"jmqx serve\" running? (set --server or JMQX_SERVER)"
+		if waited > 0 {
+			msg = fmt.Sprintf("waited %s for the node to start; %s", waited.Truncate(100*time.Millisecond), msg)
+		}
+		return fmt.Errorf("cannot reach jmqx admin API at %s: %w; %s", c.base, unwrapURLError(err), msg)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return responseError(resp)
+		err := responseError(resp)
+		var ae *Error
+		if waited > 0 && errors.As(err, &ae) && ae.Status == http.StatusServiceUnavailable {
+			ae.Message += fmt.Sprintf(" (still so after waiting %s: is a majority of the cluster's nodes running?)",
+				waited.Truncate(100*time.Millisecond))
+		}
+		return err
 	}
 	if out == nil {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxBodyBytes))
@@ -282,6 +293,75 @@ func (c *Client) doIf(ctx context.Context, method, path, revision string, in, ou
 		return fmt.Errorf("admin: %s %s: invalid answer from %s: %w", method, path, c.base, err)
 	}
 	return nil
+}
+
+// Pauses between the attempts of a request to a starting node.
+const (
+	startRetryFirst = 100 * time.Millisecond
+	startRetryMax   = time.Second
+)
+
+// send sends one request, and again while the node is starting (see
+// WithStartWait); waited is how long it waited when it did. The caller
+// closes the answer's body.
+func (c *Client) send(ctx context.Context, method, path, revision string, body []byte) (resp *http.Response, waited time.Duration, err error) {
+	start := time.Now()
+	deadline := start.Add(c.startWait)
+	pause := startRetryFirst
+	for attempt := 1; ; attempt++ {
+		if attempt > 1 {
+			waited = time.Since(start)
+		}
+		resp, err = c.sendOnce(ctx, method, path, revision, body)
+		if !nodeStarting(resp, err) || time.Now().Add(pause).After(deadline) {
+			return resp, waited, err
+		}
+		if resp != nil {
+			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxBodyBytes))
+			_ = resp.Body.Close()
+		}
+		select {
+		case <-ctx.Done():
+			return nil, waited, fmt.Errorf("admin: %s %s: %w", method, path, ctx.Err())
+		case <-time.After(pause):
+		}
+		pause = min(2*pause, startRetryMax)
+	}
+}
+
+// nodeStarting reports whether an attempt met a node that is starting and
+// did nothing with the request: the connection was refused, or the answer
+// is 503 with Retry-After (no leader elected yet).
+func nodeStarting(resp *http.Response, err error) bool {
+	if err != nil {
+		return errors.Is(err, syscall.ECONNREFUSED)
+	}
+	return resp.StatusCode == http.StatusServiceUnavailable && resp.Header.Get("Retry-After") != ""
+}
+
+// sendOnce sends one request with body as its JSON body (nil: none).
+func (c *Client) sendOnce(ctx context.Context, method, path, revision string, body []byte) (*http.Response, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+	if err != nil {
+		return nil, fmt.Errorf("admin: %s %s: %w", method, path, err)
+	}
+	req.Header.Set("Accept", "application/json")
+	if body != nil || (method != http.MethodGet && method != http.MethodHead) {
+		// Every write declares JSON, even without a body: the server
+		// refuses writes of other types as cross-site (see guard).
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	if revision != "" {
+		req.Header.Set("If-Match", revision)
+	}
+	return c.hc.Do(req)
 }
 
 // responseError reads a non-2xx answer into an *Error, using the

@@ -12,18 +12,18 @@ import (
 
 func TestTokenRequiredWhenSet(t *testing.T) {
 	t.Parallel()
-	s, c := startServer(t, newFakeBackend("n1"), Config{Token: "s3cret"})
+	s, c := startServer(t, newFakeBackend("n1"), Config{Token: testToken})
 
 	expect(t, s, 200, "GET", "/healthz", "")
 	expect(t, s, 200, "GET", "/readyz", "")
-	for _, auth := range []string{"", "Bearer wrong", "Basic s3cret", "Bearer s3cre"} {
+	for _, auth := range []string{"", "Bearer wrong", "Basic " + testToken, "Bearer " + testToken[:len(testToken)-1]} {
 		got := expect(t, s, 401, "GET", "/v1/tenants", "", "Authorization", auth)
 		if !strings.Contains(got, "Authorization: Bearer") {
 			t.Errorf("401 body = %s", got)
 		}
 	}
 	expect(t, s, 401, "GET", "/v1/local/tenants/acme/status", "")
-	expect(t, s, 200, "GET", "/v1/tenants", "", "Authorization", "Bearer s3cret")
+	expect(t, s, 200, "GET", "/v1/tenants", "", "Authorization", "Bearer "+testToken)
 	if _, err := c.Tenants(ctxT(t)); err != nil {
 		t.Errorf("Tenants with token: %v", err)
 	}
@@ -59,11 +59,11 @@ func TestNonLoopbackNeedsToken(t *testing.T) {
 		t.Log("no non-loopback address on this machine: bind test skipped")
 		return
 	}
-	s, _ := startServer(t, newFakeBackend("n1"), Config{Addr: net.JoinHostPort(ip, "0"), Token: "tok"})
+	s, _ := startServer(t, newFakeBackend("n1"), Config{Addr: net.JoinHostPort(ip, "0"), Token: testToken})
 	expect(t, s, 200, "GET", "/healthz", "")
 	expect(t, s, 401, "GET", "/v1/tenants", "")
 	expect(t, s, 401, "POST", "/v1/tenants", `{"name":"x"}`)
-	expect(t, s, 200, "GET", "/v1/tenants", "", "Authorization", "Bearer tok")
+	expect(t, s, 200, "GET", "/v1/tenants", "", "Authorization", "Bearer "+testToken)
 }
 
 // nonLoopbackIP is an IPv4 address of this machine other than loopback,
@@ -84,8 +84,8 @@ func nonLoopbackIP(t *testing.T) string {
 func TestWriteOnFollowerIsForwarded(t *testing.T) {
 	t.Parallel()
 	leaderB, followerB := newFakeBackend("n1"), newFakeBackend("n2")
-	leader, _ := startServer(t, leaderB, Config{Token: "tok"})
-	follower, fc := startServer(t, followerB, Config{Token: "tok"})
+	leader, _ := startServer(t, leaderB, Config{Token: testToken})
+	follower, fc := startServer(t, followerB, Config{Token: testToken})
 	followerB.setFollowerOf(leader.Addr().String())
 	ctx := ctxT(t)
 
@@ -142,8 +142,8 @@ func TestStatusFanOut(t *testing.T) {
 	b1.specs["acme"] = tenantSpec("acme")
 	b1.status["acme"] = NodeStatus{Connections: 3, Listeners: map[string]string{"mqtt": "127.0.0.1:1883"}}
 	b2.status["acme"] = NodeStatus{Node: "n2", Connections: 5}
-	s1, c1 := startServer(t, b1, Config{Token: "tok"})
-	s2, _ := startServer(t, b2, Config{Token: "tok"})
+	s1, c1 := startServer(t, b1, Config{Token: testToken})
+	s2, _ := startServer(t, b2, Config{Token: testToken})
 	b1.members = append(b1.members,
 		MemberView{ID: "n2", AdminAddr: s2.Addr().String()},
 		MemberView{ID: "n3", AdminAddr: closedAddr(t)},
@@ -167,13 +167,13 @@ func TestStatusFanOut(t *testing.T) {
 		t.Errorf("n4 (no address) entry = %+v", sts[3])
 	}
 
-	body := expect(t, s2, 200, "GET", "/v1/local/tenants/acme/status", "", "Authorization", "Bearer tok")
+	body := expect(t, s2, 200, "GET", "/v1/local/tenants/acme/status", "", "Authorization", "Bearer "+testToken)
 	var st NodeStatus
 	if err := json.Unmarshal([]byte(body), &st); err != nil || st.Node != "n2" || st.Refusals == nil {
 		t.Errorf("local status = %s, %v", body, err)
 	}
-	expect(t, s2, 404, "GET", "/v1/local/tenants/ghost/status", "", "Authorization", "Bearer tok")
-	expect(t, s1, 404, "GET", "/v1/tenants/ghost/status", "", "Authorization", "Bearer tok")
+	expect(t, s2, 404, "GET", "/v1/local/tenants/ghost/status", "", "Authorization", "Bearer "+testToken)
+	expect(t, s1, 404, "GET", "/v1/tenants/ghost/status", "", "Authorization", "Bearer "+testToken)
 }
 
 // With TLS, the API is served over HTTPS, a client trusting the CA gets
@@ -185,7 +185,7 @@ func TestTLSAndForwardingOverHTTPS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := Config{Token: "tok", TLS: &tls.Config{Certificates: []tls.Certificate{bundle.ServerTLS()}, RootCAs: bundle.CAPool()}}
+	cfg := Config{Token: testToken, TLS: &tls.Config{Certificates: []tls.Certificate{bundle.ServerTLS()}, RootCAs: bundle.CAPool()}}
 	leaderB, followerB := newFakeBackend("n1"), newFakeBackend("n2")
 	leader, lc := startServer(t, leaderB, cfg)
 	_, fc := startServer(t, followerB, cfg)
@@ -200,14 +200,14 @@ func TestTLSAndForwardingOverHTTPS(t *testing.T) {
 	if _, ok := leaderB.Tenant("acme"); !ok {
 		t.Error("tenant did not land on the leader")
 	}
-	untrusting, err := NewClient("https://"+leader.Addr().String(), "tok")
+	untrusting, err := NewClient("https://"+leader.Addr().String(), testToken)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := untrusting.Health(ctx); err == nil {
 		t.Error("a client not trusting the CA got through")
 	}
-	plain, err := NewClient(leader.Addr().String(), "tok")
+	plain, err := NewClient(leader.Addr().String(), testToken)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,10 @@
 // leader's admin API, so a caller never needs to know who leads.
 //
 // Security: a Server bound to a non-loopback address refuses to start
-// without a token, and when a token is configured every /v1 route requires
-// "Authorization: Bearer <token>". /healthz and /readyz are always open.
+// without a token (of at least MinTokenLength characters), and when a
+// token is configured every /v1 route requires "Authorization: Bearer
+// <token>"; /healthz and /readyz are open. Whatever the token setting,
+// cross-site requests are refused first (guard, in crosssite.go): the
+// Host header must name the node, and a write must come from no foreign
+// Origin and declare Content-Type: application/json.
 package admin

@@ -19,8 +19,19 @@ const (
 	forwardedHeader = "X-Jmqx-Forwarded"
 )
 
-// errNoLeader answers a write when no leader is known.
+// errNoLeader answers a write when no leader is known. It goes with a
+// Retry-After header (see writeNoLeader): nothing was written, so the
+// Client may send the request again.
 var errNoLeader = errorf(http.StatusServiceUnavailable, "no leader elected yet; retry shortly")
+
+// noLeaderRetryAfter is the Retry-After, in seconds, of errNoLeader.
+const noLeaderRetryAfter = "1"
+
+// writeNoLeader answers errNoLeader with its Retry-After header.
+func writeNoLeader(w http.ResponseWriter) {
+	w.Header().Set("Retry-After", noLeaderRetryAfter)
+	writeError(w, errNoLeader)
+}
 
 // write wraps a write handler: on the leader it runs next; on a follower
 // it relays the request to the leader's admin API and its answer back.
@@ -32,12 +43,12 @@ func (s *Server) write(next http.Handler) http.Handler {
 		}
 		if r.Header.Get(forwardedHeader) != "" {
 			// The sender believed we lead; we believe otherwise.
-			writeError(w, errNoLeader)
+			writeNoLeader(w)
 			return
 		}
 		leader := s.backend.LeaderAdminAddr()
 		if leader == "" {
-			writeError(w, errNoLeader)
+			writeNoLeader(w)
 			return
 		}
 		if err := s.forward(w, r, leader); err != nil {
@@ -79,7 +90,7 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, leader string) 
 			"cannot reach the leader's admin API at %s: %v; retry shortly", leader, unwrapURLError(err))
 	}
 	defer resp.Body.Close()
-	for _, h := range []string{"Content-Type", "Allow", "WWW-Authenticate", "X-Content-Type-Options"} {
+	for _, h := range []string{"Content-Type", "Allow", "WWW-Authenticate", "X-Content-Type-Options", "Retry-After"} {
 		if v := resp.Header.Get(h); v != "" {
 			w.Header().Set(h, v)
 		}

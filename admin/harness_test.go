@@ -232,7 +232,9 @@ func startServer(t *testing.T, b Backend, cfg Config) (*Server, *Client) {
 }
 
 // call sends a raw request to s and returns the status and body.
-// header holds alternating names and values.
+// header holds alternating names and values; a write (any method but
+// GET) is sent as application/json unless header sets Content-Type, and
+// "Host" sets the Host header.
 func call(t *testing.T, s *Server, method, path, body string, header ...string) (int, string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -241,7 +243,14 @@ func call(t *testing.T, s *Server, method, path, body string, header ...string) 
 	if err != nil {
 		t.Fatal(err)
 	}
+	if method != http.MethodGet {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	for i := 0; i+1 < len(header); i += 2 {
+		if http.CanonicalHeaderKey(header[i]) == "Host" {
+			req.Host = header[i+1]
+			continue
+		}
 		req.Header.Set(header[i], header[i+1])
 	}
 	resp, err := http.DefaultClient.Do(req)
@@ -296,6 +305,9 @@ const (
 	testHash      = "$2a$04$/aigJzI6HWPzsuHSntLEAu5MhLzQ6InDj/3.4Hm42MvyU.I4Ez9qm" // "secret"
 	testHashOther = "$2a$04$Vy7.699l896Q0Tsw6CzovuGA3Q5RAV4vX40q3Kh2VcKuUDR7YRqdS" // "new"
 )
+
+// testToken is an admin token of the minimum length and more.
+const testToken = "s3cret-s3cret-s3cret"
 
 // tenantSpec is a minimal valid spec.
 func tenantSpec(name string) tenant.Spec { return tenant.Spec{Name: name} }

@@ -9,9 +9,11 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"go.uber.org/zap"
 )
@@ -34,14 +36,27 @@ type Config struct {
 	// Default DefaultAddr ("127.0.0.1:18083").
 	Addr string `json:"addr,omitempty"`
 	// Token is the bearer token every /v1 route requires when set. It is
-	// mandatory when Addr is not a loopback address. Default none.
+	// mandatory when Addr is not a loopback address, and when set it has at
+	// least MinTokenLength characters. Default none.
 	Token string `json:"token,omitempty"`
+	// AllowedHosts lists the names (or IP addresses) the Host header of a
+	// request may carry besides localhost and the node's own IP addresses
+	// (the bound one; with a wildcard bind, any interface's): the names
+	// clients and other members reach this node by, such as a DNS name or
+	// a NAT address. A request with any other Host is refused with 403,
+	// which defeats DNS rebinding (see guard). Entries have no port; case
+	// and a trailing dot do not matter. Default none.
+	AllowedHosts []string `json:"allowed_hosts,omitempty"`
 	// TLS, when set, serves HTTPS with its Certificates, and reaches the
 	// other members (forwarded writes, status) over HTTPS, verifying them
 	// against its RootCAs (nil: the system's). Every node of a cluster
 	// serves its admin API with TLS, or none does. Default nil: HTTP.
 	TLS *tls.Config `json:"-"`
 }
+
+// MinTokenLength is the fewest characters Config.Token may have: a
+// shorter token can be guessed. The generated token has 64.
+const MinTokenLength = 16
 
 // DefaultConfig returns the default configuration: loopback, no token.
 func DefaultConfig() Config {
@@ -61,7 +76,22 @@ func (c Config) Validate() error {
 	if c.Token == "" && !isLoopbackHost(host) {
 		return fmt.Errorf("admin: address %q is reachable from other machines, so a token is required", addr)
 	}
+	if n := utf8.RuneCountInString(c.Token); c.Token != "" && n < MinTokenLength {
+		return fmt.Errorf("admin: the token has %d characters; at least %d are required (e.g. openssl rand -hex 16)",
+			n, MinTokenLength)
+	}
+	for _, h := range c.AllowedHosts {
+		if h == "" || (!isIPv6(h) && strings.ContainsAny(h, "/:@ \t")) {
+			return fmt.Errorf("admin: allowed host %q: want a host name or an IP address, without scheme or port", h)
+		}
+	}
 	return nil
+}
+
+// isIPv6 reports whether h is an IPv6 address (which contains colons).
+func isIPv6(h string) bool {
+	ip := net.ParseIP(h)
+	return ip != nil && ip.To4() == nil
 }
 
 // Option configures a Server beyond its Config.
@@ -79,6 +109,9 @@ type Server struct {
 	backend Backend
 	log     *zap.Logger
 	handler http.Handler
+	// allowedNames are the Host names accepted besides the node's IPs
+	// (see hostAllowed); read-only after New.
+	allowedNames map[string]bool
 	// peers relays writes to the leader and asks members for their
 	// status; each request has its own deadline.
 	peers *http.Client
@@ -93,8 +126,8 @@ type Server struct {
 }
 
 // New returns a Server for b. It fails when cfg is invalid, notably when
-// cfg.Addr is not a loopback address and cfg.Token is empty. New copies
-// cfg.
+// cfg.Addr is not a loopback address and cfg.Token is empty, or the token
+// is shorter than MinTokenLength. New copies cfg.
 func New(cfg Config, b Backend, opts ...Option) (*Server, error) {
 	if cfg.Addr == "" {
 		cfg.Addr = DefaultAddr
@@ -105,17 +138,19 @@ func New(cfg Config, b Backend, opts ...Option) (*Server, error) {
 	if b == nil {
 		return nil, errors.New("admin: nil Backend")
 	}
+	cfg.AllowedHosts = slices.Clone(cfg.AllowedHosts)
 	s := &Server{
-		cfg:     cfg,
-		backend: b,
-		log:     zap.NewNop(),
-		peers:   &http.Client{Transport: peerTransport(cfg.TLS)}, // requests carry their own deadline
+		cfg:          cfg,
+		backend:      b,
+		log:          zap.NewNop(),
+		allowedNames: allowedNames(cfg.Addr, cfg.AllowedHosts),
+		peers:        &http.Client{Transport: peerTransport(cfg.TLS)}, // requests carry their own deadline
 	}
 	for _, o := range opts {
 		o(s)
 	}
 	s.log = s.log.Named("admin")
-	s.handler = s.logRequests(s.authenticate(s.routes()))
+	s.handler = s.logRequests(s.guard(s.authenticate(s.routes())))
 	return s, nil
 }
 
@@ -161,7 +196,11 @@ func (s *Server) Start() error {
 		}
 	}()
 	s.log.Info("admin API listening", zap.Stringer("addr", ln.Addr()), zap.Bool("token", s.cfg.Token != ""),
-		zap.Bool("tls", s.cfg.TLS != nil))
+		zap.Bool("tls", s.cfg.TLS != nil), zap.Strings("allowed_hosts", s.cfg.AllowedHosts))
+	if s.cfg.TLS == nil && !isLoopbackAddr(ln.Addr()) {
+		s.log.Warn("admin API reachable from other machines over plain HTTP: the token and every request cross the network in clear; serve it over HTTPS (jmqx serve --admin-tls-cert and --admin-tls-key)",
+			zap.Stringer("addr", ln.Addr()))
+	}
 	return nil
 }
 
@@ -193,8 +232,10 @@ func (s *Server) Addr() net.Addr {
 	return s.ln.Addr()
 }
 
-// Handler is the Server's HTTP handler, with authentication and logging,
-// for embedding in another server.
+// Handler is the Server's HTTP handler, with the cross-site rules,
+// authentication and logging, for embedding in another server. Before
+// Start, the Host rule takes the node's IP from Config.Addr: list the
+// names the embedding server is reached by in Config.AllowedHosts.
 func (s *Server) Handler() http.Handler { return s.handler }
 
 // Shutdown stops accepting requests and waits, until ctx ends, for those

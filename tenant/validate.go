@@ -72,6 +72,8 @@ const (
 // 3 (MQTT 3.1), 4 (3.1.1) and 5. Each call returns a new slice.
 func DefaultProtocolVersions() []int { return []int{3, 4, 5} }
 
+// nameRE is the tenant name rule but for the first character, which must
+// not be '-' (checked apart, for a message of its own).
 var nameRE = regexp.MustCompile(`^[a-z0-9-]{1,63}$`)
 
 // Validate reports every problem of s, joined with errors.Join; each
@@ -79,9 +81,14 @@ var nameRE = regexp.MustCompile(`^[a-z0-9-]{1,63}$`)
 // accepts the zero value of every optional field (meaning its default).
 func (s Spec) Validate() error {
 	v := validator{prefix: fmt.Sprintf("tenant %q: ", s.Name)}
-	if !nameRE.MatchString(s.Name) {
+	switch {
+	case !nameRE.MatchString(s.Name):
 		v.prefix = "tenant: "
-		v.add("name %q: must be 1-63 lower-case letters, digits and '-'", s.Name)
+		v.add("name %q: must be 1-63 lower-case letters, digits and '-', not starting with '-'", s.Name)
+	case s.Name[0] == '-':
+		// It would read as a flag on a command line.
+		v.prefix = "tenant: "
+		v.add("name %q: must not start with '-' (1-63 lower-case letters, digits and '-', starting with a letter or digit)", s.Name)
 	}
 	v.listeners(&s.Listeners)
 	v.auth(&s.Auth)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"net"
 	"time"
@@ -55,6 +56,15 @@ func newApp(env appEnv) *cli.App {
 		HideVersion: true,
 		// Leave errors to main rather than letting cli exit the process.
 		ExitErrHandler: func(*cli.Context, error) {},
+		// A bad flag or command is one line on stderr (main prints the
+		// error) and exit status 1, never usage text on stdout.
+		OnUsageError: onUsageError,
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return &usageError{msg: fmt.Sprintf("unknown command %q", c.Args().First())}
+			}
+			return cli.ShowAppHelp(c)
+		},
 	}
 }
 

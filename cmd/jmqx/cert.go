@@ -36,8 +36,9 @@ func certCommand(env appEnv) *cli.Command {
 			"ca-key.pem, server.pem, server-key.pem, client.pem and client-key.pem.\n" +
 			"It is for development and tests only: give ca.pem to your test clients,\n" +
 			"never to a system's trusted roots, and keep ca-key.pem to yourself.",
-		Flags:    append(certFlags(), helpFlag()),
-		HideHelp: true, // see newApp
+		Flags:        append(certFlags(), helpFlag()),
+		HideHelp:     true, // see newApp
+		OnUsageError: onUsageError,
 		Action: func(c *cli.Context) error {
 			return runCert(env, certConfig{
 				out:      c.Path("out"),

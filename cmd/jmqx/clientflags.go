@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -49,6 +50,10 @@ var _ adminAPI = (*admin.Client)(nil)
 // this machine.
 const defaultServer = "127.0.0.1:18083"
 
+// defaultStartWait is the default of --start-wait: how long a client
+// command waits for a node that is starting (see admin.WithStartWait).
+const defaultStartWait = 10 * time.Second
+
 // clientFlags returns fresh --server, --token and --json flags. Every
 // client command group and each of its commands has them, so they may be
 // given before or after the command's name; the one nearest the command
@@ -72,6 +77,13 @@ func clientFlags() []cli.Flag {
 			Name:     "ca",
 			Usage:    "trust the CA certificates in PEM `FILE` for an https:// --server (default: the system's)",
 			EnvVars:  []string{"JMQX_CA"},
+			Category: categoryClient,
+		},
+		&cli.DurationFlag{
+			Name:     "start-wait",
+			Value:    defaultStartWait,
+			Usage:    "wait up to `DURATION` for a node that is starting (connection refused, or no leader elected yet), retrying; 0: fail at once",
+			EnvVars:  []string{"JMQX_START_WAIT"},
 			Category: categoryClient,
 		},
 		&cli.BoolFlag{
@@ -118,7 +130,7 @@ func newAdminAPI(env appEnv, c *cli.Context) (adminAPI, error) {
 	if env.newAdmin != nil {
 		return env.newAdmin(server, token)
 	}
-	var opts []admin.ClientOption
+	opts := []admin.ClientOption{admin.WithStartWait(fromLineage(c, "start-wait").Duration("start-wait"))}
 	if ca := fromLineage(c, "ca").Path("ca"); ca != "" {
 		pool, err := loadCAPool(ca)
 		if err != nil {
@@ -170,11 +182,14 @@ type usageError struct {
 }
 
 func (e *usageError) Error() string {
+	if e.cmd == "" {
+		return fmt.Sprintf("%s (see jmqx --help)", e.msg)
+	}
 	return fmt.Sprintf("%s: %s (see jmqx %s --help)", e.cmd, e.msg, e.cmd)
 }
 
-// onUsageError replaces cli's "Incorrect Usage" message on stdout by one
-// error line.
+// onUsageError replaces cli's "Incorrect Usage" message and help on
+// stdout by one error line, which main prints on stderr.
 func onUsageError(c *cli.Context, err error, _ bool) error {
 	return &usageError{cmd: commandPath(c), msg: err.Error()}
 }
@@ -254,14 +269,17 @@ func (cmd clientCmd) command(env appEnv, group string) *cli.Command {
 	}
 	flags := slices.Concat(cmd.flags, clientFlags(), []cli.Flag{helpFlag()})
 	return &cli.Command{
-		Name:         cmd.name,
-		Usage:        cmd.usage,
-		UsageText:    "jmqx " + name + " [options]" + strings.TrimRight(" "+argsUsage, " "),
-		ArgsUsage:    argsUsage,
-		Description:  cmd.description,
-		Flags:        flags,
-		HideHelp:     true, // see newApp
-		OnUsageError: onUsageError,
+		Name:        cmd.name,
+		Usage:       cmd.usage,
+		UsageText:   "jmqx " + name + " [options]" + strings.TrimRight(" "+argsUsage, " "),
+		ArgsUsage:   argsUsage,
+		Description: cmd.description,
+		Flags:       flags,
+		HideHelp:    true, // see newApp
+		// parseInterspersed parses every flag: Go's flag package would stop
+		// at the first argument, and swallow "--" unseen.
+		SkipFlagParsing: true,
+		OnUsageError:    onUsageError,
 		Action: func(c *cli.Context) error {
 			args, err := parseInterspersed(c, name)
 			if err != nil {
@@ -311,10 +329,10 @@ func groupCommand(env appEnv, name, usage, description string, cmds []clientCmd)
 	}
 }
 
-// parseInterspersed sets the flags that follow the positional arguments,
-// as in "tenant create NAME --mqtt-port 1883" (Go's flag package stops at
-// the first argument), and returns the positional arguments. "--" ends the
-// flags.
+// parseInterspersed sets the flags, before or after the positional
+// arguments ("tenant create NAME --mqtt-port 1883"), and returns the
+// positional arguments. "--" ends the flags, so that an argument starting
+// with '-' can be given ("tenant delete -- -old").
 func parseInterspersed(c *cli.Context, cmd string) ([]string, error) {
 	var pos []string
 	args := c.Args().Slice()
@@ -343,7 +361,8 @@ func parseInterspersed(c *cli.Context, cmd string) ([]string, error) {
 				return nil, &usageError{cmd: cmd, msg: "flag needs an argument: " + a}
 			}
 		}
-		if err := c.Set(name, value); err != nil {
+		// By the flag's own name: an alias (-f) is a value of its own.
+		if err := c.Set(f.Names()[0], value); err != nil {
 			return nil, &usageError{cmd: cmd, msg: fmt.Sprintf("invalid value %q for flag %s: %v", value, a, err)}
 		}
 	}

@@ -466,7 +466,7 @@ func TestClientUsageErrors(t *testing.T) {
 		{[]string{"tenant", "create", "a", "b"}, `tenant create: unexpected argument "b"`},
 		{[]string{"tenant", "nope"}, `tenant: unknown command "nope"`},
 		{[]string{"tenant", "create", "a", "--max-connections", "many"}, `tenant create: invalid value "many" for flag --max-connections`},
-		{[]string{"tenant", "create", "--max-connections", "many", "a"}, `tenant create: invalid value "many" for flag -max-connections`},
+		{[]string{"tenant", "create", "--max-connections", "many", "a"}, `tenant create: invalid value "many" for flag --max-connections`},
 		{[]string{"tenant", "create", "a", "--bogus"}, "tenant create: flag provided but not defined: --bogus"},
 		{[]string{"tenant", "create", "a", "--mqtt-port"}, "tenant create: flag needs an argument: --mqtt-port"},
 		{[]string{"tenant", "create", "a", "--mqtt-port", "99999"}, `tenant create: --mqtt-port: "99999": want a port number`},

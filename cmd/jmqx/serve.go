@@ -12,11 +12,13 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/urfave/cli/v2"
 	"go.uber.org/zap"
 
 	"github.com/jmqx/jmqx/aclfile"
+	"github.com/jmqx/jmqx/admin"
 	"github.com/jmqx/jmqx/broker"
 	"github.com/jmqx/jmqx/node"
 	"github.com/jmqx/jmqx/tenant"
@@ -74,7 +76,15 @@ type serveConfig struct {
 	snapThreshold   uint64
 	snapInterval    time.Duration
 	trailingLogs    uint64
+	adminHosts      []string
+	// tenantFlags are the default tenant's flags given explicitly
+	// ("--mqtt-addr"), which a joining node ignores.
+	tenantFlags []string
 }
+
+// defaultTenantFlags are the serve flags that shape only the default
+// tenant's spec, which the node writes when it bootstraps a cluster.
+var defaultTenantFlags = []string{"mqtt-addr", "mqtts-addr", "ws-addr", "wss-addr", "ws-path", "max-keepalive"}
 
 func serveCommand(env appEnv) *cli.Command {
 	return &cli.Command{
@@ -84,9 +94,16 @@ func serveCommand(env appEnv) *cli.Command {
 			"SIGINT or SIGTERM; it then disconnects the clients and waits up to\n" +
 			"--shutdown-timeout for them (a second signal exits at once). With no\n" +
 			"authenticator configured it accepts anonymous clients, and says so in the log.",
-		Flags:    append(serveFlags(), helpFlag()),
-		HideHelp: true, // see newApp
+		Flags:        append(serveFlags(), helpFlag()),
+		HideHelp:     true, // see newApp
+		OnUsageError: onUsageError,
 		Action: func(c *cli.Context) error {
+			var tenantFlags []string
+			for _, name := range defaultTenantFlags {
+				if c.IsSet(name) {
+					tenantFlags = append(tenantFlags, "--"+name)
+				}
+			}
 			return runServe(c.Context, env, serveConfig{
 				mqttAddr:        c.String("mqtt-addr"),
 				mqttsAddr:       c.String("mqtts-addr"),
@@ -126,6 +143,8 @@ func serveCommand(env appEnv) *cli.Command {
 				snapThreshold:   c.Uint64("raft-snapshot-threshold"),
 				snapInterval:    c.Duration("raft-snapshot-interval"),
 				trailingLogs:    c.Uint64("raft-trailing-logs"),
+				adminHosts:      c.StringSlice("admin-host"),
+				tenantFlags:     tenantFlags,
 			})
 		},
 	}
@@ -228,8 +247,13 @@ func serveFlags() []cli.Flag {
 		},
 		&cli.StringFlag{
 			Name:    "token",
-			Usage:   "bearer `TOKEN` the admin API requires (the same on every node of a cluster); default: none on loopback, else generated into --data-dir/admin-token",
+			Usage:   "bearer `TOKEN` the admin API requires (the same on every node of a cluster; at least 16 characters); default: none on loopback, else generated into --data-dir/admin-token",
 			EnvVars: []string{"JMQX_TOKEN"},
+		},
+		&cli.StringSliceFlag{
+			Name:    "admin-host",
+			Usage:   "also answer admin API requests whose Host header is `NAME` (a DNS name or address the node is reached by; comma-separated, or repeat the flag); always answered: localhost and the node's IP addresses",
+			EnvVars: []string{"JMQX_ADMIN_HOSTS"},
 		},
 		&cli.PathFlag{
 			Name:    "admin-tls-cert",
@@ -348,6 +372,13 @@ func runServe(ctx context.Context, env appEnv, cfg serveConfig) error {
 	if cfg.shutdownTimeout <= 0 {
 		return fmt.Errorf("--shutdown-timeout %s: must be positive", cfg.shutdownTimeout)
 	}
+	if n := utf8.RuneCountInString(cfg.token); cfg.token != "" && n < admin.MinTokenLength {
+		return fmt.Errorf("--token: %d characters; at least %d are required, so that it cannot be guessed (e.g. openssl rand -hex 16)",
+			n, admin.MinTokenLength)
+	}
+	if err := (admin.Config{AllowedHosts: cfg.adminHosts}).Validate(); err != nil {
+		return fmt.Errorf("--admin-host: %w", err)
+	}
 	hup := watchSIGHUP()
 	defer signal.Stop(hup)
 	log, err := newLogger(env.stderr, cfg.logLevel, cfg.logFormat)
@@ -355,6 +386,10 @@ func runServe(ctx context.Context, env appEnv, cfg serveConfig) error {
 		return err
 	}
 	defer func() { _ = log.Sync() }()
+	if len(cfg.join) > 0 && len(cfg.tenantFlags) > 0 {
+		log.Warn("joining a cluster: the default tenant is cluster-wide and already defined, so the flags that shape it are ignored here (change it with \"jmqx tenant update default\"; the host of --mqtt-addr still gives --bind-host its default)",
+			zap.Strings("ignored_flags", cfg.tenantFlags))
+	}
 
 	ncfg, err := nodeConfig(cfg, log)
 	if err != nil {
@@ -395,6 +430,12 @@ func runServe(ctx context.Context, env appEnv, cfg serveConfig) error {
 // nodeConfig turns the serve flags into the node's configuration: the
 // listener flags define the default tenant, created at the first start.
 func nodeConfig(cfg serveConfig, log *zap.Logger) (node.Config, error) {
+	if len(cfg.adminHosts) > 0 {
+		// TODO(node): pass cfg.adminHosts as node.Config.AdminAllowedHosts,
+		// which node hands to admin.Config.AllowedHosts; until node.Config
+		// has that field, refuse the flag rather than ignore it.
+		return node.Config{}, errors.New("--admin-host: this build cannot pass names to the admin API yet; reach the node by one of its IP addresses or localhost")
+	}
 	tlsCfg, err := tlsMaterial(cfg)
 	if err != nil {
 		return node.Config{}, err
@@ -457,8 +498,10 @@ func nodeConfig(cfg serveConfig, log *zap.Logger) (node.Config, error) {
 		}
 		log.Info("topic ACL loaded for the default tenant", zap.String("file", cfg.aclFile))
 	}
-	log.Warn("no authenticator configured for the default tenant: anonymous clients are accepted (it is created at the first start; change it with \"jmqx tenant update default\")",
-		zap.String("tenant", defaultTenant))
+	if len(cfg.join) == 0 {
+		log.Warn("no authenticator configured for the default tenant: anonymous clients are accepted (it is created at the first start; change it with \"jmqx tenant update default\")",
+			zap.String("tenant", defaultTenant))
+	}
 	raftTLS, err := raftTLSConfig(cfg)
 	if err != nil {
 		return node.Config{}, err

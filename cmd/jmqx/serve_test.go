@@ -239,6 +239,10 @@ func TestServeRefusesBadFlags(t *testing.T) {
 		{[]string{"--admin-tls-cert", "missing.pem", "--admin-tls-key", "missing-key.pem"}, "--admin-tls-cert/--admin-tls-key"},
 		{[]string{"--memory-budget", "2GB"}, `--memory-budget "2GB"`},
 		{[]string{"--memory-budget", "-1"}, `--memory-budget "-1"`},
+		{[]string{"--token", "short"}, "--token: 5 characters; at least 16 are required"},
+		{[]string{"--token", "0123456789abcde"}, "--token: 15 characters"},
+		{[]string{"--admin-host", "http://admin.example"}, "--admin-host"},
+		{[]string{"--admin-host", "admin.example:18083"}, "--admin-host"},
 	}
 	for _, tt := range tests {
 		args := append([]string{"serve", "--data-dir", t.TempDir()}, tt.args...)
@@ -349,6 +353,9 @@ func TestServeFlagsDocumented(t *testing.T) {
 			continue
 		}
 		env := "JMQX_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+		if name == "admin-host" {
+			env = "JMQX_ADMIN_HOSTS" // a list: the variable is plural
+		}
 		if got := df.GetEnvVars(); len(got) != 1 || got[0] != env {
 			t.Errorf("--%s env vars = %v, want [%s]", name, got, env)
 		}

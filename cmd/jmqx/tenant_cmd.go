@@ -148,8 +148,13 @@ func runTenantUpdate(r *clientRun) error {
 
 // waitBound gives the nodes a moment to bind a new tenant's listeners and
 // report them (polling, up to env.bindWait), so that create can print the
-// addresses; it returns the latest view either way.
+// addresses; it returns the latest view either way. A tenant whose spec
+// turns on no listener by itself returns at once: there is nothing to
+// wait for.
 func waitBound(r *clientRun, v admin.TenantView) admin.TenantView {
+	if listenersOf(v.Spec) != listenersOn {
+		return v
+	}
 	wait := r.env.bindWait
 	if wait == 0 {
 		wait = defaultBindWait
@@ -168,10 +173,48 @@ func waitBound(r *clientRun, v admin.TenantView) admin.TenantView {
 	return v
 }
 
+// listenerState is which listeners a spec turns on, as far as it says.
+type listenerState int
+
+// The listenerStates.
+const (
+	listenersOn   listenerState = iota // at least one
+	listenersNone                      // every one is off
+	listenersTLS                       // only MQTTS or WSS, on the nodes that have a certificate
+)
+
+// listenersOf tells whether s turns a listener on: an unset MQTT or WS
+// port means auto; an unset MQTTS or WSS port is on only where there is
+// TLS material, the tenant's own or else the node's (which the client
+// cannot see).
+func listenersOf(s tenant.Spec) listenerState {
+	l := s.Listeners
+	if l.MQTT != tenant.PortOff || l.WS != tenant.PortOff {
+		return listenersOn
+	}
+	secure := []tenant.Port{l.MQTTS, l.WSS}
+	switch {
+	case !slices.ContainsFunc(secure, func(p tenant.Port) bool { return p != tenant.PortOff }):
+		return listenersNone
+	case l.TLS != nil || slices.ContainsFunc(secure, func(p tenant.Port) bool { return p != "" && p != tenant.PortOff }):
+		return listenersOn
+	default:
+		return listenersTLS
+	}
+}
+
 // writeBound prints the addresses each node bound for v.
 func writeBound(w io.Writer, v admin.TenantView) error {
 	if len(v.Nodes) == 0 {
-		_, err := fmt.Fprintln(w, "no node has bound its listeners yet; see jmqx tenant show", v.Name)
+		var err error
+		switch listenersOf(v.Spec) {
+		case listenersNone:
+			_, err = fmt.Fprintf(w, "every listener is off: no node serves it (turn one on with jmqx tenant update %s --mqtt-port auto)\n", v.Name)
+		case listenersTLS:
+			_, err = fmt.Fprintf(w, "MQTT and WebSocket are off: only nodes with a TLS certificate (jmqx serve --tls-cert) serve it, over MQTTS and WSS; see jmqx tenant show %s\n", v.Name)
+		default:
+			_, err = fmt.Fprintln(w, "no node has bound its listeners yet; see jmqx tenant show", v.Name)
+		}
 		return err
 	}
 	t := newTable(w, "NODE", "MQTT", "MQTTS", "WS", "WSS")
