@@ -74,6 +74,15 @@ func (s *Server) putTenant(w http.ResponseWriter, r *http.Request) error {
 	}
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
+	if rev := ifMatch(r); rev != "" {
+		if cb, ok := s.backend.(ConditionalBackend); ok {
+			if err := cb.PutTenantIf(r.Context(), spec, rev); err != nil {
+				return fmt.Errorf("put tenant %q if at revision %s: %w", name, rev, err)
+			}
+			writeJSON(w, http.StatusOK, s.viewAfterWrite(spec))
+			return nil
+		}
+	}
 	if err := s.checkRevision(r, name); err != nil {
 		return err
 	}
@@ -201,12 +210,37 @@ func (s *Server) tenant(name string) (TenantView, error) {
 	return v, nil
 }
 
-// checkRevision enforces a request's If-Match: the tenant must still be at
-// that revision (412 otherwise, also when it does not exist). s.writeMu
-// held, so that no other write of this node (the leader's, where every
-// write lands) comes between the check and the write.
+// ConditionalBackend is implemented by a Backend that decides a
+// conditional write (If-Match) in the same atomic step that commits it: in
+// the replicated log itself, against the state every earlier committed
+// write left, on this leader or a former one. Without it the API compares
+// against the Backend's view before writing (checkRevision), and a write
+// committed meanwhile by a former leader can be lost. The methods are
+// called concurrently; they may block until the write is committed and
+// must honour ctx. revision is a TenantView.Revision; the write fails with
+// ErrChanged (412) when the tenant no longer exists or is at another
+// revision when the write commits.
+type ConditionalBackend interface {
+	// PutTenantIf replaces the tenant spec.Name with spec if it is at
+	// revision.
+	PutTenantIf(ctx context.Context, spec tenant.Spec, revision string) error
+	// PutACLIf replaces the ACL of tenantName if the tenant is at revision.
+	PutACLIf(ctx context.Context, tenantName string, acl tenant.ACL, revision string) error
+}
+
+// ifMatch returns a request's If-Match revision, "" if none.
+func ifMatch(r *http.Request) string {
+	return strings.Trim(r.Header.Get("If-Match"), `"`)
+}
+
+// checkRevision enforces a request's If-Match against the Backend's
+// current view: the tenant must still be at that revision (412 otherwise,
+// also when it does not exist). s.writeMu held, so that no other write of
+// this node (the leader's, where every write lands) comes between the
+// check and the write; a write a former leader committed can, though, so
+// writes go through a ConditionalBackend where there is one.
 func (s *Server) checkRevision(r *http.Request, name string) error {
-	want := strings.Trim(r.Header.Get("If-Match"), `"`)
+	want := ifMatch(r)
 	if want == "" {
 		return nil
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -56,6 +57,35 @@ func fastConfig(id string) Config {
 	}
 }
 
+// startMemNode starts a node on fresh in-memory storage and a transport
+// connected both ways to peers; it shuts down with the test.
+func startMemNode(t *testing.T, cfg Config, peers ...*memNode) *memNode {
+	t.Helper()
+	addr, trans := raft.NewInmemTransport(inmemAddr())
+	for _, other := range peers {
+		trans.Connect(other.trans.LocalAddr(), other.trans)
+		other.trans.Connect(addr, trans)
+	}
+	store := raft.NewInmemStore()
+	s, err := newStore(cfg.withDefaults(), zaptest.NewLogger(t).Named(cfg.NodeID), deps{
+		logs: store, stable: store, snaps: &memSnapshots{}, trans: trans,
+		closers: []io.Closer{closerFunc(trans.Close)},
+	})
+	if err != nil {
+		t.Fatalf("node %s: %v", cfg.NodeID, err)
+	}
+	t.Cleanup(func() { _ = s.Shutdown() })
+	return &memNode{Store: s, trans: trans}
+}
+
+// inmemAddrs numbers the in-memory transports' addresses.
+var inmemAddrs atomic.Uint64
+
+// inmemAddr returns a new in-memory address that reads as "host:port".
+func inmemAddr() raft.ServerAddress {
+	return raft.ServerAddress(fmt.Sprintf("mem-%d:7000", inmemAddrs.Add(1)))
+}
+
 // startMemCluster starts n connected in-memory nodes: node 0 bootstraps
 // and adds the others as voters. tweak, if not nil, adjusts each Config.
 func startMemCluster(t *testing.T, n int, tweak func(*Config)) []*memNode {
@@ -67,21 +97,7 @@ func startMemCluster(t *testing.T, n int, tweak func(*Config)) []*memNode {
 		if tweak != nil {
 			tweak(&cfg)
 		}
-		addr, trans := raft.NewInmemTransport("")
-		for _, other := range nodes[:i] {
-			trans.Connect(other.trans.LocalAddr(), other.trans)
-			other.trans.Connect(addr, trans)
-		}
-		store := raft.NewInmemStore()
-		s, err := newStore(cfg.withDefaults(), zaptest.NewLogger(t).Named(cfg.NodeID), deps{
-			logs: store, stable: store, snaps: raft.NewInmemSnapshotStore(), trans: trans,
-			closers: []io.Closer{closerFunc(trans.Close)},
-		})
-		if err != nil {
-			t.Fatalf("node %d: %v", i, err)
-		}
-		t.Cleanup(func() { _ = s.Shutdown() })
-		nodes[i] = &memNode{Store: s, trans: trans}
+		nodes[i] = startMemNode(t, cfg, nodes[:i]...)
 	}
 	ctx := testContext(t, 10*time.Second)
 	eventually(t, 10*time.Second, func() error {

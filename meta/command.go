@@ -12,8 +12,8 @@ import (
 // CommandType identifies a command in the Raft log. Values are persisted in
 // Raft; never renumber them, and leave retired ones in place marked
 // Deprecated. A type with FlagIgnorable set may be skipped by a node that
-// does not know it; an unknown type without it means this node's state has
-// diverged from the leader's.
+// does not know it; an unknown type without it stops the FSM (see
+// StoppedError).
 type CommandType uint8
 
 // Command types. Persisted in Raft; never renumber.
@@ -43,9 +43,16 @@ const (
 // not know them.
 const FlagIgnorable CommandType = 0x80
 
-// PayloadVersion is the "v" that Encode writes into every payload and the
-// only one the FSM accepts.
-const PayloadVersion = 1
+// Payload versions. Encode writes the lowest version that has every field
+// the payload sets, so that a node that knows only version 1 keeps applying
+// the commands that need nothing newer. Persisted in Raft.
+const (
+	// PayloadVersion is version 1, which every payload type has.
+	PayloadVersion = 1
+	// PayloadVersionCAS is version 2 of PutTenant, DeleteTenant, PutUser,
+	// RemoveUser and PutACL: version 1 plus IfRevision.
+	PayloadVersionCAS = 2
+)
 
 // String returns the command's name, or its number if unknown.
 func (t CommandType) String() string {
@@ -75,69 +82,87 @@ func (t CommandType) String() string {
 var (
 	// ErrNotFound: the command names a tenant that does not exist.
 	ErrNotFound = errors.New("meta: not found")
-	// ErrExists: PutTenant with IfAbsent found a different spec.
+	// ErrExists: PutTenant with IfAbsent found a different spec, or a join
+	// names a voter or an address already in the cluster.
 	ErrExists = errors.New("meta: already exists")
-	// ErrInvalid: the resulting spec, member or record is invalid.
+	// ErrInvalid: the command, or the spec, member or record it would
+	// leave, is invalid. Store.Apply checks this before proposing, with
+	// this release's rules; the FSM refuses only what breaks the rules of
+	// the command's version.
 	ErrInvalid = errors.New("meta: invalid")
+	// ErrChanged: a command with IfRevision found the tenant missing or at
+	// another revision (*ChangedError).
+	ErrChanged = errors.New("meta: changed since read")
 )
 
-// DivergedError is the panic value of FSM.Apply when a log entry cannot be
-// understood: empty, an unknown type without FlagIgnorable, an unsupported
-// payload version or a payload that does not decode. Applying it anyway
-// would let this node's state silently diverge from the others', so the
-// process must stop and be upgraded or repaired.
-type DivergedError struct {
-	Index uint64      // Raft index of the entry
-	Type  CommandType // its type byte (0 if the entry was empty)
-	Err   error       // what is wrong with it
+// ChangedError is the FSM's refusal of a compare-and-set: the tenant is
+// not at the revision the command expects (Have is 0 when it does not
+// exist). It matches ErrChanged.
+type ChangedError struct {
+	Tenant string
+	Want   uint64 // the command's IfRevision
+	Have   uint64 // the tenant's revision when the command was applied
 }
 
-// Error describes the entry.
-func (e *DivergedError) Error() string {
-	return fmt.Sprintf("meta: state diverged at raft index %d (%s): %v", e.Index, e.Type, e.Err)
+// Error describes the conflict.
+func (e *ChangedError) Error() string {
+	if e.Have == 0 {
+		return fmt.Sprintf("meta: tenant %q no longer exists (expected revision %d)", e.Tenant, e.Want)
+	}
+	return fmt.Sprintf("meta: tenant %q is at revision %d, not %d: changed since read", e.Tenant, e.Have, e.Want)
 }
 
-// Unwrap returns the cause.
-func (e *DivergedError) Unwrap() error { return e.Err }
+// Is reports whether target is ErrChanged.
+func (e *ChangedError) Is(target error) bool { return target == ErrChanged }
 
-// PutTenant creates or replaces a tenant with Spec, which must pass
-// Spec.Validate. With IfAbsent it refuses (ErrExists) when a different spec
-// of that name exists, and succeeds without change when the identical spec
-// does, so that a retried create is harmless.
+// PutTenant creates or replaces a tenant with Spec, which must have a
+// name. With IfAbsent it refuses (ErrExists) when a different spec of that
+// name exists, and succeeds without change when the identical spec does,
+// so that a retried create is harmless. With IfRevision (version 2) it
+// applies only if the tenant exists at that revision (*ChangedError).
+// Store.Apply checks Spec.Validate before proposing it; the FSM does not.
 type PutTenant struct {
-	V        int         `json:"v"`
-	Spec     tenant.Spec `json:"spec"`
-	IfAbsent bool        `json:"if_absent,omitempty"`
+	V          int         `json:"v"`
+	Spec       tenant.Spec `json:"spec"`
+	IfAbsent   bool        `json:"if_absent,omitempty"`
+	IfRevision uint64      `json:"if_revision,omitempty"`
 }
 
 // DeleteTenant deletes the tenant Name and its bound addresses; deleting a
-// missing tenant succeeds.
+// missing tenant succeeds, unless IfRevision (version 2) is set: then the
+// tenant must exist at that revision (*ChangedError).
 type DeleteTenant struct {
-	V    int    `json:"v"`
-	Name string `json:"name"`
+	V          int    `json:"v"`
+	Name       string `json:"name"`
+	IfRevision uint64 `json:"if_revision,omitempty"`
 }
 
 // PutUser adds User to Tenant, replacing the user of the same name; the
-// tenant must exist (ErrNotFound).
+// tenant must exist (ErrNotFound) and, with IfRevision (version 2), be at
+// that revision (*ChangedError).
 type PutUser struct {
-	V      int         `json:"v"`
-	Tenant string      `json:"tenant"`
-	User   tenant.User `json:"user"`
+	V          int         `json:"v"`
+	Tenant     string      `json:"tenant"`
+	User       tenant.User `json:"user"`
+	IfRevision uint64      `json:"if_revision,omitempty"`
 }
 
 // RemoveUser removes the user Name from Tenant; removing a missing user
-// succeeds, a missing tenant is ErrNotFound.
+// succeeds, a missing tenant is ErrNotFound. IfRevision as in PutUser.
 type RemoveUser struct {
-	V      int    `json:"v"`
-	Tenant string `json:"tenant"`
-	Name   string `json:"name"`
+	V          int    `json:"v"`
+	Tenant     string `json:"tenant"`
+	Name       string `json:"name"`
+	IfRevision uint64 `json:"if_revision,omitempty"`
 }
 
 // PutACL replaces Tenant's ACL; the tenant must exist (ErrNotFound).
+// IfRevision as in PutUser.
 type PutACL struct {
-	V      int        `json:"v"`
-	Tenant string     `json:"tenant"`
-	ACL    tenant.ACL `json:"acl"`
+	V          int        `json:"v"`
+	Tenant     string     `json:"tenant"`
+	ACL        tenant.ACL `json:"acl"`
+	IfRevision uint64     `json:"if_revision,omitempty"`
 }
 
 // PutMember adds or replaces the member with Member.ID (required).
@@ -164,24 +189,57 @@ type RecordBound struct {
 	Listeners map[string]string `json:"listeners,omitempty"`
 }
 
-// command is implemented by the payload types: stamp returns the payload's
-// command type and a copy of it with V set to PayloadVersion.
+// command is implemented by the payload types. stamp returns the
+// payload's command type and a copy of it with V set to the lowest version
+// that has every field it sets; version returns V; minVersion returns that
+// lowest version; check applies this release's validation rules, against
+// cur, before the command is proposed (see check.go).
 type command interface {
 	stamp() (CommandType, any)
+	version() int
+	minVersion() int
+	check(cur *State) error
 }
 
-func (p PutTenant) stamp() (CommandType, any)    { p.V = PayloadVersion; return CmdPutTenant, p }
-func (p DeleteTenant) stamp() (CommandType, any) { p.V = PayloadVersion; return CmdDeleteTenant, p }
-func (p PutUser) stamp() (CommandType, any)      { p.V = PayloadVersion; return CmdPutUser, p }
-func (p RemoveUser) stamp() (CommandType, any)   { p.V = PayloadVersion; return CmdRemoveUser, p }
-func (p PutACL) stamp() (CommandType, any)       { p.V = PayloadVersion; return CmdPutACL, p }
-func (p PutMember) stamp() (CommandType, any)    { p.V = PayloadVersion; return CmdPutMember, p }
-func (p RemoveMember) stamp() (CommandType, any) { p.V = PayloadVersion; return CmdRemoveMember, p }
-func (p RecordBound) stamp() (CommandType, any)  { p.V = PayloadVersion; return CmdRecordBound, p }
+// casVersion is the lowest version of a payload with IfRevision rev.
+func casVersion(rev uint64) int {
+	if rev != 0 {
+		return PayloadVersionCAS
+	}
+	return PayloadVersion
+}
+
+func (p PutTenant) stamp() (CommandType, any)    { p.V = p.minVersion(); return CmdPutTenant, p }
+func (p DeleteTenant) stamp() (CommandType, any) { p.V = p.minVersion(); return CmdDeleteTenant, p }
+func (p PutUser) stamp() (CommandType, any)      { p.V = p.minVersion(); return CmdPutUser, p }
+func (p RemoveUser) stamp() (CommandType, any)   { p.V = p.minVersion(); return CmdRemoveUser, p }
+func (p PutACL) stamp() (CommandType, any)       { p.V = p.minVersion(); return CmdPutACL, p }
+func (p PutMember) stamp() (CommandType, any)    { p.V = p.minVersion(); return CmdPutMember, p }
+func (p RemoveMember) stamp() (CommandType, any) { p.V = p.minVersion(); return CmdRemoveMember, p }
+func (p RecordBound) stamp() (CommandType, any)  { p.V = p.minVersion(); return CmdRecordBound, p }
+
+func (p PutTenant) version() int    { return p.V }
+func (p DeleteTenant) version() int { return p.V }
+func (p PutUser) version() int      { return p.V }
+func (p RemoveUser) version() int   { return p.V }
+func (p PutACL) version() int       { return p.V }
+func (p PutMember) version() int    { return p.V }
+func (p RemoveMember) version() int { return p.V }
+func (p RecordBound) version() int  { return p.V }
+
+func (p PutTenant) minVersion() int    { return casVersion(p.IfRevision) }
+func (p DeleteTenant) minVersion() int { return casVersion(p.IfRevision) }
+func (p PutUser) minVersion() int      { return casVersion(p.IfRevision) }
+func (p RemoveUser) minVersion() int   { return casVersion(p.IfRevision) }
+func (p PutACL) minVersion() int       { return casVersion(p.IfRevision) }
+func (PutMember) minVersion() int      { return PayloadVersion }
+func (RemoveMember) minVersion() int   { return PayloadVersion }
+func (RecordBound) minVersion() int    { return PayloadVersion }
 
 // Encode returns the log entry for a command: the type byte t followed by
-// payload as JSON with "v" set to PayloadVersion. payload is one of the
-// payload types (or a pointer to one) and must match t.
+// payload as JSON with "v" set to the lowest version that has every field
+// payload sets. payload is one of the payload types (or a pointer to one)
+// and must match t.
 func Encode(t CommandType, payload any) ([]byte, error) {
 	c, ok := payload.(command)
 	if !ok {
@@ -199,23 +257,4 @@ func Encode(t CommandType, payload any) ([]byte, error) {
 		return nil, fmt.Errorf("meta: encode %s: %w", t, err)
 	}
 	return append([]byte{byte(t)}, b...), nil
-}
-
-// decodePayload unmarshals an entry's payload into T, checking its
-// version.
-func decodePayload[T any](data []byte) (T, error) {
-	var head struct {
-		V int `json:"v"`
-	}
-	var p T
-	if err := json.Unmarshal(data, &head); err != nil {
-		return p, fmt.Errorf("payload: %w", err)
-	}
-	if head.V != PayloadVersion {
-		return p, fmt.Errorf("payload version %d, want %d", head.V, PayloadVersion)
-	}
-	if err := json.Unmarshal(data, &p); err != nil {
-		return p, fmt.Errorf("payload: %w", err)
-	}
-	return p, nil
 }

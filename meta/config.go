@@ -52,6 +52,13 @@ type Config struct {
 	// LeaderLeaseTimeout is how long a leader stays leader without
 	// hearing from a quorum; at most HeartbeatTimeout. Default 500ms.
 	LeaderLeaseTimeout time.Duration `json:"leader_lease_timeout,omitempty"`
+	// NonvoterTimeout is how long the leader keeps a non-voter that has
+	// not answered at its Raft address, under its own ID, since this
+	// leader's term began or the server joined, before it removes the
+	// server and its member record (a phantom join, a wrong
+	// --raft-advertise). A non-voter that answers is kept until it has
+	// caught up and is promoted. Default 30s.
+	NonvoterTimeout time.Duration `json:"nonvoter_timeout,omitempty"`
 	// TLS, when set, runs Raft traffic over TLS: the config is used to
 	// accept (so it needs Certificates, and ClientAuth plus ClientCAs for
 	// mutual authentication) and to dial (RootCAs to verify peers, and a
@@ -66,6 +73,7 @@ const (
 	DefaultHeartbeatTimeout   = time.Second
 	DefaultElectionTimeout    = time.Second
 	DefaultLeaderLeaseTimeout = 500 * time.Millisecond
+	DefaultNonvoterTimeout    = 30 * time.Second
 )
 
 // DefaultConfig returns a Config with every default filled in; NodeID and
@@ -80,6 +88,7 @@ func DefaultConfig() Config {
 		HeartbeatTimeout:   DefaultHeartbeatTimeout,
 		ElectionTimeout:    DefaultElectionTimeout,
 		LeaderLeaseTimeout: DefaultLeaderLeaseTimeout,
+		NonvoterTimeout:    DefaultNonvoterTimeout,
 	}
 }
 
@@ -98,6 +107,7 @@ func (c Config) withDefaults() Config {
 	set(&c.HeartbeatTimeout, d.HeartbeatTimeout)
 	set(&c.ElectionTimeout, d.ElectionTimeout)
 	set(&c.LeaderLeaseTimeout, d.LeaderLeaseTimeout)
+	set(&c.NonvoterTimeout, d.NonvoterTimeout)
 	if c.SnapshotThreshold == 0 {
 		c.SnapshotThreshold = d.SnapshotThreshold
 	}
@@ -139,6 +149,7 @@ func (c Config) Validate() error {
 	}{
 		{"snapshot_interval", c.SnapshotInterval}, {"heartbeat_timeout", c.HeartbeatTimeout},
 		{"election_timeout", c.ElectionTimeout}, {"leader_lease_timeout", c.LeaderLeaseTimeout},
+		{"nonvoter_timeout", c.NonvoterTimeout},
 	} {
 		if d.v < 0 {
 			errs = append(errs, fmt.Errorf("%s %s: negative", d.name, d.v))

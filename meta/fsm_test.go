@@ -2,8 +2,11 @@ package meta
 
 import (
 	"bytes"
+	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"io"
+	"strings"
 	"testing"
 	"time"
 
@@ -120,11 +123,13 @@ func TestFSMCommands(t *testing.T) {
 			if tc.check != nil {
 				tc.check(t, g.State())
 			}
-			// Idempotent: applying it again changes nothing but the index.
+			// Idempotent: applying it again changes nothing but the
+			// indexes (the state's, and the revision of a tenant written).
 			before := f.State()
 			mustApply(t, f, 5, tc.cmd.t, tc.cmd.payload)
 			after := f.State()
 			before.Index, after.Index = 0, 0
+			before.Revisions, after.Revisions = nil, nil
 			if a, b := stateJSON(t, after), stateJSON(t, before); a != b {
 				t.Errorf("second apply changed the state:\n got %s\nwant %s", a, b)
 			}
@@ -136,25 +141,26 @@ func TestFSMRefusals(t *testing.T) {
 	t.Parallel()
 	other := testSpec("a")
 	other.ACL.Default = tenant.Allow
-	invalid := testSpec("Bad Name")
-	badUser := tenant.User{Name: "x"} // no password hash
 	tests := []struct {
 		name string
 		cmd  cmd
 		want error
 	}{
 		{"put user on missing tenant", cmd{CmdPutUser, PutUser{Tenant: "zz", User: tenant.User{Name: "x", PasswordHashes: []string{testHash}}}}, ErrNotFound},
-		{"invalid user", cmd{CmdPutUser, PutUser{Tenant: "a", User: badUser}}, ErrInvalid},
+		{"user without a name", cmd{CmdPutUser, PutUser{Tenant: "a"}}, ErrInvalid},
 		{"remove user on missing tenant", cmd{CmdRemoveUser, RemoveUser{Tenant: "zz", Name: "x"}}, ErrNotFound},
 		{"put acl on missing tenant", cmd{CmdPutACL, PutACL{Tenant: "zz"}}, ErrNotFound},
-		{"invalid acl", cmd{CmdPutACL, PutACL{Tenant: "a", ACL: tenant.ACL{Default: "maybe"}}}, ErrInvalid},
 		{"if absent, different spec", cmd{CmdPutTenant, PutTenant{Spec: other, IfAbsent: true}}, ErrExists},
-		{"invalid spec", cmd{CmdPutTenant, PutTenant{Spec: invalid}}, ErrInvalid},
+		{"tenant without a name", cmd{CmdPutTenant, PutTenant{}}, ErrInvalid},
 		{"member without id", cmd{CmdPutMember, PutMember{Member: Member{RaftAddr: "x:1"}}}, ErrInvalid},
 		{"bound on missing tenant", cmd{CmdRecordBound, RecordBound{Tenant: "zz", Node: "n1"}}, ErrNotFound},
 		{"bound without node", cmd{CmdRecordBound, RecordBound{Tenant: "a"}}, ErrInvalid},
-		{"bound unknown listener", cmd{CmdRecordBound, RecordBound{Tenant: "a", Node: "n1", Listeners: map[string]string{"quic": "1.2.3.4:5"}}}, ErrInvalid},
-		{"bound bad address", cmd{CmdRecordBound, RecordBound{Tenant: "a", Node: "n1", Listeners: map[string]string{"mqtt": "nope"}}}, ErrInvalid},
+		{"put tenant, stale revision", cmd{CmdPutTenant, PutTenant{Spec: other, IfRevision: 2}}, ErrChanged},
+		{"put tenant, revision of a missing tenant", cmd{CmdPutTenant, PutTenant{Spec: testSpec("zz"), IfRevision: 1}}, ErrChanged},
+		{"delete tenant, stale revision", cmd{CmdDeleteTenant, DeleteTenant{Name: "a", IfRevision: 7}}, ErrChanged},
+		{"put user, stale revision", cmd{CmdPutUser, PutUser{Tenant: "a", User: tenant.User{Name: "x"}, IfRevision: 9}}, ErrChanged},
+		{"remove user, stale revision", cmd{CmdRemoveUser, RemoveUser{Tenant: "a", Name: "alice", IfRevision: 9}}, ErrChanged},
+		{"put acl, stale revision", cmd{CmdPutACL, PutACL{Tenant: "a", IfRevision: 9}}, ErrChanged},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -171,42 +177,167 @@ func TestFSMRefusals(t *testing.T) {
 	}
 }
 
-func TestFSMDiverged(t *testing.T) {
+// A compare-and-set applies at the tenant's revision, which every write
+// of its spec moves to the write's index.
+func TestFSMCompareAndSet(t *testing.T) {
 	t.Parallel()
+	f := newSeeded(t) // tenant a written at index 1
+	if rev := f.State().TenantRevision("a"); rev != 1 {
+		t.Fatalf("revision of a = %d, want 1", rev)
+	}
+	spec := testSpec("a")
+	spec.ACL.Default = tenant.Allow
+	mustApply(t, f, 3, CmdPutTenant, PutTenant{Spec: spec, IfRevision: 1})
+	if rev := f.State().TenantRevision("a"); rev != 3 {
+		t.Fatalf("revision after the CAS = %d, want 3", rev)
+	}
+	err := apply(t, f, 4, CmdPutACL, PutACL{Tenant: "a", IfRevision: 1})
+	var ce *ChangedError
+	if !errors.As(err, &ce) || ce.Want != 1 || ce.Have != 3 {
+		t.Fatalf("CAS at the old revision = %v, want *ChangedError{Want 1, Have 3}", err)
+	}
+	mustApply(t, f, 5, CmdRecordBound, RecordBound{Tenant: "a", Node: "n1", Listeners: map[string]string{"mqtt": "1.2.3.4:1"}})
+	mustApply(t, f, 6, CmdPutUser, PutUser{Tenant: "a", User: tenant.User{Name: "bob"}, IfRevision: 3}) // bound addresses are no spec write
+	mustApply(t, f, 7, CmdDeleteTenant, DeleteTenant{Name: "a", IfRevision: 6})
+	if _, ok := f.State().Revisions["a"]; ok {
+		t.Error("a deleted tenant keeps a revision")
+	}
+	g := snapshotRoundTrip(t, f)
+	if got := g.State().Revisions; len(got) != 0 {
+		t.Errorf("restored revisions = %v", got)
+	}
+}
+
+// Apply applies what was committed without re-running this release's
+// validation: a spec an older, laxer release accepted still applies.
+func TestFSMDoesNotRevalidate(t *testing.T) {
+	t.Parallel()
+	f := newSeeded(t)
+	invalid := testSpec("Bad Name")
+	if err := invalid.Validate(); err == nil {
+		t.Fatal("the spec is valid; pick one this release refuses")
+	}
+	mustApply(t, f, 3, CmdPutTenant, PutTenant{Spec: invalid})
+	mustApply(t, f, 4, CmdPutUser, PutUser{Tenant: "a", User: tenant.User{Name: "x"}}) // no password hash
+	mustApply(t, f, 5, CmdPutACL, PutACL{Tenant: "a", ACL: tenant.ACL{Default: "maybe"}})
+	mustApply(t, f, 6, CmdRecordBound, RecordBound{Tenant: "a", Node: "n1", Listeners: map[string]string{"quic": "nope"}})
+	if _, ok := f.State().Tenant("Bad Name"); !ok {
+		t.Error("the committed spec was not applied")
+	}
+	snapshotRoundTrip(t, f)
+}
+
+// Store.Apply's check validates with this release's rules before
+// proposing.
+func TestCheckRefusesInvalidCommands(t *testing.T) {
+	t.Parallel()
+	badUser := tenant.User{Name: "x"} // no password hash
 	tests := []struct {
-		name     string
-		data     []byte
-		diverged bool
+		name string
+		cmd  cmd
+		want error
 	}{
-		{"unknown ignorable", []byte{0x80 | 0x33, '{', '}'}, false},
-		{"unknown ignorable, empty", []byte{0xff}, false},
-		{"unknown", []byte{0x33, '{', '}'}, true},
-		{"empty", nil, true},
-		{"bad json", []byte{byte(CmdPutTenant), '{'}, true},
-		{"wrong version", []byte(string(rune(CmdDeleteTenant)) + `{"v":2,"name":"a"}`), true},
-		{"no version", []byte(string(rune(CmdDeleteTenant)) + `{"name":"a"}`), true},
-		{"bad port", []byte(string(rune(CmdPutTenant)) + `{"v":1,"spec":{"name":"a","listeners":{"mqtt":"x"}}}`), true},
+		{"invalid spec", cmd{CmdPutTenant, PutTenant{Spec: testSpec("Bad Name")}}, ErrInvalid},
+		{"invalid user", cmd{CmdPutUser, PutUser{Tenant: "a", User: badUser}}, ErrInvalid},
+		{"user on a missing tenant", cmd{CmdPutUser, PutUser{Tenant: "zz", User: badUser}}, ErrNotFound},
+		{"invalid acl", cmd{CmdPutACL, PutACL{Tenant: "a", ACL: tenant.ACL{Default: "maybe"}}}, ErrInvalid},
+		{"acl at a stale revision", cmd{CmdPutACL, PutACL{Tenant: "a", IfRevision: 9}}, ErrChanged},
+		{"member without id", cmd{CmdPutMember, PutMember{}}, ErrInvalid},
+		{"bound without node", cmd{CmdRecordBound, RecordBound{Tenant: "a"}}, ErrInvalid},
+		{"bound unknown listener", cmd{CmdRecordBound, RecordBound{Tenant: "a", Node: "n1", Listeners: map[string]string{"quic": "1.2.3.4:5"}}}, ErrInvalid},
+		{"bound bad address", cmd{CmdRecordBound, RecordBound{Tenant: "a", Node: "n1", Listeners: map[string]string{"mqtt": "nope"}}}, ErrInvalid},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			f := newSeeded(t)
+			if err := f.check(entry(t, 3, tc.cmd.t, tc.cmd.payload).Data); !errors.Is(err, tc.want) {
+				t.Fatalf("check = %v, want %v", err, tc.want)
+			}
+		})
+	}
+	f := newSeeded(t)
+	for _, c := range []cmd{
+		{CmdPutTenant, PutTenant{Spec: testSpec("b")}},
+		{CmdRemoveUser, RemoveUser{Tenant: "a", Name: "alice"}}, // leaves no user: a removal is never refused
+		{CmdPutACL, PutACL{Tenant: "a", IfRevision: 1}},
+	} {
+		if err := f.check(entry(t, 3, c.t, c.payload).Data); err != nil {
+			t.Errorf("check(%s) = %v", c.t, err)
+		}
+	}
+	for name, data := range map[string][]byte{
+		"unknown type": {0x33, '{', '}'},
+		"ignorable":    {0x80 | 0x33, '{', '}'},
+		"empty":        nil,
+	} {
+		if err := f.check(data); !errors.Is(err, ErrInvalid) {
+			t.Errorf("check(%s) = %v, want ErrInvalid", name, err)
+		}
+	}
+}
+
+func TestFSMStopsOnWhatItCannotApply(t *testing.T) {
+	t.Parallel()
+	put := func(payload string) []byte { return append([]byte{byte(CmdPutTenant)}, payload...) }
+	tests := []struct {
+		name  string
+		data  []byte
+		newer bool // ErrNewerVersion: "upgrade this node"
+	}{
+		{"unknown type", []byte{0x33, '{', '}'}, true},
+		{"newer payload version", []byte(string(rune(CmdDeleteTenant)) + `{"v":3,"name":"a"}`), true},
+		{"unknown field", []byte(string(rune(CmdDeleteTenant)) + `{"v":1,"name":"a","cascade":true}`), true},
+		{"unknown field in the spec", put(`{"v":1,"spec":{"name":"a","colour":"red"}}`), true},
+		{"newer version of a member", []byte(string(rune(CmdPutMember)) + `{"v":2,"member":{"id":"x"}}`), true},
+		{"empty", nil, false},
+		{"bad json", []byte{byte(CmdPutTenant), '{'}, false},
+		{"no version", []byte(string(rune(CmdDeleteTenant)) + `{"name":"a"}`), false},
+		{"version 1 with a version 2 field", []byte(string(rune(CmdDeleteTenant)) + `{"v":1,"name":"a","if_revision":1}`), false},
+		{"data after the payload", []byte(string(rune(CmdDeleteTenant)) + `{"v":1,"name":"a"}{}`), false},
+		{"bad port", put(`{"v":1,"spec":{"name":"a","listeners":{"mqtt":"x"}}}`), false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			f := newSeeded(t)
 			before := stateJSON(t, f.State())
-			var got any
-			func() {
-				defer func() { got = recover() }()
-				if res := f.Apply(&raft.Log{Index: 3, Type: raft.LogCommand, Data: tc.data}); res != nil {
-					t.Errorf("Apply = %v, want nil", res)
-				}
-			}()
-			var d *DivergedError
-			if isD := errors.As(asError(got), &d); isD != tc.diverged || (got != nil && !isD) {
-				t.Fatalf("panic = %v, want diverged %v", got, tc.diverged)
+			res := f.Apply(&raft.Log{Index: 3, Type: raft.LogCommand, Data: tc.data})
+			var se *StoppedError
+			if !errors.As(asError(res), &se) || se.Index != 3 {
+				t.Fatalf("Apply = %v, want a *StoppedError at index 3", res)
+			}
+			if got := errors.Is(se, ErrNewerVersion); got != tc.newer {
+				t.Errorf("Apply = %v: wraps ErrNewerVersion %v, want %v", se, got, tc.newer)
+			}
+			if tc.newer && !strings.Contains(se.Error(), "older jmqx than the cluster: upgrade this node") {
+				t.Errorf("message %q does not say to upgrade", se)
+			}
+			select {
+			case <-f.Stopped():
+			default:
+				t.Error("Stopped is not closed")
+			}
+			if f.Err() != se {
+				t.Errorf("Err = %v, want %v", f.Err(), se)
+			}
+			// Every later entry is refused with the same error, unapplied.
+			if res := f.Apply(entry(t, 4, CmdPutTenant, PutTenant{Spec: testSpec("b")})); res != se {
+				t.Errorf("Apply after stopping = %v, want %v", res, se)
 			}
 			if after := stateJSON(t, f.State()); after != before {
 				t.Errorf("state changed:\n got %s\nwant %s", after, before)
 			}
+			if _, err := f.Snapshot(); err == nil {
+				t.Error("a stopped FSM snapshots")
+			}
 		})
+	}
+	f := newSeeded(t)
+	for i, data := range [][]byte{{0x80 | 0x33, '{', '}'}, {0xff}} {
+		if res := f.Apply(&raft.Log{Index: uint64(3 + i), Type: raft.LogCommand, Data: data}); res != nil || f.Err() != nil {
+			t.Errorf("ignorable entry %q: Apply = %v, Err = %v", data, res, f.Err())
+		}
 	}
 }
 
@@ -224,6 +355,10 @@ func TestEncode(t *testing.T) {
 	}
 	if want := "\x02" + `{"v":1,"name":"a"}`; string(b) != want {
 		t.Errorf("Encode = %q, want %q", b, want)
+	}
+	b, err = Encode(CmdDeleteTenant, DeleteTenant{Name: "a", IfRevision: 3})
+	if want := "\x02" + `{"v":2,"name":"a","if_revision":3}`; err != nil || string(b) != want {
+		t.Errorf("Encode with IfRevision = %q, %v, want %q", b, err, want)
 	}
 	if _, err := Encode(CmdPutUser, DeleteTenant{Name: "a"}); err == nil {
 		t.Error("Encode with a mismatched payload succeeded")
@@ -243,7 +378,7 @@ func TestSnapshotRejectsCorruption(t *testing.T) {
 	for name, b := range map[string][]byte{
 		"empty":     nil,
 		"truncated": good[:len(good)-3],
-		"format 2":  bytes.Replace(good, []byte(`"format":1`), []byte(`"format":2`), 1),
+		"format 0":  bytes.Replace(good, []byte(`"format":1`), []byte(`"format":0`), 1),
 	} {
 		g := NewFSM(nil)
 		if err := g.Restore(io.NopCloser(bytes.NewReader(b))); err == nil {
@@ -252,7 +387,73 @@ func TestSnapshotRejectsCorruption(t *testing.T) {
 		if len(g.State().Tenants) != 0 {
 			t.Errorf("%s: failed Restore changed the state", name)
 		}
+		if g.Err() != nil {
+			t.Errorf("%s: a corrupt snapshot stopped the FSM: %v", name, g.Err())
+		}
 	}
+}
+
+// rawSnapshot builds a snapshot from a header and records, each a type
+// and its JSON.
+func rawSnapshot(head string, records ...rawRecord) []byte {
+	b := binary.BigEndian.AppendUint32(nil, uint32(len(head)))
+	b = append(b, head...)
+	for _, r := range append(records, rawRecord{recEnd, ""}) {
+		b = append(b, byte(r.t))
+		b = binary.BigEndian.AppendUint32(b, uint32(len(r.json)))
+		b = append(b, r.json...)
+	}
+	return b
+}
+
+type rawRecord struct {
+	t    recordType
+	json string
+}
+
+// A snapshot a newer release wrote stops the FSM, as an entry would.
+func TestSnapshotFromANewerReleaseStops(t *testing.T) {
+	t.Parallel()
+	head := `{"format":1,"index":7}`
+	member := rawRecord{recMember, `{"id":"n1","raft_addr":"10.0.0.1:1","admin_addr":""}`}
+	for name, b := range map[string][]byte{
+		"format 2":       rawSnapshot(`{"format":2,"index":7}`, member),
+		"unknown header": rawSnapshot(`{"format":1,"index":7,"epoch":1}`, member),
+		"unknown field":  rawSnapshot(head, rawRecord{recMember, `{"id":"n1","zone":"x"}`}),
+		"unknown record": rawSnapshot(head, member, rawRecord{9, `{}`}),
+	} {
+		g := NewFSM(nil)
+		err := g.Restore(io.NopCloser(bytes.NewReader(b)))
+		if !errors.Is(err, ErrNewerVersion) || g.Err() == nil {
+			t.Errorf("%s: Restore = %v, Err = %v; want ErrNewerVersion and a stopped FSM", name, err, g.Err())
+		}
+		if len(g.State().Members) != 0 {
+			t.Errorf("%s: failed Restore changed the state", name)
+		}
+	}
+	// An ignorable record is skipped.
+	g := NewFSM(nil)
+	if err := g.Restore(io.NopCloser(bytes.NewReader(rawSnapshot(head, member, rawRecord{0x89, `{"x":1}`})))); err != nil || len(g.State().Members) != 1 {
+		t.Errorf("ignorable record: Restore = %v, members %v", err, g.State().Members)
+	}
+}
+
+// Tenant records of the first kind (a bare spec) restore at the
+// snapshot's index as their revision.
+func TestSnapshotVersion1TenantRecords(t *testing.T) {
+	t.Parallel()
+	spec, err := json.Marshal(testSpec("a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := NewFSM(nil)
+	if err := g.Restore(io.NopCloser(bytes.NewReader(rawSnapshot(`{"format":1,"index":7}`, rawRecord{recTenant, string(spec)})))); err != nil {
+		t.Fatal(err)
+	}
+	if rev := g.State().TenantRevision("a"); rev != 7 {
+		t.Errorf("revision = %d, want 7", rev)
+	}
+	snapshotRoundTrip(t, g)
 }
 
 func TestWatch(t *testing.T) {

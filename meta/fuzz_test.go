@@ -22,6 +22,8 @@ func fuzzSeedCmds(t testing.TB) [][]byte {
 		{CmdPutMember, PutMember{Member: Member{ID: "n2", RaftAddr: "10.0.0.2:1"}}},
 		{CmdRemoveMember, RemoveMember{ID: "n1"}},
 		{CmdRecordBound, RecordBound{Tenant: "a", Node: "n1", Listeners: map[string]string{"mqtt": "1.2.3.4:1883"}}},
+		{CmdPutACL, PutACL{Tenant: "a", ACL: tenant.ACL{Default: tenant.Deny}, IfRevision: 1}},
+		{CmdDeleteTenant, DeleteTenant{Name: "a", IfRevision: 2}},
 	}
 	var out [][]byte
 	for _, c := range cmds {
@@ -31,8 +33,9 @@ func fuzzSeedCmds(t testing.TB) [][]byte {
 }
 
 // FuzzApply applies arbitrary bytes as a log entry to a seeded FSM: Apply
-// must either succeed, refuse, or panic with a *DivergedError; and a
-// successful apply must survive a snapshot round trip.
+// must never panic; it applies, refuses with an error, or stops the FSM
+// with a *StoppedError and changes nothing; and the state must survive a
+// snapshot round trip.
 func FuzzApply(f *testing.F) {
 	for _, data := range fuzzSeedCmds(f) {
 		f.Add(data)
@@ -40,21 +43,19 @@ func FuzzApply(f *testing.F) {
 	f.Add([]byte{0x80 | 9})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		fsm := newSeeded(t)
-		var res any
-		func() {
-			defer func() {
-				if r := recover(); r != nil {
-					var d *DivergedError
-					if err, ok := r.(error); !ok || !errors.As(err, &d) {
-						t.Fatalf("Apply panicked with %v", r)
-					}
-				}
-			}()
-			res = fsm.Apply(&raft.Log{Index: 3, Type: raft.LogCommand, Data: data})
-		}()
+		before := stateJSON(t, fsm.State())
+		res := fsm.Apply(&raft.Log{Index: 3, Type: raft.LogCommand, Data: data})
 		if res != nil {
-			if _, ok := res.(error); !ok {
+			err, ok := res.(error)
+			if !ok {
 				t.Fatalf("Apply returned %T", res)
+			}
+			var se *StoppedError
+			if errors.As(err, &se) {
+				if fsm.Err() != err || stateJSON(t, fsm.State()) != before {
+					t.Fatalf("stopped with %v: Err %v, state changed %v", err, fsm.Err(), stateJSON(t, fsm.State()) != before)
+				}
+				return
 			}
 		}
 		snapshotRoundTrip(t, fsm)

@@ -35,16 +35,23 @@ const (
 type recordType uint8
 
 const (
-	recEnd    recordType = 0 // no payload; the snapshot ends here
-	recTenant recordType = 1 // tenant.Spec
-	recMember recordType = 2 // Member
-	recBound  recordType = 3 // boundRecord
+	recEnd     recordType = 0 // no payload; the snapshot ends here
+	recTenant  recordType = 1 // tenant.Spec, at revision Index; read, no longer written
+	recMember  recordType = 2 // Member
+	recBound   recordType = 3 // boundRecord
+	recTenant2 recordType = 4 // tenantRecord: a spec and its revision
 )
 
 // snapshotHeader opens a snapshot.
 type snapshotHeader struct {
 	Format int    `json:"format"`
 	Index  uint64 `json:"index"`
+}
+
+// tenantRecord is one tenant with its revision.
+type tenantRecord struct {
+	Revision uint64      `json:"revision"`
+	Spec     tenant.Spec `json:"spec"`
 }
 
 // boundRecord is one node's addresses for one tenant.
@@ -62,7 +69,12 @@ type fsmSnapshot struct {
 // Snapshot returns the current state for Raft to persist. It only takes
 // the pointer to the immutable current state; the encoding happens in
 // Persist, concurrently with further Apply calls.
+// When the FSM has stopped it refuses (with Err), so that Raft keeps the
+// log entries it did not apply.
 func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
+	if err := f.Err(); err != nil {
+		return nil, err
+	}
 	return &fsmSnapshot{state: f.state.Load()}, nil
 }
 
@@ -90,7 +102,8 @@ func writeSnapshot(w io.Writer, st *State) error {
 	bw.Write(binary.BigEndian.AppendUint32(nil, uint32(len(head))))
 	bw.Write(head)
 	for _, name := range slices.Sorted(maps.Keys(st.Tenants)) {
-		if err := writeRecord(bw, recTenant, st.Tenants[name]); err != nil {
+		rec := tenantRecord{Revision: st.Revisions[name], Spec: st.Tenants[name]}
+		if err := writeRecord(bw, recTenant2, rec); err != nil {
 			return fmt.Errorf("tenant %q: %w", name, err)
 		}
 	}
@@ -128,10 +141,23 @@ func writeRecord(w *bufio.Writer, t recordType, v any) error {
 // Restore replaces the state with the snapshot read from rc, which it
 // closes. It builds the new state completely before swapping it in, so a
 // snapshot that fails to decode leaves the state unchanged; then it signals
-// the watchers once. It never panics on bad input.
+// the watchers once. A snapshot a newer jmqx wrote (a newer format, an
+// unknown record type without FlagIgnorable, an unknown field) stops the
+// FSM, as an entry would (see StoppedError); a stopped FSM refuses to
+// restore. It never panics on bad input.
 func (f *FSM) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
+	if err := f.Err(); err != nil {
+		return err
+	}
 	st, err := readSnapshot(bufio.NewReader(rc))
+	if errors.Is(err, ErrNewerVersion) {
+		var index uint64
+		if st != nil {
+			index = st.Index
+		}
+		return f.stop(&StoppedError{Index: index, Err: fmt.Errorf("restore snapshot: %w", err)})
+	}
 	if err != nil {
 		return fmt.Errorf("meta: restore snapshot: %w", err)
 	}
@@ -142,17 +168,21 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	return nil
 }
 
-// readSnapshot decodes a snapshot written by writeSnapshot.
+// readSnapshot decodes a snapshot written by writeSnapshot. On an error
+// after the header it also returns the state read so far (for its Index).
 func readSnapshot(r *bufio.Reader) (*State, error) {
 	headBytes, err := readBlock(r)
 	if err != nil {
 		return nil, fmt.Errorf("header: %w", err)
 	}
 	var head snapshotHeader
-	if err := json.Unmarshal(headBytes, &head); err != nil {
+	if err := strictUnmarshal(headBytes, &head); err != nil {
 		return nil, fmt.Errorf("header: %w", err)
 	}
-	if head.Format != snapshotFormat {
+	switch {
+	case head.Format > snapshotFormat:
+		return nil, fmt.Errorf("header: format %d, this node knows up to %d: %w", head.Format, snapshotFormat, ErrNewerVersion)
+	case head.Format != snapshotFormat:
 		return nil, fmt.Errorf("header: format %d, want %d", head.Format, snapshotFormat)
 	}
 	st := emptyState()
@@ -160,18 +190,18 @@ func readSnapshot(r *bufio.Reader) (*State, error) {
 	for n := 0; ; n++ {
 		tb, err := r.ReadByte()
 		if err != nil {
-			return nil, fmt.Errorf("record %d: %w", n, noEOF(err))
+			return st, fmt.Errorf("record %d: %w", n, noEOF(err))
 		}
 		t := recordType(tb)
 		data, err := readBlock(r)
 		if err != nil {
-			return nil, fmt.Errorf("record %d: %w", n, err)
+			return st, fmt.Errorf("record %d: %w", n, err)
 		}
 		if t == recEnd {
 			return st, nil
 		}
 		if err := st.restoreRecord(t, data); err != nil {
-			return nil, fmt.Errorf("record %d (type %d): %w", n, t, err)
+			return st, fmt.Errorf("record %d (type %d): %w", n, t, err)
 		}
 	}
 }
@@ -180,11 +210,18 @@ func readSnapshot(r *bufio.Reader) (*State, error) {
 // readSnapshot.
 func (st *State) restoreRecord(t recordType, data []byte) error {
 	switch t {
-	case recTenant:
-		var spec tenant.Spec
-		if err := json.Unmarshal(data, &spec); err != nil {
+	case recTenant, recTenant2:
+		rec := tenantRecord{Revision: st.Index} // a version-1 record's revision
+		var err error
+		if t == recTenant {
+			err = strictUnmarshal(data, &rec.Spec)
+		} else {
+			err = strictUnmarshal(data, &rec)
+		}
+		if err != nil {
 			return err
 		}
+		spec := rec.Spec
 		if spec.Name == "" {
 			return errors.New("tenant without a name")
 		}
@@ -192,9 +229,10 @@ func (st *State) restoreRecord(t recordType, data []byte) error {
 			return fmt.Errorf("tenant %q twice", spec.Name)
 		}
 		st.Tenants[spec.Name] = spec
+		st.Revisions[spec.Name] = rec.Revision
 	case recMember:
 		var m Member
-		if err := json.Unmarshal(data, &m); err != nil {
+		if err := strictUnmarshal(data, &m); err != nil {
 			return err
 		}
 		if m.ID == "" {
@@ -206,7 +244,7 @@ func (st *State) restoreRecord(t recordType, data []byte) error {
 		st.Members[m.ID] = m
 	case recBound:
 		var b boundRecord
-		if err := json.Unmarshal(data, &b); err != nil {
+		if err := strictUnmarshal(data, &b); err != nil {
 			return err
 		}
 		if b.Tenant == "" || b.Node == "" {
@@ -226,7 +264,7 @@ func (st *State) restoreRecord(t recordType, data []byte) error {
 		nodes[b.Node] = b.Listeners
 	default:
 		if recordType(FlagIgnorable)&t == 0 {
-			return errors.New("unknown record type")
+			return fmt.Errorf("unknown record type: %w", ErrNewerVersion)
 		}
 	}
 	return nil

@@ -33,6 +33,10 @@ type Member struct {
 type State struct {
 	// Tenants are the tenant specs by name.
 	Tenants map[string]tenant.Spec `json:"tenants"`
+	// Revisions are the tenants' revisions by name: the Raft index of the
+	// command that last wrote each tenant's spec. A command with
+	// IfRevision compares against it.
+	Revisions map[string]uint64 `json:"revisions"`
 	// Members are the cluster members by ID.
 	Members map[string]Member `json:"members"`
 	// Bound holds the addresses each node actually bound for each
@@ -45,9 +49,10 @@ type State struct {
 // emptyState returns a State with empty, non-nil maps.
 func emptyState() *State {
 	return &State{
-		Tenants: map[string]tenant.Spec{},
-		Members: map[string]Member{},
-		Bound:   map[string]map[string]map[string]string{},
+		Tenants:   map[string]tenant.Spec{},
+		Revisions: map[string]uint64{},
+		Members:   map[string]Member{},
+		Bound:     map[string]map[string]map[string]string{},
 	}
 }
 
@@ -60,6 +65,10 @@ func (s State) Tenant(name string) (tenant.Spec, bool) {
 	}
 	return spec.Clone(), true
 }
+
+// TenantRevision returns the revision of the tenant name (see
+// Revisions), 0 if it does not exist.
+func (s State) TenantRevision(name string) uint64 { return s.Revisions[name] }
 
 // TenantNames returns the tenants' names, sorted.
 func (s State) TenantNames() []string {

@@ -20,8 +20,8 @@ import (
 	"github.com/jmqx/jmqx/internal/hclogzap"
 )
 
-// DefaultApplyTimeout bounds Store.Apply, AddVoter, RemoveServer and
-// Barrier when their context has no deadline.
+// DefaultApplyTimeout bounds Store.Apply, Join, AddVoter, RemoveServer
+// and Barrier when their context has no deadline.
 const DefaultApplyTimeout = 10 * time.Second
 
 // Storage tuning.
@@ -89,12 +89,22 @@ func WithLogger(l *zap.Logger) Option {
 // Store is one node of the control plane: Raft with the FSM, its storage
 // and its transport. It is safe for concurrent use.
 type Store struct {
-	cfg     Config
-	log     *zap.Logger
-	fsm     *FSM
-	raft    *raft.Raft
-	trans   raft.Transport
-	closers []io.Closer // closed after raft shuts down, in order
+	cfg      Config
+	log      *zap.Logger
+	fsm      *FSM
+	raft     *raft.Raft
+	trans    raft.Transport
+	progress *progressBook // peers' answers to this node's RPCs as leader
+	closers  []io.Closer   // closed after raft shuts down, in order
+
+	// memberMu serializes Join and the leader's membership passes, the
+	// writers of the Raft configuration and member records; the map
+	// belongs to the membership loop.
+	memberMu  sync.Mutex
+	nonvoters map[raft.ServerID]nonvoterSeen
+
+	done     chan struct{} // closed by Shutdown
+	loopDone chan struct{} // closed when the membership loop ends
 
 	shutdownOnce sync.Once
 	shutdownErr  error
@@ -103,10 +113,11 @@ type Store struct {
 // deps are the storage and transport a Store runs on: raft-boltdb and TCP
 // from Open, in-memory ones in tests.
 type deps struct {
+	fsm     *FSM // nil: a new one; tests set it to inject faults
 	logs    raft.LogStore
 	stable  raft.StableStore
 	snaps   raft.SnapshotStore
-	trans   raft.Transport
+	trans   transport
 	closers []io.Closer
 }
 
@@ -164,7 +175,14 @@ func Open(cfg Config, opts ...Option) (*Store, error) {
 // newStore starts Raft on d; cfg has its defaults applied. On error it
 // closes d.closers.
 func newStore(cfg Config, log *zap.Logger, d deps) (*Store, error) {
-	s := &Store{cfg: cfg, log: log, fsm: NewFSM(log), trans: d.trans, closers: d.closers}
+	fsm := d.fsm
+	if fsm == nil {
+		fsm = NewFSM(log)
+	}
+	s := &Store{
+		cfg: cfg, log: log, fsm: fsm, trans: d.trans, progress: newProgressBook(), closers: d.closers,
+		nonvoters: map[raft.ServerID]nonvoterSeen{}, done: make(chan struct{}), loopDone: make(chan struct{}),
+	}
 	rc := cfg.raftConfig()
 	rc.Logger = hclogzap.New(log.Named("raft"))
 	if cfg.Bootstrap {
@@ -183,12 +201,14 @@ func newStore(cfg Config, log *zap.Logger, d deps) (*Store, error) {
 			log.Info("bootstrapped a single-voter raft group", zap.String("raft_addr", string(self.Address)))
 		}
 	}
-	r, err := raft.NewRaft(rc, s.fsm, d.logs, d.stable, d.snaps, d.trans)
+	trans := &observedTransport{transport: d.trans, book: s.progress}
+	r, err := raft.NewRaft(rc, s.fsm, d.logs, d.stable, d.snaps, trans)
 	if err != nil {
 		s.closeAll()
 		return nil, fmt.Errorf("meta: start raft: %w", err)
 	}
 	s.raft = r
+	go s.membershipLoop()
 	log.Info("raft started", zap.String("raft_addr", s.RaftAddr()))
 	return s, nil
 }
@@ -206,6 +226,16 @@ func (s *Store) State() State { return s.fsm.State() }
 // Watch registers for change notifications; see FSM.Watch.
 func (s *Store) Watch() (<-chan struct{}, func()) { return s.fsm.Watch() }
 
+// Err returns the *StoppedError with which this node's FSM stopped
+// applying the log (this node runs an older jmqx than the cluster, or the
+// log is corrupt), or nil. Once set the node serves a frozen state and
+// refuses writes: shut it down, and upgrade or repair it.
+func (s *Store) Err() error { return s.fsm.Err() }
+
+// Stopped returns a channel closed when this node's FSM stops; Err then
+// says why.
+func (s *Store) Stopped() <-chan struct{} { return s.fsm.Stopped() }
+
 // IsLeader reports whether this node is the leader.
 func (s *Store) IsLeader() bool { return s.raft.State() == raft.Leader }
 
@@ -216,23 +246,25 @@ func (s *Store) Leader() (id, raftAddr string) {
 	return string(lid), string(addr)
 }
 
-// Apply encodes a command, commits it through Raft and returns the FSM's
-// verdict: nil, or a business refusal (ErrNotFound, ErrExists,
-// ErrInvalid). On a follower it returns a *NotLeaderError. When leadership
-// is lost mid-way it returns ErrLeadershipLost, and when ctx ends first
-// ctx's error: in both cases the command may or may not be applied. ctx
-// without a deadline gets DefaultApplyTimeout. Blocks until committed and
-// applied here.
+// Apply encodes a command, validates it on the leader with this
+// release's rules against the current state (ErrInvalid, or the refusal
+// the FSM would return), commits it through Raft and returns the FSM's verdict: nil, or
+// a business refusal (ErrNotFound, ErrExists, ErrInvalid, ErrChanged). On
+// a follower it returns a *NotLeaderError. When leadership is lost mid-way
+// it returns ErrLeadershipLost, and when ctx ends first ctx's error: in
+// both cases the command may or may not be applied. On a node whose FSM
+// stopped it returns the *StoppedError. ctx without a deadline gets
+// DefaultApplyTimeout. Blocks until committed and applied here.
 func (s *Store) Apply(ctx context.Context, t CommandType, payload any) error {
 	data, err := Encode(t, payload)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
-	if err := s.fsm.checkEntry(data); err != nil {
-		return err
-	}
 	if !s.IsLeader() {
 		return s.notLeader()
+	}
+	if err := s.fsm.check(data); err != nil {
+		return err
 	}
 	ctx, cancel := withDefaultTimeout(ctx)
 	defer cancel()
@@ -272,10 +304,13 @@ func (s *Store) Servers() ([]Server, error) {
 	return out, nil
 }
 
-// AddVoter adds the node id at raftAddr as a voter. Only the leader may
-// (*NotLeaderError otherwise). It succeeds at once when id is already a
-// voter at raftAddr; a known id with another address is updated. It blocks
-// until the configuration change commits.
+// AddVoter adds the node id at raftAddr as a voter straight away. Only
+// the leader may (*NotLeaderError otherwise). It succeeds at once when id
+// is already a voter at raftAddr; a known id with another address is
+// updated. It blocks until the configuration change commits. A node that
+// asks to join goes through Join instead, which adds it as a non-voter and
+// lets the leader promote it once it has caught up: a voter that never
+// answers costs the cluster its quorum.
 func (s *Store) AddVoter(ctx context.Context, id, raftAddr string) error {
 	if id == "" || raftAddr == "" {
 		return fmt.Errorf("%w: add voter: id and raft address are required", ErrInvalid)
@@ -364,10 +399,12 @@ func (s *Store) Snapshot() error {
 // to call more than once; later calls return the first result.
 func (s *Store) Shutdown() error {
 	s.shutdownOnce.Do(func() {
+		close(s.done)
 		var errs []error
 		if err := s.raft.Shutdown().Error(); err != nil {
 			errs = append(errs, fmt.Errorf("raft: %w", err))
 		}
+		<-s.loopDone // unblocked by raft's shutdown if in a raft call
 		// Close the pooled outgoing connections too (NetworkTransport.Close
 		// leaves them open), so that the peers' handlers of them end.
 		if nt, ok := s.trans.(*raft.NetworkTransport); ok {

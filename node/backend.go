@@ -16,10 +16,17 @@ import (
 // backend is the node as the admin API sees it.
 type backend struct{ n *Node }
 
-var _ admin.Backend = (*backend)(nil)
+var (
+	_ admin.Backend            = (*backend)(nil)
+	_ admin.ConditionalBackend = (*backend)(nil)
+)
 
 // healthTimeout bounds the probe of another member's /healthz.
 const healthTimeout = 500 * time.Millisecond
+
+// joinVoterWait bounds how long a join waits for the leader to promote
+// the joiner, which it does once the joiner has caught up.
+const joinVoterWait = 5 * time.Second
 
 func (b *backend) NodeID() string { return b.n.id }
 
@@ -117,6 +124,58 @@ func (b *backend) PutTenant(ctx context.Context, spec tenant.Spec, create bool) 
 	return b.apply(ctx, meta.CmdPutTenant, meta.PutTenant{Spec: spec, IfAbsent: create})
 }
 
+// PutTenantIf stores spec if the tenant is at revision, decided in the
+// FSM (see applyIf).
+func (b *backend) PutTenantIf(ctx context.Context, spec tenant.Spec, revision string) error {
+	return b.applyIf(ctx, spec.Name, revision, func(rev uint64) (meta.CommandType, any) {
+		return meta.CmdPutTenant, meta.PutTenant{Spec: spec, IfRevision: rev}
+	})
+}
+
+// PutACLIf replaces a tenant's ACL if it is at revision, decided in the
+// FSM (see applyIf).
+func (b *backend) PutACLIf(ctx context.Context, tenantName string, acl tenant.ACL, revision string) error {
+	return b.applyIf(ctx, tenantName, revision, func(rev uint64) (meta.CommandType, any) {
+		return meta.CmdPutACL, meta.PutACL{Tenant: tenantName, ACL: acl, IfRevision: rev}
+	})
+}
+
+// applyIf runs a compare-and-set on the tenant name. The API's revision is
+// a digest of the spec; the control plane's is the Raft index of the
+// tenant's last write. It finds the state in which the tenant has the
+// spec the caller read, and sends that state's revision down with the
+// command (made by cmd), so that the FSM refuses it if any write, on this
+// leader or a former one, committed since.
+func (b *backend) applyIf(ctx context.Context, name, revision string, cmd func(rev uint64) (meta.CommandType, any)) error {
+	rev := b.revisionOf(ctx, name, revision)
+	if rev == 0 {
+		return fmt.Errorf("tenant %q changed since it was read (revision %s) or no longer exists; read it again and retry: %w",
+			name, revision, admin.ErrChanged)
+	}
+	t, payload := cmd(rev)
+	err := b.n.store.Apply(ctx, t, payload)
+	if errors.Is(err, meta.ErrChanged) {
+		return fmt.Errorf("tenant %q changed since it was read (revision %s); read it again and retry: %w", name, revision, admin.ErrChanged)
+	}
+	return adminErr(err)
+}
+
+// revisionOf returns the control plane's revision of the tenant name if
+// its spec has the API revision revision, else 0. A leader that has not
+// applied the whole log yet (just elected) catches up once and looks
+// again.
+func (b *backend) revisionOf(ctx context.Context, name, revision string) uint64 {
+	for caughtUp := false; ; caughtUp = true {
+		st := b.n.store.State()
+		if spec, ok := st.Tenants[name]; ok && admin.Revision(spec) == revision {
+			return st.TenantRevision(name)
+		}
+		if caughtUp || !b.n.store.IsLeader() || b.n.store.Barrier(ctx) != nil {
+			return 0
+		}
+	}
+}
+
 func (b *backend) DeleteTenant(ctx context.Context, name string) error {
 	if _, ok := b.n.store.State().Tenants[name]; !ok {
 		return fmt.Errorf("tenant %q: %w", name, admin.ErrNotFound)
@@ -140,14 +199,30 @@ func (b *backend) RecordBound(ctx context.Context, tenantName, node string, list
 	return b.apply(ctx, meta.CmdRecordBound, meta.RecordBound{Tenant: tenantName, Node: node, Listeners: listeners})
 }
 
+// Join admits m once its admin API answers, as a non-voter, and waits
+// (joinVoterWait at most) for the leader to promote it, which it does once
+// m answers at its Raft address and has caught up. A node that never
+// answers there never votes: it cannot cost the cluster its quorum, and
+// the leader removes it after meta's NonvoterTimeout.
 func (b *backend) Join(ctx context.Context, m admin.MemberView) error {
 	if m.ID == "" || m.RaftAddr == "" || m.AdminAddr == "" {
 		return fmt.Errorf("join: id, raft_addr and admin_addr are required: %w", admin.ErrInvalid)
 	}
-	if err := b.n.store.AddVoter(ctx, m.ID, m.RaftAddr); err != nil {
+	if !b.probe(m.AdminAddr) {
+		return fmt.Errorf("join: node %q: its admin API at %s does not answer from this node: %w", m.ID, m.AdminAddr, admin.ErrInvalid)
+	}
+	err := b.n.store.Join(ctx, meta.Member{ID: m.ID, RaftAddr: m.RaftAddr, AdminAddr: m.AdminAddr})
+	if err != nil {
 		return adminErr(err)
 	}
-	return b.apply(ctx, meta.CmdPutMember, meta.PutMember{Member: meta.Member{ID: m.ID, RaftAddr: m.RaftAddr, AdminAddr: m.AdminAddr}})
+	wctx, cancel := context.WithTimeout(ctx, joinVoterWait)
+	defer cancel()
+	if err := b.n.store.WaitVoter(wctx, m.ID); err != nil {
+		return fmt.Errorf("node %q joined as a non-voter but has not caught up through its raft address %s within %s: "+
+			"this leader must reach it there (check its --raft-advertise); it becomes a voter once it has caught up, "+
+			"and is removed if it never answers: %v", m.ID, m.RaftAddr, joinVoterWait, err)
+	}
+	return nil
 }
 
 func (b *backend) RemoveMember(ctx context.Context, id string) error {
@@ -216,6 +291,8 @@ func adminErr(err error) error {
 		return fmt.Errorf("%w: %w", admin.ErrInvalid, err)
 	case errors.Is(err, meta.ErrNotLeader):
 		return fmt.Errorf("%w: %w", admin.ErrNotLeader, err)
+	case errors.Is(err, meta.ErrChanged):
+		return fmt.Errorf("%w: %w", admin.ErrChanged, err)
 	}
 	return err
 }
