@@ -81,7 +81,9 @@ type Backend interface {
 	RemoveUser(ctx context.Context, tenantName, user string) error
 	// PutACL replaces a tenant's ACL.
 	PutACL(ctx context.Context, tenantName string, acl tenant.ACL) error
-	// Join adds m as a voter and records it as a member (leader only).
+	// Join adds m as a non-voter and records it as a member (leader only); the
+	// leader promotes it to voter once it has caught up and answers under its
+	// own id, and removes it if it never answers (meta.Config.NonvoterTimeout).
 	Join(ctx context.Context, m MemberView) error
 	// RemoveMember removes a member (leader only).
 	RemoveMember(ctx context.Context, id string) error

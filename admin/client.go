@@ -229,7 +229,8 @@ func (c *Client) Members(ctx context.Context) ([]MemberView, error) {
 	return out, c.do(ctx, http.MethodGet, "/v1/cluster/members", nil, &out)
 }
 
-// Join adds m (ID, RaftAddr and AdminAddr set) to the cluster as a voter.
+// Join adds m (ID, RaftAddr and AdminAddr set) to the cluster: as a
+// non-voter, promoted to voter once it has caught up.
 func (c *Client) Join(ctx context.Context, m MemberView) error {
 	return c.do(ctx, http.MethodPost, "/v1/cluster/join", m, nil)
 }

@@ -36,8 +36,8 @@ func (s *Server) listMembers(w http.ResponseWriter, _ *http.Request) error {
 	return nil
 }
 
-// join answers POST /v1/cluster/join: adds the member as a voter and
-// answers 200 with the members.
+// join answers POST /v1/cluster/join: adds the member as a non-voter
+// (promoted once it has caught up) and answers 200 with the members.
 func (s *Server) join(w http.ResponseWriter, r *http.Request) error {
 	var m MemberView
 	if err := decodeJSON(w, r, &m); err != nil {

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -189,8 +190,10 @@ func (s *Server) putACL(w http.ResponseWriter, r *http.Request) error {
 	}
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
-	if err := s.checkRevision(r, name); err != nil {
-		return err
+	if _, ok := s.backend.(ConditionalBackend); !ok {
+		if err := s.checkRevision(r, name); err != nil {
+			return err
+		}
 	}
 	return s.storeACL(w, r, name, http.StatusOK, func(tenant.ACL) (tenant.ACL, error) { return acl, nil })
 }
@@ -248,27 +251,55 @@ func (s *Server) removeRule(w http.ResponseWriter, r *http.Request) error {
 // storeACL applies change to the tenant's ACL, validates the resulting
 // spec, writes it and answers the new ACL with status. The caller holds
 // s.writeMu.
+//
+// With a ConditionalBackend the write commits only if the tenant is still
+// at the revision the change was computed from (the request's If-Match, or
+// else the one just read), so a change committed meanwhile, on this
+// leader or a former one, is never undone; without If-Match the change is
+// computed again on the newer ACL, up to storeACLAttempts times.
 func (s *Server) storeACL(w http.ResponseWriter, r *http.Request, name string, status int,
 	change func(tenant.ACL) (tenant.ACL, error)) error {
-	v, err := s.tenant(name)
-	if err != nil {
-		return err
+	for attempt := 1; ; attempt++ {
+		v, err := s.tenant(name)
+		if err != nil {
+			return err
+		}
+		acl, err := change(v.Spec.ACL)
+		if err != nil {
+			return err
+		}
+		spec := v.Spec
+		spec.ACL = acl
+		if err := validateSpec(spec); err != nil {
+			return err
+		}
+		cb, conditional := s.backend.(ConditionalBackend)
+		if !conditional {
+			if err := s.backend.PutACL(r.Context(), name, acl); err != nil {
+				return fmt.Errorf("store the ACL of tenant %q: %w", name, err)
+			}
+			writeJSON(w, status, acl)
+			return nil
+		}
+		rev, explicit := ifMatch(r), true
+		if rev == "" {
+			rev, explicit = v.Revision, false
+		}
+		err = cb.PutACLIf(r.Context(), name, acl, rev)
+		if errors.Is(err, ErrChanged) && !explicit && attempt < storeACLAttempts {
+			continue // changed meanwhile: apply the change to the newer ACL
+		}
+		if err != nil {
+			return fmt.Errorf("store the ACL of tenant %q: %w", name, err)
+		}
+		writeJSON(w, status, acl)
+		return nil
 	}
-	acl, err := change(v.Spec.ACL)
-	if err != nil {
-		return err
-	}
-	spec := v.Spec
-	spec.ACL = acl
-	if err := validateSpec(spec); err != nil {
-		return err
-	}
-	if err := s.backend.PutACL(r.Context(), name, acl); err != nil {
-		return fmt.Errorf("store the ACL of tenant %q: %w", name, err)
-	}
-	writeJSON(w, status, acl)
-	return nil
 }
+
+// storeACLAttempts bounds how often storeACL computes a change again on a
+// tenant that changed meanwhile.
+const storeACLAttempts = 5
 
 // findUser is the index of the named user in spec, -1 if absent.
 func findUser(spec tenant.Spec, name string) int {
