@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"os"
 	"reflect"
-	"sort"
 	"sync"
-	"syscall"
 	"time"
 
 	"go.uber.org/zap"
@@ -31,10 +29,23 @@ type Host struct {
 	// checks bounds the password verifications of all tenants at once.
 	checks *checkLimiter
 
-	mu      sync.Mutex // serializes changes; guards tenants and closed
+	mu      sync.Mutex // serializes changes; guards the fields below
 	tenants map[string]*running
-	ports   *portPool
-	closed  bool
+	// specs are the tenants the Host is asked to serve, running or not
+	// (with defaults, when valid): Apply adds one, Reconcile sets them all,
+	// Remove drops one. Their fixed ports are owned (see owners).
+	specs map[string]Spec
+	// owners maps every fixed port of specs to the tenant that owns it
+	// (see setOwners); no other tenant's listener takes it.
+	owners map[int]string
+	// shared is the last warning logged for each port several specs
+	// configure, so that it is logged once.
+	shared map[int]string
+	// failed holds the tenants of specs that the last Apply or Reconcile
+	// could not serve, or could serve only in part.
+	failed map[string]*failure
+	ports  *portPool
+	closed bool
 }
 
 // running is one tenant being served.
@@ -59,7 +70,8 @@ func NewHost(cfg HostConfig, opts ...Option) (*Host, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	h := &Host{cfg: cfg, log: zap.NewNop(), tenants: make(map[string]*running),
+	h := &Host{cfg: cfg, log: zap.NewNop(), tenants: make(map[string]*running), specs: make(map[string]Spec),
+		owners: make(map[int]string), shared: make(map[int]string), failed: make(map[string]*failure),
 		checks: newCheckLimiter(cfg.MaxConcurrentPasswordChecks, cfg.passwordCheckWait())}
 	h.budget = broker.NewBudget(cfg.MemoryBudget)
 	for _, o := range opts {
@@ -96,7 +108,12 @@ func advertiseDefault(bind string) string {
 // Reference; 3.x clients are closed), new limits apply at once, clients
 // whose credential was removed get DISCONNECT 0x87 Not authorized, and an
 // ACL change is applied to existing subscriptions. An unchanged spec is a
-// no-op. It returns the tenant's status afterwards.
+// no-op. Its fixed ports become the tenant's own on this Host: no other
+// tenant's listener takes them, even one moved off a busy port. It returns
+// the tenant's status afterwards. A spec that fails Validate is refused
+// and changes nothing; one the Host cannot serve, entirely or in part, is
+// kept and recorded as failed (Status.Error, Failed) until an Apply or
+// Reconcile serves it.
 func (h *Host) Apply(spec Spec) (Status, error) {
 	if err := spec.Validate(); err != nil {
 		return Status{}, err
@@ -107,29 +124,52 @@ func (h *Host) Apply(spec Spec) (Status, error) {
 	if h.closed {
 		return Status{}, ErrHostClosed
 	}
-	t := h.tenants[spec.Name]
-	if t == nil {
-		t, err := h.start(spec)
-		if err != nil {
-			return Status{}, err
-		}
-		h.tenants[spec.Name] = t
-		return h.status(t), nil
-	}
-	if err := h.update(t, spec); err != nil {
-		return h.status(t), err
-	}
-	return h.status(t), nil
+	h.specs[spec.Name] = spec
+	h.setOwners()
+	err := h.apply(spec)
+	st, _ := h.statusOf(spec.Name)
+	return st, err
 }
 
-// start creates and serves a new tenant.
+// apply starts or updates the tenant of a valid, defaulted spec and
+// records the outcome (see failed). h.mu held.
+func (h *Host) apply(spec Spec) error {
+	t := h.tenants[spec.Name]
+	var err error
+	if t == nil {
+		if t, err = h.start(spec); err == nil {
+			h.tenants[spec.Name] = t
+		}
+	} else {
+		err = h.update(t, spec)
+	}
+	h.noteOutcome(spec.Name, err)
+	return err
+}
+
+// start creates and serves a new tenant. Its listeners are bound before
+// its broker is made, so that retrying a tenant that cannot be served
+// costs little.
 func (h *Host) start(spec Spec) (*running, error) {
 	acc, err := compileAccess(spec)
 	if err != nil {
 		return nil, fmt.Errorf("tenant %q: %w", spec.Name, err)
 	}
-	log := h.log.With(zap.String("tenant", spec.Name))
 	t := &running{spec: spec, guard: newGuard(acc)}
+	// Every fixed port of every spec is owned before any listener binds
+	// (setOwners), so the order does not matter: a busy port's search for
+	// the next free one, and an auto listener, skip every configured port.
+	for k := range numKinds {
+		w, err := h.want(spec, kind(k))
+		if err == nil && w != nil {
+			t.listeners[k], err = h.bind(spec.Name, kind(k), w, nil)
+		}
+		if err != nil {
+			h.closeListeners(t)
+			return nil, err
+		}
+	}
+	log := h.log.With(zap.String("tenant", spec.Name))
 	t.guard.checks, t.guard.log = h.checks, log
 	hooks := []any{t.guard}
 	if h.hooks != nil {
@@ -138,37 +178,10 @@ func (h *Host) start(spec Spec) (*running, error) {
 	b, err := broker.New(h.brokerConfig(spec), broker.WithLogger(log), broker.WithHooks(hooks...),
 		broker.WithMemoryBudget(h.budget))
 	if err != nil {
+		h.closeListeners(t)
 		return nil, fmt.Errorf("tenant %q: %w", spec.Name, err)
 	}
 	t.broker = b
-	// Fixed ports that are free first, so that a busy port's search for
-	// the next free one cannot take a sibling's configured port.
-	var wants [numKinds]*listenSpec
-	for k := range numKinds {
-		w, err := h.want(spec, kind(k))
-		if err == nil && w != nil && w.port != 0 {
-			t.listeners[k], err = h.bindSearch(spec.Name, kind(k), w, nil, false)
-			if err != nil && !h.cfg.FixedPorts && errors.Is(err, syscall.EADDRINUSE) {
-				err = nil // searched for below
-			}
-		}
-		if err != nil {
-			_ = h.stop(t, time.Second)
-			return nil, err
-		}
-		wants[k] = w
-	}
-	for k, w := range wants {
-		if w == nil || t.listeners[k] != nil {
-			continue
-		}
-		s, err := h.bind(spec.Name, kind(k), w, nil)
-		if err != nil {
-			_ = h.stop(t, time.Second)
-			return nil, err
-		}
-		t.listeners[k] = s
-	}
 	for _, s := range t.listeners {
 		if s != nil {
 			s.serve(b)
@@ -238,15 +251,29 @@ func (h *Host) update(t *running, spec Spec) error {
 // Remove stops the tenant: its listeners close (releasing their ports),
 // its clients get DISCONNECT 0x8B Server shutting down (v5) or a close, and
 // its sessions and retained messages are discarded. It waits up to the
-// Host's ShutdownTimeout for the connections to end.
+// Host's ShutdownTimeout for the connections to end. A tenant recorded as
+// failed is forgotten; its fixed ports are no longer owned.
 func (h *Host) Remove(name string) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
 		return ErrHostClosed
 	}
+	return h.remove(name)
+}
+
+// remove is Remove with h.mu held.
+func (h *Host) remove(name string) error {
+	_, known := h.specs[name]
+	_, failed := h.failed[name]
+	delete(h.specs, name)
+	delete(h.failed, name)
+	h.setOwners()
 	t := h.tenants[name]
 	if t == nil {
+		if known || failed {
+			return nil
+		}
 		return fmt.Errorf("tenant %q: %w", name, ErrNotFound)
 	}
 	delete(h.tenants, name)
@@ -257,13 +284,7 @@ func (h *Host) Remove(name string) error {
 
 // stop closes a tenant's listeners and shuts its broker down.
 func (h *Host) stop(t *running, timeout time.Duration) error {
-	for k, s := range t.listeners {
-		if s != nil {
-			s.close()
-			h.ports.release(s.port)
-			t.listeners[k] = nil
-		}
-	}
+	h.closeListeners(t)
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	if err := t.broker.Shutdown(ctx); err != nil {
@@ -272,62 +293,37 @@ func (h *Host) stop(t *running, timeout time.Duration) error {
 	return nil
 }
 
-// Reconcile makes the running tenants equal specs: tenants not in specs
-// are removed, the others applied (unchanged ones are left alone). It
-// carries on past failures and returns them all.
-func (h *Host) Reconcile(specs []Spec) error {
-	want := make(map[string]bool, len(specs))
-	for _, s := range specs {
-		want[s.Name] = true
-	}
-	var errs []error
-	for _, name := range h.names() {
-		if !want[name] {
-			if err := h.Remove(name); err != nil && !errors.Is(err, ErrNotFound) {
-				errs = append(errs, err)
-			}
+// closeListeners closes t's listeners and releases their ports.
+func (h *Host) closeListeners(t *running) {
+	for k, s := range t.listeners {
+		if s != nil {
+			s.close()
+			h.ports.release(s.port)
+			t.listeners[k] = nil
 		}
 	}
-	for _, s := range specs {
-		if _, err := h.Apply(s); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
 }
 
-// names returns the running tenants' names, sorted.
-func (h *Host) names() []string {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	names := make([]string, 0, len(h.tenants))
-	for n := range h.tenants {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
-}
-
-// Get returns the status of one tenant.
+// Get returns the status of one tenant the Host serves or was asked to
+// serve but could not start (Status.Running false, Status.Error why).
 func (h *Host) Get(name string) (Status, bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	t := h.tenants[name]
-	if t == nil {
-		return Status{}, false
-	}
-	return h.status(t), true
+	return h.statusOf(name)
 }
 
-// List returns the status of every tenant, sorted by name.
+// List returns the status of every tenant the Host runs, sorted by name;
+// those it could not start are not listed (they bind no address): see
+// Failed and Get. A running tenant applied only in part has Status.Error
+// set.
 func (h *Host) List() []Status {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	out := make([]Status, 0, len(h.tenants))
-	for _, t := range h.tenants {
-		out = append(out, h.status(t))
+	for _, name := range sortedKeys(h.tenants) {
+		st, _ := h.statusOf(name)
+		out = append(out, st)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Spec.Name < out[j].Spec.Name })
 	return out
 }
 
@@ -371,6 +367,7 @@ func (h *Host) Close(ctx context.Context) error {
 	h.closed = true
 	ts := h.tenants
 	h.tenants = map[string]*running{}
+	h.specs, h.failed, h.owners = map[string]Spec{}, map[string]*failure{}, map[int]string{}
 	h.mu.Unlock()
 	timeout := h.cfg.ShutdownTimeout
 	if d, ok := ctx.Deadline(); ok {

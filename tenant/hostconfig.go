@@ -26,7 +26,8 @@ type HostConfig struct {
 	PortMin int `json:"port_min,omitempty"`
 	PortMax int `json:"port_max,omitempty"`
 	// FixedPorts makes a busy fixed port an error instead of moving the
-	// listener to the next free port (at most 100 further). Default false.
+	// listener to the next free port (at most 100 tried) that no tenant
+	// configures as fixed. Default false.
 	FixedPorts bool `json:"fixed_ports,omitempty"`
 	// WSAllowedOrigins restricts the Origin of WebSocket upgrades (see
 	// listeners.WebSocketConfig). Default: every origin.
@@ -153,19 +154,11 @@ func WithHooks(fn func(spec Spec) []any) Option {
 // WithPortHints tells the Host which port an "auto" listener had before
 // (for example on this node before a restart, as the control plane
 // recorded it); fn returns 0 for none. The Host tries that port first, so
-// that tenants keep their ports across restarts.
+// that tenants keep their ports across restarts, unless a tenant now
+// configures it as fixed. When several tenants configure the same fixed
+// port (state written before CheckPorts refused that), the one whose hint
+// is that port keeps it. fn is called with the Host's lock held: it must
+// not call the Host.
 func WithPortHints(fn func(tenant, listener string) int) Option {
 	return func(h *Host) { h.hints = fn }
-}
-
-// Status is what a Host reports about one tenant.
-type Status struct {
-	// Spec is the tenant's spec with every default filled in.
-	Spec Spec `json:"spec"`
-	// Listeners maps "mqtt", "mqtts", "ws" and "wss" to the address
-	// actually bound (host:port, with the Host's AdvertiseHost); listeners
-	// that are off are absent.
-	Listeners map[string]string `json:"listeners"`
-	// Stats are the tenant broker's live figures.
-	Stats broker.Stats `json:"stats"`
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"strconv"
-	"sync"
 	"syscall"
 	"time"
 
@@ -69,17 +68,7 @@ const movedGrace = 2 * time.Second
 
 // want returns what listener k of spec should be, nil for off.
 func (h *Host) want(spec Spec, k kind) (*listenSpec, error) {
-	var p Port
-	switch k {
-	case kindMQTT:
-		p = spec.Listeners.MQTT
-	case kindMQTTS:
-		p = spec.Listeners.MQTTS
-	case kindWS:
-		p = spec.Listeners.WS
-	default:
-		p = spec.Listeners.WSS
-	}
+	p := spec.Listeners.port(k)
 	w := &listenSpec{}
 	if k == kindWS || k == kindWSS {
 		w.path = spec.Listeners.WSPath
@@ -108,15 +97,16 @@ func (h *Host) want(spec Spec, k kind) (*listenSpec, error) {
 	return w, nil
 }
 
-// bind binds listener k of a tenant as w says.
+// bind binds listener k of a tenant as w says, avoiding the ports in
+// avoid besides those the Host's specs configure. A fixed port is bound
+// unless another tenant owns it (see setOwners); a listener of another
+// tenant that holds it without owning it is moved off first (reclaim).
+// When it is busy or owned by another tenant, and HostConfig.FixedPorts is
+// off, the listener moves to the first free port of the
+// listeners.DefaultPortSearch following ones that no spec configures. An
+// auto listener takes a port of the range (bindAuto).
 func (h *Host) bind(tenant string, k kind, w *listenSpec, avoid map[int]bool) (*served, error) {
-	return h.bindSearch(tenant, k, w, avoid, !h.cfg.FixedPorts)
-}
-
-// bindSearch is bind where search says whether a busy fixed port moves to
-// the next free one.
-func (h *Host) bindSearch(tenant string, k kind, w *listenSpec, avoid map[int]bool, search bool) (*served, error) {
-	cfg := listeners.Config{Name: tenant + "/" + k.String(),
+	cfg := listeners.Config{Name: tenant + "/" + k.String(), FixedPort: true,
 		WebSocket: listeners.WebSocketConfig{Path: w.path, AllowedOrigins: h.cfg.WSAllowedOrigins}}
 	if w.tls != nil {
 		cfg.TLS = &listeners.TLSConfig{CertFile: w.tls.CertFile, KeyFile: w.tls.KeyFile, CAFile: w.tls.CAFile, ClientAuth: w.tls.ClientAuth}
@@ -124,9 +114,7 @@ func (h *Host) bindSearch(tenant string, k kind, w *listenSpec, avoid map[int]bo
 	var l *listeners.Listener
 	var err error
 	if w.port != 0 {
-		cfg.Addr = net.JoinHostPort(h.cfg.BindHost, strconv.Itoa(w.port))
-		cfg.FixedPort = !search
-		l, err = newListener(k, cfg, h.log)
+		l, err = h.bindFixed(tenant, k, cfg, w.port, avoid)
 	} else {
 		l, err = h.bindAuto(tenant, k, cfg, avoid)
 	}
@@ -138,10 +126,58 @@ func (h *Host) bindSearch(tenant string, k kind, w *listenSpec, avoid map[int]bo
 	return s, nil
 }
 
-// bindAuto binds a free port of the Host's range: the hinted one first,
-// then the next ones the pool offers.
+// bindFixed binds port for listener k of tenant, or the port it moves to
+// (see bind).
+func (h *Host) bindFixed(tenant string, k kind, cfg listeners.Config, port int, avoid map[int]bool) (*listeners.Listener, error) {
+	var first error
+	if owner, claimed := h.owners[port]; !claimed || owner == tenant {
+		h.reclaim(tenant, k, port)
+		cfg.Addr = h.bindAddr(port)
+		l, err := newListener(k, cfg, h.log)
+		if err == nil || !errors.Is(err, syscall.EADDRINUSE) {
+			return l, err
+		}
+		first = err
+	} else {
+		first = fmt.Errorf("port %d is configured by tenant %q too, which serves it", port, owner)
+	}
+	if h.cfg.FixedPorts {
+		return nil, first
+	}
+	tried := 0
+	for p := port + 1; tried < listeners.DefaultPortSearch && p <= maxPort; p++ {
+		if avoid[p] || h.claimed(p) || h.ports.held(p) {
+			continue
+		}
+		tried++
+		cfg.Addr = h.bindAddr(p)
+		l, err := newListener(k, cfg, h.log)
+		if err == nil {
+			h.log.Warn("configured port busy; bound another", zap.String("tenant", tenant), zap.Stringer("listener", k),
+				zap.Int("configured", port), zap.Int("bound", p), zap.NamedError("cause", first))
+			return l, nil
+		}
+		if !errors.Is(err, syscall.EADDRINUSE) {
+			return nil, err
+		}
+	}
+	return nil, fmt.Errorf("%w (tried the %d free ports after it that no tenant configures)", first, tried)
+}
+
+// maxPort is the highest TCP port.
+const maxPort = 65535
+
+// bindAddr is the address of port on the Host's BindHost.
+func (h *Host) bindAddr(port int) string {
+	return net.JoinHostPort(h.cfg.BindHost, strconv.Itoa(port))
+}
+
+// bindAuto binds a free port of the Host's range that no spec configures
+// and avoid does not hold: the hinted one first, then the next ones the
+// pool offers. The hint (the port the listener had before a restart) is
+// skipped when another tenant now configures it.
 func (h *Host) bindAuto(tenant string, k kind, cfg listeners.Config, avoid map[int]bool) (*listeners.Listener, error) {
-	cfg.FixedPort = true
+	skip := func(port int) bool { return avoid[port] || h.claimed(port) }
 	var last error
 	hint := 0
 	if h.hints != nil {
@@ -149,12 +185,12 @@ func (h *Host) bindAuto(tenant string, k kind, cfg listeners.Config, avoid map[i
 	}
 	for i := 0; i < autoAttempts; i++ {
 		port := 0
-		if i == 0 && hint != 0 && h.ports.free(hint) && !avoid[hint] {
+		if i == 0 && hint != 0 && h.ports.free(hint) && !skip(hint) {
 			port = hint
-		} else if port = h.ports.next(avoid); port == 0 {
+		} else if port = h.ports.next(skip); port == 0 {
 			break
 		}
-		cfg.Addr = net.JoinHostPort(h.cfg.BindHost, strconv.Itoa(port))
+		cfg.Addr = h.bindAddr(port)
 		l, err := newListener(k, cfg, h.log)
 		if err == nil {
 			return l, nil
@@ -165,7 +201,7 @@ func (h *Host) bindAuto(tenant string, k kind, cfg listeners.Config, avoid map[i
 		last = err
 	}
 	if last == nil {
-		last = errors.New("every port is taken")
+		last = errors.New("every port is taken or configured by a tenant")
 	}
 	return nil, fmt.Errorf("no free port in %d-%d: %w", h.cfg.PortMin, h.cfg.PortMax, last)
 }
@@ -308,58 +344,4 @@ func (h *Host) addrs(t *running) map[string]string {
 		}
 	}
 	return m
-}
-
-// status returns t's Status.
-func (h *Host) status(t *running) Status {
-	return Status{Spec: t.spec.Clone(), Listeners: h.addrs(t), Stats: t.broker.Stats()}
-}
-
-// portPool tracks the ports the Host's listeners hold and hands out
-// candidates for "auto" listeners, round robin over the range. It has its
-// own lock: Close releases ports from several goroutines.
-type portPool struct {
-	mu       sync.Mutex
-	min, max int
-	cursor   int
-	taken    map[int]bool
-}
-
-func newPortPool(lo, hi int) *portPool {
-	return &portPool{min: lo, max: hi, cursor: lo, taken: make(map[int]bool)}
-}
-
-func (p *portPool) take(port int) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.taken[port] = true
-}
-
-func (p *portPool) release(port int) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	delete(p.taken, port)
-}
-
-func (p *portPool) free(port int) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return port >= p.min && port <= p.max && !p.taken[port]
-}
-
-// next returns the next port of the range not held and not in avoid, or 0
-// when there is none.
-func (p *portPool) next(avoid map[int]bool) int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for range p.max - p.min + 1 {
-		port := p.cursor
-		if p.cursor++; p.cursor > p.max {
-			p.cursor = p.min
-		}
-		if !p.taken[port] && !avoid[port] {
-			return port
-		}
-	}
-	return 0
 }
