@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jmqx/jmqx/tenant"
@@ -13,9 +14,12 @@ import (
 // means the default in its comment.
 type Config struct {
 	// DataDir keeps the node's state: its ID, the Raft log and snapshots,
-	// and the admin token. Created if missing. Default "./jmqx-data".
+	// and the admin token. Created if missing; one node at a time (a
+	// second is refused while the first holds DataDir/LOCK). Default
+	// "./jmqx-data".
 	DataDir string
-	// NodeID identifies the node in the cluster, stable across restarts.
+	// NodeID identifies the node in the cluster, for life: the first start
+	// saves it in DataDir, and a later start with another one is refused.
 	// Default: the ID stored in DataDir, or a new random one saved there.
 	NodeID string
 	// AdminAddr is the admin API's "host:port". Default "127.0.0.1:18083".
@@ -37,15 +41,21 @@ type Config struct {
 	// RaftTLS, when set, protects Raft traffic (see meta.Config.TLS).
 	RaftTLS *tls.Config
 	// Join lists admin addresses of existing members; a node with no Raft
-	// state joins the cluster through the first that answers. Empty: the
-	// node bootstraps a new cluster on its first start.
+	// state joins the cluster through the first that answers. A node with
+	// Raft state may keep Join only if it is a member of a cluster of
+	// several servers and the member it asks belongs to that cluster
+	// (shares a server with its Raft configuration); otherwise Start
+	// refuses rather than merge two Raft histories. Empty: the node
+	// bootstraps a new cluster on its first start.
 	Join []string
 	// JoinTimeout bounds the join at first start. Default 30s.
 	JoinTimeout time.Duration
 	// Host configures the tenant listeners on this node.
 	Host tenant.HostConfig
 	// DefaultTenant, when set, is created when the node bootstraps a new
-	// cluster (first start without Join). Default nil.
+	// cluster (first start without Join), or at the next start when that
+	// first start stopped before it was; never after, so a deleted
+	// default tenant stays deleted. Default nil.
 	DefaultTenant *tenant.Spec
 	// Hooks gives each tenant's broker extra hooks (see tenant.WithHooks).
 	Hooks func(spec tenant.Spec) []any
@@ -87,6 +97,9 @@ func (c Config) Validate() error {
 		if err := c.DefaultTenant.Validate(); err != nil {
 			errs = append(errs, fmt.Errorf("node: default tenant: %w", err))
 		}
+	}
+	if p := idProblem(c.NodeID); c.NodeID != "" && (p != "" || c.NodeID != strings.TrimSpace(c.NodeID)) {
+		errs = append(errs, fmt.Errorf("node: node ID %q: must be at most %d bytes of UTF-8 without control characters or surrounding spaces", c.NodeID, maxIDLen))
 	}
 	if c.JoinTimeout < 0 {
 		errs = append(errs, fmt.Errorf("node: join timeout %s: must not be negative", c.JoinTimeout))

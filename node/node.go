@@ -2,15 +2,14 @@ package node
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/tls"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"maps"
 	"net"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -34,6 +33,10 @@ type Node struct {
 	api   *admin.Server
 	self  *admin.Client // this node's own API: writes reach the leader through it
 
+	lock  *dirLock   // the data directory's, released by Shutdown
+	data  *dataDir   // what Start found in the data directory
+	local localState // the state served while no leader is known
+
 	ports      portBook
 	reconciled atomic.Bool
 	dirty      atomic.Bool // a reconcile or a report of bound addresses failed: retry
@@ -47,13 +50,6 @@ type Node struct {
 	stopOnce sync.Once
 }
 
-// Files in DataDir.
-const (
-	idFile    = "node-id"
-	raftDir   = "raft"
-	portsFile = "ports.json"
-)
-
 // reportConcurrency bounds the bound-address reports in flight at once.
 const reportConcurrency = 16
 
@@ -63,7 +59,9 @@ const reconcileRetry = time.Second
 
 // Start opens the node's control plane, serves its admin API and its
 // tenants, and joins or bootstraps the cluster. It returns once the node
-// is a member: bootstrapped, restarted on its own state, or joined.
+// is a member: bootstrapped, restarted on its own state, or joined. It
+// refuses a data directory that another process uses, or whose state is
+// damaged or incomplete (see openDataDir), with an error of one line.
 func Start(ctx context.Context, cfg Config, log *zap.Logger) (*Node, error) {
 	cfg.setDefaults()
 	if err := cfg.Validate(); err != nil {
@@ -75,10 +73,25 @@ func Start(ctx context.Context, cfg Config, log *zap.Logger) (*Node, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("node: data directory: %w", err)
 	}
-	id, err := loadOrCreateID(cfg.DataDir, cfg.NodeID)
+	lock, err := lockDataDir(cfg.DataDir)
 	if err != nil {
 		return nil, err
 	}
+	n, err := startLocked(ctx, cfg, log, lock)
+	if err != nil {
+		lock.release()
+		return nil, err
+	}
+	return n, nil
+}
+
+// startLocked is Start with the data directory locked.
+func startLocked(ctx context.Context, cfg Config, log *zap.Logger, lock *dirLock) (*Node, error) {
+	data, err := openDataDir(cfg)
+	if err != nil {
+		return nil, err
+	}
+	id := data.id
 	token := cfg.AdminToken
 	if token == "" && !loopbackAddr(cfg.AdminAddr) {
 		if token, err = admin.LoadOrCreateToken(cfg.DataDir); err != nil {
@@ -86,17 +99,20 @@ func Start(ctx context.Context, cfg Config, log *zap.Logger) (*Node, error) {
 		}
 		log.Info("admin API token in the data directory", zap.String("file", filepath.Join(cfg.DataDir, admin.TokenFile)))
 	}
-	fresh := !fileExists(filepath.Join(cfg.DataDir, raftDir, "raft.db"))
-	n := &Node{cfg: cfg, log: log.Named("node").With(zap.String("node", id)), id: id,
+	n := &Node{cfg: cfg, log: log.Named("node").With(zap.String("node", id)), id: id, lock: lock, data: data,
 		done: make(chan struct{}), loopDone: make(chan struct{})}
 	n.ports.load(filepath.Join(cfg.DataDir, portsFile), n.log)
-	n.store, err = meta.Open(meta.Config{
+	n.store, err = openStore(meta.Config{
 		NodeID: id, Dir: filepath.Join(cfg.DataDir, raftDir), BindAddr: cfg.RaftAddr, AdvertiseAddr: cfg.RaftAdvertise,
 		Bootstrap: len(cfg.Join) == 0, TLS: cfg.RaftTLS, SnapshotThreshold: cfg.SnapshotThreshold,
 		TrailingLogs: cfg.TrailingLogs, SnapshotInterval: cfg.SnapshotInterval,
-	}, meta.WithLogger(log))
+	}, log)
 	if err != nil {
-		return nil, fmt.Errorf("node: control plane: %w", err)
+		return nil, err
+	}
+	// A single voter need not wait out the heartbeat timeout (1-2 s).
+	if _, err := n.store.ElectSoleVoter(); err != nil {
+		n.log.Warn("could not start the election at once", zap.Error(err))
 	}
 	hostOpts := []tenant.Option{tenant.WithLogger(log), tenant.WithPortHints(n.portHint)}
 	if cfg.Hooks != nil {
@@ -115,32 +131,55 @@ func Start(ctx context.Context, cfg Config, log *zap.Logger) (*Node, error) {
 	if n.self, err = n.adminClient(n.api.Addr().String(), token); err != nil {
 		return nil, errors.Join(err, n.closeAll(ctx))
 	}
-	if err := n.enter(ctx, fresh); err != nil {
+	if err := n.enter(ctx); err != nil {
 		close(n.loopDone)
-		return nil, errors.Join(err, n.Shutdown(context.WithoutCancel(ctx)))
+		return nil, errors.Join(err, n.shutdown(context.WithoutCancel(ctx), false))
 	}
+	// What openDataDir read of the log is served or replayed by now.
+	n.data.disk = meta.DiskState{}
 	if err := n.reconcile(); err != nil { // start-up fails on what cannot be served
 		close(n.loopDone)
-		return nil, errors.Join(err, n.Shutdown(context.WithoutCancel(ctx)))
+		return nil, errors.Join(err, n.shutdown(context.WithoutCancel(ctx), false))
 	}
 	go n.loop()
 	n.log.Info("node started", zap.String("admin", n.api.Addr().String()), zap.String("raft", n.store.RaftAddr()))
 	return n, nil
 }
 
-// enter bootstraps the cluster or joins it.
-func (n *Node) enter(ctx context.Context, fresh bool) error {
+// openStore opens the control plane, turning a panic of the storage
+// libraries on a damaged file (which openDataDir should have caught) into
+// an error.
+func openStore(cfg meta.Config, log *zap.Logger) (s *meta.Store, err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true)) // a fault in the mapped raft.db, too
+	defer func() {
+		if r := recover(); r != nil {
+			msg := strings.Join(strings.Fields(fmt.Sprint(r)), " ")
+			s, err = nil, fmt.Errorf("node: cannot start: the Raft data in %s is damaged (%s): restore it from a backup, or remove the data folder to start a new node", cfg.Dir, msg)
+		}
+	}()
+	s, err = meta.Open(cfg, meta.WithLogger(log))
+	if err != nil {
+		return nil, fmt.Errorf("node: control plane: %w", err)
+	}
+	return s, nil
+}
+
+// enter bootstraps the cluster, joins it, or restarts on the local state.
+func (n *Node) enter(ctx context.Context) error {
 	if len(n.cfg.Join) > 0 {
-		return n.join(ctx)
+		if err := n.join(ctx); err != nil {
+			return err
+		}
+		return n.data.firstStartDone()
 	}
 	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if !fresh {
+	if !n.data.firstStart {
 		// A restart: the Raft state knows the cluster. Let the log replay
 		// before the first reconcile, so that tenants start once, from the
-		// latest state; without a quorum, serve what the snapshot holds.
+		// latest state; without a quorum, serve the local state.
 		if err := n.store.WaitLeader(wctx); err != nil {
-			n.log.Warn("no leader yet; serving the tenants of the local state", zap.Error(err))
+			n.serveLocal(err)
 			return nil
 		}
 		if n.store.IsLeader() {
@@ -148,19 +187,45 @@ func (n *Node) enter(ctx context.Context, fresh bool) error {
 		}
 		return nil
 	}
+	// A bootstrap, or the end of one that a crash interrupted: the member
+	// record and the default tenant are written if absent, then the first
+	// start is done. Once it is, the default tenant is never created
+	// again, so that one deleted stays deleted.
 	if err := n.store.WaitLeader(wctx); err != nil {
 		return fmt.Errorf("node: bootstrap: %w", err)
 	}
-	if err := n.store.Apply(wctx, meta.CmdPutMember, meta.PutMember{Member: n.member()}); err != nil {
-		return fmt.Errorf("node: bootstrap: record this member: %w", err)
+	if n.store.IsLeader() { // else reconcile records it when this node leads
+		if err := n.store.Apply(wctx, meta.CmdPutMember, meta.PutMember{Member: n.member()}); err != nil {
+			return fmt.Errorf("node: bootstrap: record this member: %w", err)
+		}
 	}
 	if d := n.cfg.DefaultTenant; d != nil {
-		if err := n.store.Apply(wctx, meta.CmdPutTenant, meta.PutTenant{Spec: *d, IfAbsent: true}); err != nil {
-			return fmt.Errorf("node: create the %q tenant: %w", d.Name, err)
+		if _, ok := n.store.State().Tenants[d.Name]; !ok {
+			if err := n.createIfAbsent(wctx, *d); err != nil {
+				return fmt.Errorf("node: create the %q tenant: %w", d.Name, err)
+			}
+			n.log.Info("tenant created", zap.String("tenant", d.Name))
 		}
-		n.log.Info("tenant created", zap.String("tenant", d.Name))
 	}
-	return nil
+	return n.data.firstStartDone()
+}
+
+// createIfAbsent creates a tenant unless one of that name exists: on the
+// leader directly, else through the admin API (forwarded to the leader;
+// others may have joined before a crash interrupted the bootstrap).
+func (n *Node) createIfAbsent(ctx context.Context, spec tenant.Spec) error {
+	if n.store.IsLeader() {
+		err := n.store.Apply(ctx, meta.CmdPutTenant, meta.PutTenant{Spec: spec, IfAbsent: true})
+		if errors.Is(err, meta.ErrExists) {
+			return nil
+		}
+		return err
+	}
+	_, err := n.self.CreateTenant(ctx, spec)
+	if errors.Is(err, admin.ErrExists) {
+		return nil
+	}
+	return err
 }
 
 // adminClient returns a client of the admin API at addr ("host:port"),
@@ -181,7 +246,9 @@ func (n *Node) member() meta.Member {
 }
 
 // join asks the members in cfg.Join, in turn and again until JoinTimeout,
-// to add this node as a voter. Joining again is harmless.
+// to add this node as a voter. Joining again is harmless. A node with a
+// Raft configuration (a member restarting) first checks that the node it
+// asks belongs to its cluster (sameCluster), and gives up at once if not.
 func (n *Node) join(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.JoinTimeout)
 	defer cancel()
@@ -191,6 +258,12 @@ func (n *Node) join(ctx context.Context) error {
 	for delay := 100 * time.Millisecond; ; delay = min(2*delay, 2*time.Second) {
 		for _, addr := range n.cfg.Join {
 			c, err := n.adminClient(addr, n.self.Token())
+			if err == nil && len(n.data.disk.Servers) > 0 {
+				err = n.sameCluster(ctx, c, addr)
+				if errors.Is(err, errOtherCluster) {
+					return err
+				}
+			}
 			if err == nil {
 				rctx, rcancel := context.WithTimeout(ctx, 10*time.Second)
 				err = c.Join(rctx, view)
@@ -209,6 +282,33 @@ func (n *Node) join(ctx context.Context) error {
 		case <-time.After(delay):
 		}
 	}
+}
+
+// errOtherCluster: the node asked to join belongs to another cluster.
+var errOtherCluster = errors.New("node: join refused: another cluster")
+
+// sameCluster checks that the member at addr belongs to the cluster of
+// this node's saved Raft configuration: its members and that
+// configuration share a server other than this node, by ID and Raft
+// address. It wraps errOtherCluster when they do not.
+func (n *Node) sameCluster(ctx context.Context, c *admin.Client, addr string) error {
+	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	members, err := c.Members(rctx)
+	if err != nil {
+		return err
+	}
+	var theirs []string
+	for _, m := range members {
+		for _, s := range n.data.disk.Servers {
+			if s.ID != n.id && s.ID == m.ID && s.Addr == m.RaftAddr {
+				return nil
+			}
+		}
+		theirs = append(theirs, m.ID+" at "+m.RaftAddr)
+	}
+	return fmt.Errorf("%w: %s belongs to a cluster (members: %s) that is not the one the data folder %s holds%s; "+
+		"remove the data folder to join as a new node", errOtherCluster, addr, strings.Join(theirs, ", "), n.cfg.DataDir, n.data.knownServers())
 }
 
 // loop reconciles the tenants to the control plane's state on every
@@ -234,11 +334,12 @@ func (n *Node) loop() {
 	}
 }
 
-// reconcile makes the Host serve the replicated tenants, then reports the
+// reconcile makes the Host serve the replicated tenants (or the local ones,
+// see served), then reports the
 // addresses it bound. It returns what the Host could not apply (it is
 // retried every second).
 func (n *Node) reconcile() error {
-	st := n.store.State()
+	st := n.served()
 	names := st.TenantNames()
 	specs := make([]tenant.Spec, 0, len(names))
 	for _, name := range names {
@@ -339,13 +440,20 @@ func (n *Node) Store() *meta.Store { return n.store }
 
 // Shutdown stops reconciling, closes the admin API, disconnects every
 // client (v5 clients get DISCONNECT 0x8B) waiting for them until ctx is
-// done, and shuts the Raft node down cleanly.
-func (n *Node) Shutdown(ctx context.Context) error {
+// done, shuts the Raft node down cleanly, and releases the data directory.
+func (n *Node) Shutdown(ctx context.Context) error { return n.shutdown(ctx, true) }
+
+// shutdown is Shutdown; release drops the data directory's lock (Start
+// drops it itself when it fails).
+func (n *Node) shutdown(ctx context.Context, release bool) error {
 	var err error
 	n.stopOnce.Do(func() {
 		close(n.done)
 		<-n.loopDone
 		err = n.closeAll(ctx)
+		if release {
+			n.lock.release()
+		}
 		n.log.Info("node stopped")
 	})
 	return err
@@ -358,37 +466,6 @@ func (n *Node) closeAll(ctx context.Context) error {
 	}
 	errs = append(errs, n.host.Close(ctx), n.store.Shutdown())
 	return errors.Join(errs...)
-}
-
-// loadOrCreateID returns the node ID: want if given (saved for later
-// starts), else the saved one, else a new random one, saved.
-func loadOrCreateID(dir, want string) (string, error) {
-	path := filepath.Join(dir, idFile)
-	if want != "" {
-		if err := os.WriteFile(path, []byte(want+"\n"), 0o640); err != nil {
-			return "", fmt.Errorf("node: save the node ID: %w", err)
-		}
-		return want, nil
-	}
-	if b, err := os.ReadFile(path); err == nil {
-		if id := strings.TrimSpace(string(b)); id != "" {
-			return id, nil
-		}
-	}
-	var r [4]byte
-	if _, err := rand.Read(r[:]); err != nil {
-		return "", fmt.Errorf("node: node ID: %w", err)
-	}
-	id := "node-" + hex.EncodeToString(r[:])
-	if err := os.WriteFile(path, []byte(id+"\n"), 0o640); err != nil {
-		return "", fmt.Errorf("node: save the node ID: %w", err)
-	}
-	return id, nil
-}
-
-func fileExists(path string) bool {
-	_, err := os.Stat(path)
-	return err == nil
 }
 
 // loopbackAddr reports whether a "host:port" names a loopback address.

@@ -4,7 +4,8 @@
 //
 // Levels map as follows: hclog Trace and Debug become zap Debug, Info
 // becomes Info, Warn becomes Warn, Error becomes Error. hclog's key/value
-// argument pairs become zap fields; Named appends to the zap logger name
+// argument pairs become zap fields, hclog's formatting values (hclog.Fmt,
+// Hex, Octal, Binary, Quote) rendered as hclog renders them; Named appends to the zap logger name
 // ("meta.raft"); With adds fields. SetLevel filters on top of whatever the
 // zap core already filters.
 package hclogzap
@@ -14,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"strconv"
 	"strings"
 	"sync/atomic"
 
@@ -166,10 +168,8 @@ func (l *logger) log(level hclog.Level, msg string, args []any) {
 	}
 	if len(args) == 1 {
 		if f, ok := args[0].(hclog.Format); ok && len(f) > 0 {
-			if format, ok := f[0].(string); ok {
-				msg = msg + ": " + fmt.Sprintf(format, f[1:]...)
-				args = nil
-			}
+			msg = msg + ": " + formatted(f)
+			args = nil
 		}
 	}
 	if ce := l.zl.Check(zapLevel(level), msg); ce != nil {
@@ -202,7 +202,8 @@ func zapLevel(level hclog.Level) zapcore.Level {
 
 // fields turns hclog key/value pairs into zap fields. A key that is not a
 // string is formatted; a value without a key goes under
-// "EXTRA_VALUE_AT_END", as hclog does.
+// "EXTRA_VALUE_AT_END", as hclog does, except a trailing
+// hclog.CapturedStacktrace, which becomes "stacktrace".
 func fields(args []any) []zap.Field {
 	if len(args) == 0 {
 		return nil
@@ -210,16 +211,54 @@ func fields(args []any) []zap.Field {
 	fs := make([]zap.Field, 0, (len(args)+1)/2)
 	for i := 0; i < len(args); i += 2 {
 		if i+1 == len(args) {
-			fs = append(fs, zap.Any(hclog.MissingKey, args[i]))
+			if st, ok := args[i].(hclog.CapturedStacktrace); ok {
+				fs = append(fs, zap.String("stacktrace", string(st)))
+			} else {
+				fs = append(fs, field(hclog.MissingKey, args[i]))
+			}
 			break
 		}
 		key, ok := args[i].(string)
 		if !ok {
 			key = fmt.Sprint(args[i])
 		}
-		fs = append(fs, zap.Any(key, args[i+1]))
+		fs = append(fs, field(key, args[i+1]))
 	}
 	return fs
+}
+
+// field is one key/value pair. hclog's formatting types render as hclog
+// renders them: an hclog.Format value (raft logs its configuration as
+// hclog.Fmt("%+v", servers)) is formatted rather than encoded as the
+// slice it is, Hex, Octal and Binary get their prefixes, Quote is quoted.
+func field(key string, v any) zap.Field {
+	switch v := v.(type) {
+	case hclog.Format:
+		return zap.String(key, formatted(v))
+	case hclog.Hex:
+		return zap.String(key, "0x"+strconv.FormatUint(uint64(v), 16))
+	case hclog.Octal:
+		return zap.String(key, "0"+strconv.FormatUint(uint64(v), 8))
+	case hclog.Binary:
+		return zap.String(key, "0b"+strconv.FormatUint(uint64(v), 2))
+	case hclog.Quote:
+		return zap.String(key, strconv.Quote(string(v)))
+	case hclog.CapturedStacktrace:
+		return zap.String(key, string(v))
+	}
+	return zap.Any(key, v)
+}
+
+// formatted renders an hclog.Format: its first element is the format, the
+// rest its arguments. One whose first element is not a string (hclog
+// would panic) prints its elements separated by spaces.
+func formatted(f hclog.Format) string {
+	if len(f) > 0 {
+		if format, ok := f[0].(string); ok {
+			return fmt.Sprintf(format, f[1:]...)
+		}
+	}
+	return strings.TrimSuffix(fmt.Sprintln(f...), "\n")
 }
 
 // writer is the io.Writer behind StandardWriter.

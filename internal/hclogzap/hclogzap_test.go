@@ -124,3 +124,29 @@ func TestNilLogger(t *testing.T) {
 		t.Error("nop logger claims to log errors")
 	}
 }
+
+// TestFormattingValues: raft logs its configuration as
+// "servers", hclog.Fmt("%+v", servers); the field is the formatted string,
+// never the Format slice (which zap encoded as ["%+v", [...]]).
+func TestFormattingValues(t *testing.T) {
+	t.Parallel()
+	l, logs := newObserved(zapcore.DebugLevel)
+	type server struct{ ID, Address string }
+	l.Info("initial configuration", "index", 1, "servers", hclog.Fmt("%+v", []server{{"n1", "127.0.0.1:1"}}),
+		"hex", hclog.Hex(255), "oct", hclog.Octal(8), "bin", hclog.Binary(5), "q", hclog.Quote("a\nb"),
+		"odd", hclog.Format{42, "x"})
+	l.With("implied", hclog.Fmt("%03d", 7)).Warn("with", hclog.CapturedStacktrace("goroutine 1"))
+	got := logs.All()
+	want := map[string]any{
+		"index": int64(1), "servers": "[{ID:n1 Address:127.0.0.1:1}]",
+		"hex": "0xff", "oct": "010", "bin": "0b101", "q": `"a\nb"`, "odd": "42 x",
+	}
+	for k, v := range want {
+		if g := got[0].ContextMap()[k]; g != v {
+			t.Errorf("%s = %#v, want %#v", k, g, v)
+		}
+	}
+	if c := got[1].ContextMap(); c["implied"] != "007" || c["stacktrace"] != "goroutine 1" {
+		t.Errorf("With and stack trace fields = %v", c)
+	}
+}
