@@ -123,6 +123,10 @@ func Revision(spec tenant.Spec) string {
 type NodeListeners struct {
 	Node      string            `json:"node"`
 	Listeners map[string]string `json:"listeners"`
+	// Error says why the node cannot serve the tenant (it retries every
+	// second); set for the answering node only (tenant status asks
+	// every node).
+	Error string `json:"error,omitempty"`
 }
 
 // NodeStatus is one node's live figures for a tenant. Error is set, and

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -45,7 +46,16 @@ func (b *backend) Tenant(name string) (admin.TenantView, bool) {
 	if _, ok := st.Tenants[name]; !ok {
 		return admin.TenantView{}, false
 	}
-	return view(st, name), true
+	v := view(st, name)
+	if err, failed := b.n.host.Failed()[name]; failed {
+		i := slices.IndexFunc(v.Nodes, func(n admin.NodeListeners) bool { return n.Node == b.n.id })
+		if i < 0 {
+			v.Nodes = append(v.Nodes, admin.NodeListeners{Node: b.n.id, Listeners: map[string]string{}})
+			i = len(v.Nodes) - 1
+		}
+		v.Nodes[i].Error = err.Error()
+	}
+	return v, true
 }
 
 // view is a tenant with the addresses each node recorded, by node ID.
@@ -121,16 +131,53 @@ func (b *backend) LeaderAdminAddr() string {
 }
 
 func (b *backend) PutTenant(ctx context.Context, spec tenant.Spec, create bool) error {
+	b.n.portsMu.Lock() // the port check and the write it admits are one step
+	defer b.n.portsMu.Unlock()
+	if err := b.checkPorts(spec); err != nil {
+		return err
+	}
 	return b.apply(ctx, meta.CmdPutTenant, meta.PutTenant{Spec: spec, IfAbsent: create})
 }
 
 // PutTenantIf stores spec if the tenant is at revision, decided in the
 // FSM (see applyIf).
 func (b *backend) PutTenantIf(ctx context.Context, spec tenant.Spec, revision string) error {
+	b.n.portsMu.Lock()
+	defer b.n.portsMu.Unlock()
+	if err := b.checkPorts(spec); err != nil {
+		return err
+	}
 	return b.applyIf(ctx, spec.Name, revision, func(rev uint64) (meta.CommandType, any) {
 		return meta.CmdPutTenant, meta.PutTenant{Spec: spec, IfRevision: rev}
 	})
 }
+
+// checkPorts refuses (409) a spec whose fixed ports another tenant
+// configures or this node uses itself, or whose auto listeners the port
+// range cannot hold (tenant.HostConfig.CheckPorts), against the state the
+// leader has applied. Other nodes check what they serve when they bind.
+func (b *backend) checkPorts(spec tenant.Spec) error {
+	st := b.n.store.State()
+	others := make([]tenant.Spec, 0, len(st.Tenants))
+	for _, name := range st.TenantNames() {
+		if s, ok := st.Tenant(name); ok {
+			others = append(others, s)
+		}
+	}
+	err := b.n.cfg.Host.CheckPorts(spec, others, b.n.reservedPorts())
+	if errors.Is(err, tenant.ErrPortTaken) || errors.Is(err, tenant.ErrAutoRangeFull) {
+		return conflict{err}
+	}
+	return err
+}
+
+// conflict is a write refused because it conflicts with the state: the
+// admin API's 409 (admin.ErrExists), with err's own message.
+type conflict struct{ err error }
+
+func (c conflict) Error() string        { return c.err.Error() }
+func (c conflict) Unwrap() error        { return c.err }
+func (c conflict) Is(target error) bool { return target == admin.ErrExists }
 
 // PutACLIf replaces a tenant's ACL if it is at revision, decided in the
 // FSM (see applyIf).
@@ -255,7 +302,7 @@ func (b *backend) LocalStatus(tenantName string) (admin.NodeStatus, bool) {
 		Node: b.n.id, Listeners: st.Listeners, Connections: s.ClientsConnected, Sessions: s.Sessions,
 		Subscriptions: s.Subscriptions, Retained: s.Retained, MessagesIn: s.MessagesReceived, MessagesOut: s.MessagesSent,
 		BytesIn: s.BytesReceived, BytesOut: s.BytesSent, MessagesInRate: in, MessagesOutRate: out,
-		Dropped: s.MessagesDropped, Refusals: map[string]int64{},
+		Dropped: s.MessagesDropped, Refusals: map[string]int64{}, Error: st.Error,
 	}
 	for rc, n := range s.Refusals {
 		ns.Refusals[fmt.Sprintf("0x%02X %s", byte(rc), rc)] = n

@@ -33,6 +33,10 @@ type Config struct {
 	// other members' over HTTPS (see admin.Config.TLS); every node of a
 	// cluster needs it, or none. Default nil.
 	AdminTLS *tls.Config
+	// AdminAllowedHosts are further names (or addresses) the admin API
+	// answers to in the Host header, besides localhost and the node's own
+	// IP addresses (see admin.Config.AllowedHosts). Default none.
+	AdminAllowedHosts []string
 	// RaftAddr is the Raft transport's "host:port". Default
 	// "127.0.0.1:18084".
 	RaftAddr string

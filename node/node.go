@@ -44,6 +44,16 @@ type Node struct {
 	// one goroutine at a time: Start's, then the loop's).
 	lastFailure string
 	rates       rateBook
+	// portsMu makes a tenant write's port check and the write one step
+	// on this node (the leader, where writes run).
+	portsMu sync.Mutex
+
+	// failed is closed, with failure set, when the control plane stops
+	// applying the log (meta.Store.Stopped: this node runs an older jmqx
+	// than the cluster); the process should shut the node down.
+	failed     chan struct{}
+	failure    error
+	failedOnce sync.Once
 
 	done     chan struct{}
 	loopDone chan struct{}
@@ -100,7 +110,7 @@ func startLocked(ctx context.Context, cfg Config, log *zap.Logger, lock *dirLock
 		log.Info("admin API token in the data directory", zap.String("file", filepath.Join(cfg.DataDir, admin.TokenFile)))
 	}
 	n := &Node{cfg: cfg, log: log.Named("node").With(zap.String("node", id)), id: id, lock: lock, data: data,
-		done: make(chan struct{}), loopDone: make(chan struct{})}
+		done: make(chan struct{}), loopDone: make(chan struct{}), failed: make(chan struct{})}
 	n.ports.load(filepath.Join(cfg.DataDir, portsFile), n.log)
 	n.store, err = openStore(meta.Config{
 		NodeID: id, Dir: filepath.Join(cfg.DataDir, raftDir), BindAddr: cfg.RaftAddr, AdvertiseAddr: cfg.RaftAdvertise,
@@ -121,7 +131,8 @@ func startLocked(ctx context.Context, cfg Config, log *zap.Logger, lock *dirLock
 	if n.host, err = tenant.NewHost(cfg.Host, hostOpts...); err != nil {
 		return nil, errors.Join(err, n.store.Shutdown())
 	}
-	n.api, err = admin.New(admin.Config{Addr: cfg.AdminAddr, Token: token, TLS: cfg.AdminTLS}, &backend{n: n}, admin.WithLogger(log))
+	n.api, err = admin.New(admin.Config{Addr: cfg.AdminAddr, Token: token, TLS: cfg.AdminTLS, AllowedHosts: cfg.AdminAllowedHosts},
+		&backend{n: n}, admin.WithLogger(log))
 	if err == nil {
 		err = n.api.Start()
 	}
@@ -137,7 +148,10 @@ func startLocked(ctx context.Context, cfg Config, log *zap.Logger, lock *dirLock
 	}
 	// What openDataDir read of the log is served or replayed by now.
 	n.data.disk = meta.DiskState{}
-	if err := n.reconcile(); err != nil { // start-up fails on what cannot be served
+	// A tenant this node cannot serve does not stop it: the Host serves
+	// the others, reports that one (tenant status, tenant show) and the
+	// loop retries it every second.
+	if err := n.reconcile(); errors.Is(err, tenant.ErrHostClosed) {
 		close(n.loopDone)
 		return nil, errors.Join(err, n.shutdown(context.WithoutCancel(ctx), false))
 	}
@@ -323,6 +337,11 @@ func (n *Node) loop() {
 		select {
 		case <-n.done:
 			return
+		case <-n.store.Stopped():
+			err := n.store.Err()
+			n.log.Error("the control plane stopped applying the log; this node must be upgraded", zap.Error(err))
+			n.fail(err)
+			return
 		case <-changes:
 			_ = n.reconcile()
 		case <-tick.C:
@@ -437,6 +456,47 @@ func (n *Node) Host() *tenant.Host { return n.host }
 
 // Store returns the node's control-plane store.
 func (n *Node) Store() *meta.Store { return n.store }
+
+// Failed is closed when the node can no longer follow its cluster (its
+// control plane met a command of a newer jmqx); Err then says why. The
+// process should call Shutdown and exit.
+func (n *Node) Failed() <-chan struct{} { return n.failed }
+
+// Err is why Failed was closed, nil before.
+func (n *Node) Err() error {
+	select {
+	case <-n.failed:
+		return n.failure
+	default:
+		return nil
+	}
+}
+
+// fail records err and closes Failed, once.
+func (n *Node) fail(err error) {
+	n.failedOnce.Do(func() {
+		n.failure = err
+		close(n.failed)
+	})
+}
+
+// reservedPorts are the ports this node uses itself, which no tenant may
+// configure (admin API, Raft).
+func (n *Node) reservedPorts() map[int]string {
+	ports := make(map[int]string, 2)
+	add := func(addr, use string) {
+		if _, p, err := net.SplitHostPort(addr); err == nil {
+			if port, err := strconv.Atoi(p); err == nil && port > 0 {
+				ports[port] = use
+			}
+		}
+	}
+	if a := n.api.Addr(); a != nil {
+		add(a.String(), "this node's admin API")
+	}
+	add(n.store.RaftAddr(), "this node's Raft")
+	return ports
+}
 
 // Shutdown stops reconciling, closes the admin API, disconnects every
 // client (v5 clients get DISCONNECT 0x8B) waiting for them until ctx is

@@ -400,6 +400,14 @@ func runServe(ctx context.Context, env appEnv, cfg serveConfig) error {
 	if err != nil {
 		return err
 	}
+	// A node serves the tenants it can and reports the others; but with
+	// --fixed-ports, a default tenant whose ports are busy is the error
+	// the operator asked for.
+	if err, failed := n.Host().Failed()[defaultTenant]; failed && cfg.fixedPorts {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.shutdownTimeout)
+		defer cancel()
+		return errors.Join(fmt.Errorf("--fixed-ports: %w", err), n.Shutdown(sctx))
+	}
 	tlog := log.With(zap.String("tenant", defaultTenant))
 	if st, ok := n.Host().Get(defaultTenant); ok {
 		for _, name := range []string{"mqtt", "mqtts", "ws", "wss"} {
@@ -416,7 +424,11 @@ func runServe(ctx context.Context, env appEnv, cfg serveConfig) error {
 	stopReload := reloadOnSIGHUP(hup, n.Host(), log)
 	defer stopReload()
 
-	<-ctx.Done()
+	select {
+	case <-ctx.Done():
+	case <-n.Failed():
+		log.Error("stopping: this node cannot follow its cluster", zap.Error(n.Err()))
+	}
 	log.Info("shutting down", zap.Duration("timeout", cfg.shutdownTimeout))
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.shutdownTimeout)
 	defer cancel()
@@ -424,18 +436,15 @@ func runServe(ctx context.Context, env appEnv, cfg serveConfig) error {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	log.Info("stopped")
+	if err := n.Err(); err != nil {
+		return fmt.Errorf("node stopped: %w", err)
+	}
 	return nil
 }
 
 // nodeConfig turns the serve flags into the node's configuration: the
 // listener flags define the default tenant, created at the first start.
 func nodeConfig(cfg serveConfig, log *zap.Logger) (node.Config, error) {
-	if len(cfg.adminHosts) > 0 {
-		// TODO(node): pass cfg.adminHosts as node.Config.AdminAllowedHosts,
-		// which node hands to admin.Config.AllowedHosts; until node.Config
-		// has that field, refuse the flag rather than ignore it.
-		return node.Config{}, errors.New("--admin-host: this build cannot pass names to the admin API yet; reach the node by one of its IP addresses or localhost")
-	}
 	tlsCfg, err := tlsMaterial(cfg)
 	if err != nil {
 		return node.Config{}, err
@@ -511,7 +520,7 @@ func nodeConfig(cfg serveConfig, log *zap.Logger) (node.Config, error) {
 		return node.Config{}, err
 	}
 	return node.Config{
-		DataDir: cfg.dataDir, NodeID: cfg.nodeID, AdminAddr: cfg.adminAddr, AdminToken: cfg.token,
+		DataDir: cfg.dataDir, NodeID: cfg.nodeID, AdminAddr: cfg.adminAddr, AdminToken: cfg.token, AdminAllowedHosts: cfg.adminHosts,
 		AdminTLS: adminTLS, RaftAddr: cfg.raftAddr, RaftAdvertise: cfg.raftAdvertise, RaftTLS: raftTLS, Join: cfg.join,
 		Host: hostCfg, DefaultTenant: &spec,
 		SnapshotThreshold: cfg.snapThreshold, SnapshotInterval: cfg.snapInterval, TrailingLogs: cfg.trailingLogs,

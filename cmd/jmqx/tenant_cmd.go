@@ -221,7 +221,17 @@ func writeBound(w io.Writer, v admin.TenantView) error {
 	for _, n := range v.Nodes {
 		t.row(append([]string{n.Node}, listenerCells(n.Listeners)...)...)
 	}
-	return t.flush()
+	if err := t.flush(); err != nil {
+		return err
+	}
+	for _, n := range v.Nodes {
+		if n.Error != "" {
+			if _, err := fmt.Fprintf(w, "%s cannot serve it: %s\n", n.Node, n.Error); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 func runTenantList(r *clientRun) error {
