@@ -283,7 +283,7 @@ func (s *Server) storeACL(w http.ResponseWriter, r *http.Request, name string, s
 		}
 		rev, explicit := ifMatch(r), true
 		if rev == "" {
-			rev, explicit = v.Revision, false
+			rev, explicit = Revision(v.Spec), false
 		}
 		err = cb.PutACLIf(r.Context(), name, acl, rev)
 		if errors.Is(err, ErrChanged) && !explicit && attempt < storeACLAttempts {
