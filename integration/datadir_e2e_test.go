@@ -445,6 +445,16 @@ func TestDataDirNoQuorumServesLocalTenants(t *testing.T) {
 	n3.start(true)
 	mustCLI(t, n1.admin, "", "tenant", "create", "t5", "--allow-anonymous", "--ws-port", "off", "--json")
 	addr := waitTenantMQTT(t, n1.admin, "t5", 3, 10*time.Second)["n3"]
+	// A credential revoked before the restart stays revoked on n3.
+	mustCLI(t, n1.admin, "p1\n", "user", "add", "t5", "dev", "--password-stdin")
+	closeV5(eventuallyConnect(t, addr, "dev-before", credentials("dev", "p1")))
+	mustCLI(t, n1.admin, "", "user", "remove", "t5", "dev")
+	eventually(t, 10*time.Second, func() error { // n3 has applied the removal
+		if out := mustCLI(t, n3.admin, "", "user", "list", "t5"); strings.Contains(out, "dev") {
+			return fmt.Errorf("n3 still lists dev: %s", out)
+		}
+		return nil
+	})
 	for _, n := range []*cliNode{n1, n2, n3} {
 		if err := n.stop(syscall.SIGTERM); err != nil {
 			t.Fatal(err)
@@ -472,6 +482,7 @@ func TestDataDirNoQuorumServesLocalTenants(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	closeV5(eventuallyConnect(t, addr, "c5"))
+	eventuallyRefused(t, addr, "dev-after", 0x86, credentials("dev", "p1"))
 	if !strings.Contains(n3.log(), "serving the tenants of the local state") {
 		t.Errorf("n3 does not say it serves its local state:\n%s", n3.log())
 	}
