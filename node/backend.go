@@ -255,6 +255,14 @@ func (b *backend) Join(ctx context.Context, m admin.MemberView) error {
 	if m.ID == "" || m.RaftAddr == "" || m.AdminAddr == "" {
 		return fmt.Errorf("join: id, raft_addr and admin_addr are required: %w", admin.ErrInvalid)
 	}
+	if hasWildcardHost(m.AdminAddr) {
+		return fmt.Errorf("join: node %q advertises its admin API at %s, which names every machine: "+
+			"start it with --admin-advertise HOST:PORT or --advertise-host HOST: %w", m.ID, m.AdminAddr, admin.ErrInvalid)
+	}
+	if hasWildcardHost(b.n.adminAdv) && m.ID != b.n.id {
+		return fmt.Errorf("join: the leader %q advertises its admin API at %s, which the other members cannot reach: "+
+			"restart it with --admin-advertise HOST:PORT or --advertise-host HOST before nodes join: %w", b.n.id, b.n.adminAdv, admin.ErrInvalid)
+	}
 	if !b.probe(m.AdminAddr) {
 		return fmt.Errorf("join: node %q: its admin API at %s does not answer from this node: %w", m.ID, m.AdminAddr, admin.ErrInvalid)
 	}

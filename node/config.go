@@ -24,6 +24,20 @@ type Config struct {
 	NodeID string
 	// AdminAddr is the admin API's "host:port". Default "127.0.0.1:18083".
 	AdminAddr string
+	// AdminAdvertise is the "host:port" the other members reach the admin
+	// API at: the address in this node's member record, where followers
+	// forward writes while it leads and where `cluster members` probes its
+	// health. The host may be a name (the API then also answers to it in
+	// the Host header); port 0 means the port bound. A node whose record
+	// holds another address (it was restarted with a new one) updates it
+	// through the leader. Default: the address bound when AdminAddr names
+	// a specific host; when AdminAddr binds every interface (0.0.0.0, ::
+	// or no host), Host.AdvertiseHost (else Host.BindHost when specific)
+	// with the port bound; with neither, the wildcard address, which only
+	// a single-node cluster may keep: a node with Join, or restarted in a
+	// cluster of several servers, is refused, and so is a join while the
+	// leader advertises one.
+	AdminAdvertise string
 	// AdminToken is the bearer token of the admin API, required when it
 	// listens beyond loopback; every node of a cluster needs the same one.
 	// Default: the token in DataDir/admin-token, created at first start
@@ -40,7 +54,11 @@ type Config struct {
 	// RaftAddr is the Raft transport's "host:port". Default
 	// "127.0.0.1:18084".
 	RaftAddr string
-	// RaftAdvertise is the Raft address other nodes dial. Default RaftAddr.
+	// RaftAdvertise is the Raft address other nodes dial, a specific IP
+	// address (see meta.Config.AdvertiseAddr). Default RaftAddr; when
+	// RaftAddr binds every interface, Host.AdvertiseHost (else
+	// Host.BindHost when specific), if it is an IP address, with
+	// RaftAddr's port.
 	RaftAdvertise string
 	// RaftTLS, when set, protects Raft traffic (see meta.Config.TLS).
 	RaftTLS *tls.Config
@@ -91,6 +109,9 @@ func (c *Config) setDefaults() {
 	if c.JoinTimeout == 0 {
 		c.JoinTimeout = DefaultJoinTimeout
 	}
+	if c.RaftAdvertise == "" {
+		c.RaftAdvertise = c.raftAdvertiseDefault()
+	}
 }
 
 // Validate reports the invalid fields of c (after defaults).
@@ -108,6 +129,7 @@ func (c Config) Validate() error {
 	if c.JoinTimeout < 0 {
 		errs = append(errs, fmt.Errorf("node: join timeout %s: must not be negative", c.JoinTimeout))
 	}
+	errs = append(errs, c.validateAdvertise()...)
 	if err := c.Host.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("node: %w", err))
 	}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,6 +33,9 @@ type Node struct {
 	host  *tenant.Host
 	api   *admin.Server
 	self  *admin.Client // this node's own API: writes reach the leader through it
+	// adminAdv is the admin address in this node's member record, set
+	// once the API is bound (see Config.AdminAdvertise).
+	adminAdv string
 
 	lock  *dirLock   // the data directory's, released by Shutdown
 	data  *dataDir   // what Start found in the data directory
@@ -102,6 +106,9 @@ func startLocked(ctx context.Context, cfg Config, log *zap.Logger, lock *dirLock
 		return nil, err
 	}
 	id := data.id
+	if cfg.adminAdvertiseHost() == "" && (len(cfg.Join) > 0 || len(data.disk.Servers) > 1) {
+		return nil, multiNodeWildcardError(cfg.AdminAddr)
+	}
 	token := cfg.AdminToken
 	if token == "" && !loopbackAddr(cfg.AdminAddr) {
 		if token, err = admin.LoadOrCreateToken(cfg.DataDir); err != nil {
@@ -131,13 +138,24 @@ func startLocked(ctx context.Context, cfg Config, log *zap.Logger, lock *dirLock
 	if n.host, err = tenant.NewHost(cfg.Host, hostOpts...); err != nil {
 		return nil, errors.Join(err, n.store.Shutdown())
 	}
-	n.api, err = admin.New(admin.Config{Addr: cfg.AdminAddr, Token: token, TLS: cfg.AdminTLS, AllowedHosts: cfg.AdminAllowedHosts},
+	// The API answers to the host it is advertised at, which the others
+	// put in their Host headers.
+	allowed := slices.Clone(cfg.AdminAllowedHosts)
+	if h := cfg.adminAdvertiseHost(); h != "" && h != hostOf(cfg.AdminAddr) && !slices.Contains(allowed, h) {
+		allowed = append(allowed, h)
+	}
+	n.api, err = admin.New(admin.Config{Addr: cfg.AdminAddr, Token: token, TLS: cfg.AdminTLS, AllowedHosts: allowed},
 		&backend{n: n}, admin.WithLogger(log))
 	if err == nil {
 		err = n.api.Start()
 	}
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("node: admin API: %w", err), n.store.Shutdown())
+	}
+	n.adminAdv = cfg.adminAdvertiseAddr(n.api.Addr().String())
+	if cfg.adminAdvertiseHost() == "" {
+		n.log.Info("the admin API binds every interface and advertises that address, which only a single-node cluster can use; "+
+			"set --admin-advertise or --advertise-host before other nodes join", zap.String("admin", n.adminAdv))
 	}
 	if n.self, err = n.adminClient(n.api.Addr().String(), token); err != nil {
 		return nil, errors.Join(err, n.closeAll(ctx))
@@ -150,13 +168,17 @@ func startLocked(ctx context.Context, cfg Config, log *zap.Logger, lock *dirLock
 	n.data.disk = meta.DiskState{}
 	// A tenant this node cannot serve does not stop it: the Host serves
 	// the others, reports that one (tenant status, tenant show) and the
-	// loop retries it every second.
+	// loop retries it every second. The loop watches from before this
+	// reconcile, so that no entry applied meanwhile goes unnoticed.
+	changes, unwatch := n.store.Watch()
 	if err := n.reconcile(); errors.Is(err, tenant.ErrHostClosed) {
+		unwatch()
 		close(n.loopDone)
 		return nil, errors.Join(err, n.shutdown(context.WithoutCancel(ctx), false))
 	}
-	go n.loop()
-	n.log.Info("node started", zap.String("admin", n.api.Addr().String()), zap.String("raft", n.store.RaftAddr()))
+	go n.loop(changes, unwatch)
+	n.log.Info("node started", zap.String("admin", n.api.Addr().String()), zap.String("admin_advertise", n.adminAdv),
+		zap.String("raft", n.store.RaftAddr()))
 	return n, nil
 }
 
@@ -254,9 +276,9 @@ func (n *Node) adminClient(addr, token string) (*admin.Client, error) {
 	return admin.NewClient(addr, token, admin.WithTLSConfig(&tls.Config{RootCAs: n.cfg.AdminTLS.RootCAs, MinVersion: tls.VersionTLS12}))
 }
 
-// member is this node's member record.
+// member is this node's member record: its advertised addresses.
 func (n *Node) member() meta.Member {
-	return meta.Member{ID: n.id, RaftAddr: n.store.RaftAddr(), AdminAddr: n.api.Addr().String()}
+	return meta.Member{ID: n.id, RaftAddr: n.store.RaftAddr(), AdminAddr: n.adminAdv}
 }
 
 // join asks the members in cfg.Join, in turn and again until JoinTimeout,
@@ -326,11 +348,11 @@ func (n *Node) sameCluster(ctx context.Context, c *admin.Client, addr string) er
 }
 
 // loop reconciles the tenants to the control plane's state on every
-// change, and retries what failed.
-func (n *Node) loop() {
+// change signalled on changes, and retries what failed; it calls unwatch
+// when it returns.
+func (n *Node) loop(changes <-chan struct{}, unwatch func()) {
 	defer close(n.loopDone)
-	changes, cancel := n.store.Watch()
-	defer cancel()
+	defer unwatch()
 	tick := time.NewTicker(reconcileRetry)
 	defer tick.Stop()
 	for {
@@ -383,17 +405,48 @@ func (n *Node) reconcile() error {
 	if !n.report(st) {
 		dirty = true
 	}
-	if n.store.IsLeader() {
-		if m, ok := st.Members[n.id]; !ok || m != n.member() {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			if err := n.store.Apply(ctx, meta.CmdPutMember, meta.PutMember{Member: n.member()}); err != nil {
-				dirty = true
-			}
-			cancel()
-		}
+	if !n.recordMember(st) {
+		dirty = true
 	}
 	n.dirty.Store(dirty)
 	return err
+}
+
+// recordMember makes this node's member record hold its current
+// addresses (a restart may have changed them): the leader writes it, a
+// follower asks the leader by joining again, which updates the record of
+// a member. A follower without a record (being removed, or not joined
+// yet) asks nothing. It returns false when the record could not be
+// written.
+func (n *Node) recordMember(st meta.State) bool {
+	m, ok := st.Members[n.id]
+	want := n.member()
+	if ok && m == want {
+		return true
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if n.store.IsLeader() {
+		return n.store.Apply(ctx, meta.CmdPutMember, meta.PutMember{Member: want}) == nil
+	}
+	if !ok {
+		// Not recorded yet (its entry may still be on its way), or
+		// removed: ask nothing.
+		return true
+	}
+	if m.RaftAddr != want.RaftAddr { // a new Raft address is not this record's to change
+		return true
+	}
+	if id, _ := n.store.Leader(); id == "" {
+		return false // retried once a leader is known
+	}
+	err := n.self.Join(ctx, admin.MemberView{ID: want.ID, RaftAddr: want.RaftAddr, AdminAddr: want.AdminAddr})
+	if err != nil {
+		n.log.Debug("member record not updated yet", zap.String("admin", want.AdminAddr), zap.Error(err))
+		return false
+	}
+	n.log.Info("member record updated", zap.String("admin", want.AdminAddr), zap.String("was", m.AdminAddr))
+	return true
 }
 
 // report records, through the leader, the addresses this node bound for

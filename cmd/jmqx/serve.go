@@ -58,6 +58,7 @@ type serveConfig struct {
 	shutdownTimeout time.Duration
 	nodeID          string
 	adminAddr       string
+	adminAdvertise  string
 	token           string
 	raftAddr        string
 	raftAdvertise   string
@@ -125,6 +126,7 @@ func serveCommand(env appEnv) *cli.Command {
 				shutdownTimeout: c.Duration("shutdown-timeout"),
 				nodeID:          c.String("node-id"),
 				adminAddr:       c.String("admin-addr"),
+				adminAdvertise:  c.String("admin-advertise"),
 				token:           c.String("token"),
 				raftAddr:        c.String("raft-addr"),
 				raftAdvertise:   c.String("raft-advertise"),
@@ -246,6 +248,11 @@ func serveFlags() []cli.Flag {
 			EnvVars: []string{"JMQX_ADMIN_ADDR"},
 		},
 		&cli.StringFlag{
+			Name:    "admin-advertise",
+			Usage:   "`HOST:PORT` the other nodes reach the admin API at (writes forwarded to the leader, health probes); default: --admin-addr when it names a specific host, else --advertise-host with the port bound",
+			EnvVars: []string{"JMQX_ADMIN_ADVERTISE"},
+		},
+		&cli.StringFlag{
 			Name:    "token",
 			Usage:   "bearer `TOKEN` the admin API requires (the same on every node of a cluster; at least 16 characters); default: none on loopback, else generated into --data-dir/admin-token",
 			EnvVars: []string{"JMQX_TOKEN"},
@@ -278,7 +285,7 @@ func serveFlags() []cli.Flag {
 		},
 		&cli.StringFlag{
 			Name:    "raft-advertise",
-			Usage:   "`HOST:PORT` other nodes dial for Raft; default: --raft-addr (must then be a specific IP)",
+			Usage:   "`HOST:PORT` other nodes dial for Raft, a specific IP; default: --raft-addr when it names a specific IP, else --advertise-host (an IP) with the port of --raft-addr",
 			EnvVars: []string{"JMQX_RAFT_ADVERTISE"},
 		},
 		&cli.PathFlag{
@@ -520,7 +527,8 @@ func nodeConfig(cfg serveConfig, log *zap.Logger) (node.Config, error) {
 		return node.Config{}, err
 	}
 	return node.Config{
-		DataDir: cfg.dataDir, NodeID: cfg.nodeID, AdminAddr: cfg.adminAddr, AdminToken: cfg.token, AdminAllowedHosts: cfg.adminHosts,
+		DataDir: cfg.dataDir, NodeID: cfg.nodeID, AdminAddr: cfg.adminAddr, AdminAdvertise: cfg.adminAdvertise,
+		AdminToken: cfg.token, AdminAllowedHosts: cfg.adminHosts,
 		AdminTLS: adminTLS, RaftAddr: cfg.raftAddr, RaftAdvertise: cfg.raftAdvertise, RaftTLS: raftTLS, Join: cfg.join,
 		Host: hostCfg, DefaultTenant: &spec,
 		SnapshotThreshold: cfg.snapThreshold, SnapshotInterval: cfg.snapInterval, TrailingLogs: cfg.trailingLogs,

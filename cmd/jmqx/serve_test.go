@@ -63,7 +63,11 @@ func start(t *testing.T, args ...string) *running {
 		args = append(args, "--ws-addr=") // tests bind only what they ask for
 	}
 	if len(args) > 0 && args[0] == "serve" {
-		args = append(args, "--admin-addr", "127.0.0.1:0", "--raft-addr", "127.0.0.1:0")
+		for _, flag := range []string{"--admin-addr", "--raft-addr"} {
+			if !slices.Contains(args, flag) { // free ports, unless the test binds them
+				args = append(args, flag, "127.0.0.1:0")
+			}
+		}
 	}
 	go func() { r.done <- app.RunContext(ctx, append([]string{"jmqx"}, args...)) }()
 	t.Cleanup(func() {
@@ -243,6 +247,9 @@ func TestServeRefusesBadFlags(t *testing.T) {
 		{[]string{"--token", "0123456789abcde"}, "--token: 15 characters"},
 		{[]string{"--admin-host", "http://admin.example"}, "--admin-host"},
 		{[]string{"--admin-host", "admin.example:18083"}, "--admin-host"},
+		{[]string{"--admin-advertise", "0.0.0.0:18083"}, `admin advertise address "0.0.0.0:18083"`},
+		{[]string{"--admin-advertise", "admin.example"}, `admin advertise address "admin.example"`},
+		{[]string{"--raft-addr", "0.0.0.0:18084", "--advertise-host", "broker.example"}, "--raft-advertise"},
 	}
 	for _, tt := range tests {
 		args := append([]string{"serve", "--data-dir", t.TempDir()}, tt.args...)
@@ -250,6 +257,42 @@ func TestServeRefusesBadFlags(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("jmqx %s = %v, want an error containing %q", strings.Join(args, " "), err, tt.want)
 		}
+	}
+}
+
+// The addresses a node advertises to the others: --admin-advertise (or
+// JMQX_ADMIN_ADVERTISE) wins, port 0 meaning the port bound; a Raft
+// transport bound to every interface advertises --advertise-host.
+func TestServeAdvertiseAddresses(t *testing.T) {
+	t.Setenv("JMQX_ADMIN_ADVERTISE", "node1.example.test:0")
+	r := start(t, "serve", "--mqtt-addr", "127.0.0.1:0", "--data-dir", t.TempDir(), "--log-format", "json",
+		"--raft-addr", "0.0.0.0:0", "--advertise-host", "127.0.0.1")
+	r.addr(t)
+	r.cancel()
+	if err := r.result(t); err != nil {
+		t.Fatalf("serve: %v", err)
+	}
+	var started struct{ Admin, AdminAdvertise, Raft string }
+	for line := range strings.Lines(r.logs.String()) {
+		var entry struct {
+			Msg            string `json:"msg"`
+			Admin          string `json:"admin"`
+			AdminAdvertise string `json:"admin_advertise"`
+			Raft           string `json:"raft"`
+		}
+		if json.Unmarshal([]byte(line), &entry) == nil && entry.Msg == "node started" {
+			started.Admin, started.AdminAdvertise, started.Raft = entry.Admin, entry.AdminAdvertise, entry.Raft
+		}
+	}
+	_, adminPort, err := net.SplitHostPort(started.Admin)
+	if err != nil {
+		t.Fatalf("no admin address logged at start: %v\n%s", err, r.logs)
+	}
+	if want := "node1.example.test:" + adminPort; started.AdminAdvertise != want {
+		t.Errorf("admin advertised at %q, want %q", started.AdminAdvertise, want)
+	}
+	if host, port, _ := net.SplitHostPort(started.Raft); host != "127.0.0.1" || port == "0" {
+		t.Errorf("raft advertised at %q, want 127.0.0.1 and the port bound", started.Raft)
 	}
 }
 

@@ -1,0 +1,134 @@
+package node
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/jmqx/jmqx/tenant"
+)
+
+func TestAdvertiseDefaults(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name                     string
+		cfg                      Config
+		bound                    string // the admin API's bound address
+		wantAdmin, wantAdminHost string
+		wantRaft                 string // RaftAdvertise after defaults
+	}{
+		{name: "specific binds advertise themselves",
+			cfg:   Config{AdminAddr: "10.0.0.5:18083", RaftAddr: "10.0.0.5:18084", Host: tenant.HostConfig{AdvertiseHost: "mqtt.example.com"}},
+			bound: "10.0.0.5:18083", wantAdmin: "10.0.0.5:18083", wantAdminHost: "10.0.0.5", wantRaft: ""},
+		{name: "wildcard binds take the advertise host and the bound port",
+			cfg:   Config{AdminAddr: "0.0.0.0:0", RaftAddr: ":18084", Host: tenant.HostConfig{AdvertiseHost: "10.0.0.5"}},
+			bound: "0.0.0.0:41234", wantAdmin: "10.0.0.5:41234", wantAdminHost: "10.0.0.5", wantRaft: "10.0.0.5:18084"},
+		{name: "else the specific bind host",
+			cfg:   Config{AdminAddr: "[::]:18083", RaftAddr: "0.0.0.0:18084", Host: tenant.HostConfig{BindHost: "10.0.0.6"}},
+			bound: "[::]:18083", wantAdmin: "10.0.0.6:18083", wantAdminHost: "10.0.0.6", wantRaft: "10.0.0.6:18084"},
+		{name: "a name is advertised for the admin API only",
+			cfg:   Config{AdminAddr: ":18083", RaftAddr: "10.0.0.5:18084", Host: tenant.HostConfig{AdvertiseHost: "node1.example.com"}},
+			bound: "[::]:18083", wantAdmin: "node1.example.com:18083", wantAdminHost: "node1.example.com", wantRaft: ""},
+		{name: "explicit addresses win",
+			cfg: Config{AdminAddr: "0.0.0.0:18083", AdminAdvertise: "203.0.113.7:0", RaftAddr: "0.0.0.0:18084",
+				RaftAdvertise: "203.0.113.7:28084", Host: tenant.HostConfig{AdvertiseHost: "10.0.0.5"}},
+			bound: "0.0.0.0:18083", wantAdmin: "203.0.113.7:18083", wantAdminHost: "203.0.113.7", wantRaft: "203.0.113.7:28084"},
+		{name: "a wildcard without an advertise host stays (single node only)",
+			cfg:   Config{AdminAddr: "0.0.0.0:18083", RaftAddr: "127.0.0.1:18084"},
+			bound: "0.0.0.0:18083", wantAdmin: "0.0.0.0:18083", wantAdminHost: "", wantRaft: ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := tt.cfg
+			cfg.setDefaults()
+			if got := cfg.adminAdvertiseAddr(tt.bound); got != tt.wantAdmin {
+				t.Errorf("admin advertise = %q, want %q", got, tt.wantAdmin)
+			}
+			if got := cfg.adminAdvertiseHost(); got != tt.wantAdminHost {
+				t.Errorf("admin advertise host = %q, want %q", got, tt.wantAdminHost)
+			}
+			if cfg.RaftAdvertise != tt.wantRaft {
+				t.Errorf("raft advertise = %q, want %q", cfg.RaftAdvertise, tt.wantRaft)
+			}
+		})
+	}
+}
+
+func TestAdvertiseValidate(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		cfg  Config
+		want string
+	}{
+		{Config{AdminAdvertise: "0.0.0.0:18083"}, "not a wildcard"},
+		{Config{AdminAdvertise: "no-port"}, `admin advertise address "no-port"`},
+		{Config{AdminAdvertise: "host:99999"}, `port "99999"`},
+		{Config{RaftAddr: "0.0.0.0:18084"}, "--raft-advertise"},
+		{Config{RaftAddr: "0.0.0.0:18084", Host: tenant.HostConfig{AdvertiseHost: "node1.example.com"}}, `"node1.example.com" is not one`},
+	}
+	for _, tt := range tests {
+		if err := tt.cfg.Validate(); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("Validate(%+v) = %v, want an error containing %q", tt.cfg, err, tt.want)
+		}
+	}
+	if err := (Config{AdminAdvertise: "node1.example.com:18083", RaftAddr: "0.0.0.0:0", Host: tenant.HostConfig{AdvertiseHost: "10.0.0.5"}}).Validate(); err != nil {
+		t.Errorf("Validate: %v", err)
+	}
+}
+
+// A node bound to every interface with nothing to advertise cannot join:
+// the others could not reach it.
+func TestJoinRefusesWildcardAdmin(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t, t.TempDir())
+	cfg.AdminAddr, cfg.AdminToken = "0.0.0.0:0", "0123456789abcdef0123"
+	cfg.Host = tenant.HostConfig{PortMin: 15000, PortMax: 15999}
+	cfg.Join = []string{"127.0.0.1:1"}
+	_, err := Start(context.Background(), cfg, zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel)))
+	if err == nil || !strings.Contains(err.Error(), "--admin-advertise") {
+		t.Fatalf("Start = %v, want the wildcard refusal", err)
+	}
+}
+
+// The member record holds the advertised admin address, which the API
+// answers to in the Host header.
+func TestMemberRecordsAdminAdvertise(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t, t.TempDir())
+	cfg.AdminAdvertise = "node1.example.test:0"
+	n := start(t, cfg)
+	_, port, _ := strings.Cut(n.AdminAddr().String(), ":")
+	want := "node1.example.test:" + port
+	if m := n.member(); m.AdminAddr != want {
+		t.Fatalf("member admin address = %q, want %q", m.AdminAddr, want)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	c := client(t, n)
+	ms, err := c.Members(ctx)
+	for err == nil && (len(ms) != 1 || ms[0].AdminAddr != want) {
+		if ctx.Err() != nil {
+			t.Fatalf("members = %+v, want %s at %s", ms, n.ID(), want)
+		}
+		time.Sleep(10 * time.Millisecond)
+		ms, err = c.Members(ctx)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+n.AdminAddr().String()+"/healthz", nil)
+	req.Host = want
+	resp, err := (&http.Client{Transport: &http.Transport{DisableKeepAlives: true}}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /healthz with Host %s: %s, want 200", want, resp.Status)
+	}
+}
