@@ -92,8 +92,10 @@ func (r *route) sendNew(c *client, s *session, t *target) {
 			s.unhold(r.msg)
 		}
 		s.drop(st.dropCause())
-	case full, closing: // QoS 1/2 only: wait in the queue
-		r.enqueueHeld(s, t)
+	case full, closing: // QoS 1/2 wait in the queue; QoS 0 to a closing connection is gone with it
+		if t.qos > 0 {
+			r.enqueueHeld(s, t)
+		}
 	}
 }
 

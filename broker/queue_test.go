@@ -107,3 +107,27 @@ func TestQueueLimitSlowsPublisherThenDropsForSlowConsumer(t *testing.T) {
 		t.Fatal("still slow after reading below the limit")
 	}
 }
+
+// A QoS 0 message to a connection that is closing is not queued (it has
+// no owned copy, and QoS 0 is never stored): the fuzzer found a nil
+// message left in the queue that way.
+func TestQoS0ToClosingConnectionNotQueued(t *testing.T) {
+	br, err := New(Config{SysInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newSession(br, "closing")
+	c := &client{b: br, sess: s, sendWindow: 10, maxOutPacket: 1 << 20, wclosed: true}
+	s.client = c
+	pub := packet.Publish{Topic: "t", Payload: []byte("x")}
+	var r route
+	r.reset(br, &pub, nil, nil, timeZero)
+	r.addTarget(s, 0, false, &subOpts{})
+	r.deliver(&r.targets[0])
+	if s.queueLen() != 0 {
+		t.Fatalf("%d queued for a QoS 0 delivery to a closing connection", s.queueLen())
+	}
+	s.mu.Lock()
+	s.discardMessages() // panicked on the nil message
+	s.mu.Unlock()
+}
