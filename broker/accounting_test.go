@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jmqx/jmqx/broker/packet"
+	"github.com/jmqx/jmqx/internal/testwait"
 )
 
 // connectRaw opens an MQTT 3.1.1 connection with the given Clean Session
@@ -35,13 +36,12 @@ func connectRaw(t *testing.T, addr, id string, clean bool) net.Conn {
 // charged.
 func waitMemory(t *testing.T, b *Broker, want int64) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for b.mem.Used() != want {
-		if time.Now().After(deadline) {
-			t.Fatalf("memory budget: %d bytes charged, want %d", b.mem.Used(), want)
+	testwait.Until(t, 5*time.Second, func() error {
+		if used := b.mem.Used(); used != want {
+			return fmt.Errorf("memory budget: %d bytes charged, want %d", used, want)
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // TestMemoryBudgetReturnsToZero checks that every byte charged for queued,

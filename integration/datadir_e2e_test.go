@@ -9,6 +9,7 @@ package integration
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -79,7 +80,9 @@ func serveRefused(t *testing.T, admin string, args []string) string {
 	logPath := filepath.Join(t.TempDir(), "refused.log")
 	_, done := launch(t, logPath, args)
 	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.After(15 * time.Second)
+	poll := time.NewTicker(20 * time.Millisecond) // how often readiness is checked meanwhile
+	defer poll.Stop()
 	for {
 		select {
 		case err := <-done:
@@ -99,20 +102,18 @@ func serveRefused(t *testing.T, admin string, args []string) string {
 				t.Fatalf("jmqx serve %s: the last line is not the error:\n%s", strings.Join(args, " "), out)
 			}
 			return last
-		default:
-		}
-		if resp, err := client.Get("http://" + admin + "/readyz"); err == nil {
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				out, _ := os.ReadFile(logPath)
-				t.Fatalf("jmqx serve %s started (ready) instead of refusing:\n%s", strings.Join(args, " "), tail(out))
-			}
-		}
-		if time.Now().After(deadline) {
+		case <-deadline:
 			out, _ := os.ReadFile(logPath)
 			t.Fatalf("jmqx serve %s still running after 15s; want a refusal:\n%s", strings.Join(args, " "), tail(out))
+		case <-poll.C:
+			if resp, err := client.Get("http://" + admin + "/readyz"); err == nil {
+				_ = resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					out, _ := os.ReadFile(logPath)
+					t.Fatalf("jmqx serve %s started (ready) instead of refusing:\n%s", strings.Join(args, " "), tail(out))
+				}
+			}
 		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
 
@@ -319,16 +320,12 @@ func TestDataDirDefaultTenantAfterCrashedFirstStart(t *testing.T) {
 	n := newCLINode(t, "n1", "")
 	ownPorts(n)
 	cmd, done := launch(t, n.logPath, serveArgs(n, n.dataDir, "--node-id", "n1"))
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if b, _ := os.ReadFile(n.logPath); bytes.Contains(b, []byte("bootstrapped a single-voter raft group")) {
-			break
+	eventually(t, 20*time.Second, func() error {
+		if b, _ := os.ReadFile(n.logPath); !bytes.Contains(b, []byte("bootstrapped a single-voter raft group")) {
+			return errors.New("no bootstrap logged")
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no bootstrap logged:\n%s", n.log())
-		}
-		time.Sleep(time.Millisecond)
-	}
+		return nil
+	})
 	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 	<-done
 	done <- nil
@@ -371,19 +368,17 @@ func TestDataDirSingleNodeReadyAtOnce(t *testing.T) {
 	for i := range 3 {
 		began := time.Now()
 		cmd, done := launch(t, n.logPath, serveArgs(n, n.dataDir, "--node-id", "n1"))
-		for {
+		eventually(t, 20*time.Second, func() error {
 			resp, err := client.Get("http://" + n.admin + "/readyz")
-			if err == nil {
-				_ = resp.Body.Close()
-				if resp.StatusCode == http.StatusOK {
-					break
-				}
+			if err != nil {
+				return fmt.Errorf("start %d: %w", i, err)
 			}
-			if time.Since(began) > 20*time.Second {
-				t.Fatalf("start %d: not ready:\n%s", i, n.log())
+			_ = resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				return fmt.Errorf("start %d: /readyz %s", i, resp.Status)
 			}
-			time.Sleep(5 * time.Millisecond)
-		}
+			return nil
+		})
 		took = append(took, time.Since(began))
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
 		<-done
@@ -470,17 +465,12 @@ func TestDataDirNoQuorumServesLocalTenants(t *testing.T) {
 	before := fi.Size()
 	launch(t, n3.logPath, serveArgs(n3, n3.dataDir, "--node-id", "n3"))
 	want := fmt.Sprintf(`"tenant":"t5","listeners":{"mqtt":%q}`, addr)
-	deadline := time.Now().Add(40 * time.Second)
-	for {
-		log, _ := os.ReadFile(n3.logPath)
-		if bytes.Contains(log[before:], []byte(want)) {
-			break
+	eventually(t, 40*time.Second, func() error {
+		if log, _ := os.ReadFile(n3.logPath); !bytes.Contains(log[before:], []byte(want)) {
+			return fmt.Errorf("n3 does not serve t5 on %s:\n%s", addr, tail(log[before:]))
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("n3 does not serve t5 on %s:\n%s", addr, tail(log[before:]))
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
 	closeV5(eventuallyConnect(t, addr, "c5"))
 	eventuallyRefused(t, addr, "dev-after", 0x86, credentials("dev", "p1"))
 	if !strings.Contains(n3.log(), "serving the tenants of the local state") {

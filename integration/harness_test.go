@@ -19,6 +19,7 @@ import (
 
 	"github.com/jmqx/jmqx/broker"
 	"github.com/jmqx/jmqx/broker/packet"
+	"github.com/jmqx/jmqx/internal/testwait"
 )
 
 // waitFor is the default deadline for anything a test waits on.
@@ -76,19 +77,7 @@ func startBroker(t *testing.T, cfg broker.Config, opts ...broker.Option) *node {
 // error after d.
 func eventually(t *testing.T, d time.Duration, f func() error) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %s: %v", d, err)
-		}
-		<-tick.C
-	}
+	testwait.Until(t, d, f)
 }
 
 // ---------------------------------------------------------------- messages

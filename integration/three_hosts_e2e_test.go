@@ -127,36 +127,29 @@ func (n *hostNode) start(join bool) {
 // accepts them, failing after d.
 func waitMembers(t *testing.T, server string, d time.Duration, ok func([]cliMember) error) []cliMember {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		ms, err := clusterMembers(t, server)
-		if err == nil {
-			err = ok(ms)
+	var ms []cliMember
+	eventually(t, d, func() error {
+		var err error
+		if ms, err = clusterMembers(t, server); err != nil {
+			return fmt.Errorf("cluster members via %s: %w", server, err)
 		}
-		if err == nil {
-			return ms
+		if err := ok(ms); err != nil {
+			return fmt.Errorf("cluster members via %s: %w (%+v)", server, err, ms)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("cluster members via %s after %s: %v (%+v)", server, d, err, ms)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
+	return ms
 }
 
 // createWithin creates tenant name through server, retrying until d.
 func createWithin(t *testing.T, server, name string, d time.Duration) time.Duration {
 	t.Helper()
 	start := time.Now()
-	for {
+	eventually(t, d, func() error {
 		_, err := jmqxCLI(t, server, "", "tenant", "create", name, "--allow-anonymous", "--mqtt-port", "auto", "--ws-port", "off", "--json")
-		if err == nil {
-			return time.Since(start)
-		}
-		if time.Since(start) > d {
-			t.Fatalf("tenant create %s via %s: still failing after %s: %v", name, server, d, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return err
+	})
+	return time.Since(start)
 }
 
 // freeWildcardPort returns a port that was free on every interface.

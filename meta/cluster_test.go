@@ -12,25 +12,15 @@ import (
 
 	"github.com/hashicorp/raft"
 	"go.uber.org/zap/zaptest"
+
+	"github.com/jmqx/jmqx/internal/testwait"
 )
 
 // eventually calls f until it returns nil, failing the test with f's last
 // error if that takes longer than d.
 func eventually(t testing.TB, d time.Duration, f func() error) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %v", d, err)
-		}
-		<-tick.C
-	}
+	testwait.Until(t, d, f)
 }
 
 // testContext returns a context that ends with the test or after d.

@@ -77,6 +77,14 @@ func runFaults(t *testing.T, seed uint64, d time.Duration) {
 	if err := c.store(0).Apply(ctx, CmdPutTenant, PutTenant{Spec: testSpec("cas")}); err != nil {
 		t.Fatal(err)
 	}
+	eventually(t, 10*time.Second, func() error { // every node has it before the writers read it
+		for i := range c.nodes {
+			if err := hasTenants(c.store(i).State(), "cas"); err != nil {
+				return fmt.Errorf("node %d: %w", i, err)
+			}
+		}
+		return nil
+	})
 	led := &faultLedger{casBase: map[uint64]string{}}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -90,6 +98,8 @@ func runFaults(t *testing.T, seed uint64, d time.Duration) {
 	var faults []string
 	for end := time.Now().Add(d); time.Now().Before(end); {
 		faults = append(faults, c.injectFault(rng))
+		// Each fault holds for 20–100 ms of the writers' traffic: the
+		// schedule of the test, not a wait for anything.
 		time.Sleep(time.Duration(20+rng.IntN(80)) * time.Millisecond)
 	}
 	close(stop)
@@ -142,11 +152,18 @@ func casWriter(c *faultCluster, led *faultLedger, w int, rng *rand.Rand, stop <-
 			return
 		default:
 		}
-		st := c.store(rng.IntN(len(c.nodes))).State()
+		store := c.store(rng.IntN(len(c.nodes)))
+		st := store.State()
 		spec, ok := st.Tenant("cas")
 		rev := st.TenantRevision("cas")
-		if !ok || rev == 0 {
-			time.Sleep(time.Millisecond)
+		if !ok || rev == 0 { // a restarted node replaying: wait for its next change
+			changes, cancel := store.Watch()
+			select {
+			case <-changes:
+			case <-stop:
+			case <-time.After(100 * time.Millisecond): // a stopped node changes no more
+			}
+			cancel()
 			continue
 		}
 		name := fmt.Sprintf("c%d-%d", w, n)
@@ -175,6 +192,8 @@ func casWriter(c *faultCluster, led *faultLedger, w int, rng *rand.Rand, stop <-
 func applyOnLeader(c *faultCluster, t CommandType, payload any) error {
 	i := c.leader()
 	if i < 0 {
+		// Back off briefly (an election takes a few ms in memory) rather
+		// than spin; the writer retries with the next command.
 		time.Sleep(2 * time.Millisecond)
 		return errNoLeader
 	}

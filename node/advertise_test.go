@@ -2,14 +2,15 @@ package node
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/jmqx/jmqx/internal/testwait"
 	"github.com/jmqx/jmqx/tenant"
 )
 
@@ -110,17 +111,16 @@ func TestMemberRecordsAdminAdvertise(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
 	c := client(t, n)
-	ms, err := c.Members(ctx)
-	for err == nil && (len(ms) != 1 || ms[0].AdminAddr != want) {
-		if ctx.Err() != nil {
-			t.Fatalf("members = %+v, want %s at %s", ms, n.ID(), want)
+	testwait.Until(t, wait, func() error {
+		ms, err := c.Members(ctx)
+		if err != nil {
+			return err
 		}
-		time.Sleep(10 * time.Millisecond)
-		ms, err = c.Members(ctx)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+		if len(ms) != 1 || ms[0].AdminAddr != want {
+			return fmt.Errorf("members = %+v, want %s at %s", ms, n.ID(), want)
+		}
+		return nil
+	})
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+n.AdminAddr().String()+"/healthz", nil)
 	req.Host = want
 	resp, err := (&http.Client{Transport: &http.Transport{DisableKeepAlives: true}}).Do(req)

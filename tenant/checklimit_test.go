@@ -2,6 +2,7 @@ package tenant
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime"
 	"strings"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/jmqx/jmqx/broker"
 	"github.com/jmqx/jmqx/broker/packet"
+	"github.com/jmqx/jmqx/internal/testwait"
 )
 
 // pwWaitFor is the deadline of anything these tests wait on.
@@ -23,13 +25,12 @@ const pwWaitFor = 5 * time.Second
 // waitUntil polls cond until it holds, failing the test after pwWaitFor.
 func pwWaitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(pwWaitFor)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %s: %s", pwWaitFor, what)
+	testwait.Until(t, pwWaitFor, func() error {
+		if !cond() {
+			return errors.New(what)
 		}
-		time.Sleep(time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // gateHash is a hasher standing for a slow hash: verify signals entered,

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jmqx/jmqx/internal/testwait"
 	"github.com/jmqx/jmqx/tenant"
 )
 
@@ -118,13 +120,12 @@ func TestServeJoinWarnsOfIgnoredTenantFlags(t *testing.T) {
 	dead := ln.Addr().String()
 	_ = ln.Close()
 	r := start(t, "serve", "--data-dir", t.TempDir(), "--join", dead, "--mqtt-addr", "127.0.0.1:0", "--max-keepalive", "30")
-	deadline := time.Now().Add(waitTimeout)
-	for !strings.Contains(r.logs.String(), "ignored_flags") {
-		if time.Now().After(deadline) {
-			t.Fatalf("no warning of ignored flags:\n%s", r.logs)
+	testwait.Until(t, waitTimeout, func() error {
+		if logs := r.logs.String(); !strings.Contains(logs, "ignored_flags") {
+			return fmt.Errorf("no warning of ignored flags:\n%s", logs)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 	logs := r.logs.String()
 	for _, want := range []string{"--mqtt-addr", "--max-keepalive", "jmqx tenant update default"} {
 		if !strings.Contains(logs, want) {
