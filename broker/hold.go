@@ -10,8 +10,12 @@ package broker
 // and payload (the struct, properties, queue and inflight entries).
 const msgOverhead = 160
 
-// size returns the bytes m is charged for.
-func (m *message) size() int64 {
+// size returns the bytes m is charged for, fixed when it was made.
+func (m *message) size() int64 { return m.bytes }
+
+// chargedSize computes the bytes m is charged for: topic, payload and
+// properties plus msgOverhead.
+func (m *message) chargedSize() int64 {
 	n := int64(len(m.topic) + len(m.payload) + msgOverhead)
 	if m.props.Present != 0 {
 		n += int64(len(m.props.ContentType) + len(m.props.ResponseTopic) + len(m.props.CorrelationData))

@@ -40,6 +40,8 @@ type message struct {
 	// keeps an ended session or connection alive.
 	fromSession uint64
 	fromClient  string
+	// bytes is what m is charged for (hold.go); set with the content.
+	bytes int64
 	// holders counts the sessions and stores holding m (queued, inflight
 	// or retained); the first charges m's size to the broker's memory
 	// budget and the last gives it back (hold.go).
@@ -74,6 +76,15 @@ func newMessage(pub *packet.Publish, from *session, now time.Time) *message {
 	if m.props.Has(packet.PropMessageExpiry) {
 		m.expireAt = now.Add(time.Duration(m.props.MessageExpiry) * time.Second).UnixNano()
 	}
+	m.bytes = m.chargedSize()
+	return m
+}
+
+// newRetainedValue returns a retained QoS 0 message from the broker
+// itself ($SYS), with no properties.
+func newRetainedValue(topic, value string) *message {
+	m := &message{topic: topic, payload: []byte(value), retain: true}
+	m.bytes = m.chargedSize()
 	return m
 }
 

@@ -49,16 +49,13 @@ func (b *Broker) publishSys() {
 		{"$SYS/broker/clients/slow", i64(st.SlowConsumers)},
 	}
 	for _, v := range values {
-		m := &message{topic: v.topic, payload: []byte(v.value), retain: true}
-		b.routeMessage(m, now)
+		b.routeMessage(newRetainedValue(v.topic, v.value), now)
 	}
 	for cause, n := range st.Drops {
-		m := &message{topic: "$SYS/broker/messages/dropped/" + sysName(cause), payload: []byte(i64(n)), retain: true}
-		b.routeMessage(m, now)
+		b.routeMessage(newRetainedValue("$SYS/broker/messages/dropped/"+sysName(cause), i64(n)), now)
 	}
 	for rc, n := range st.Refusals {
-		m := &message{topic: "$SYS/broker/refusals/" + sysName(rc.String()), payload: []byte(i64(n)), retain: true}
-		b.routeMessage(m, now)
+		b.routeMessage(newRetainedValue("$SYS/broker/refusals/"+sysName(rc.String()), i64(n)), now)
 	}
 }
 
