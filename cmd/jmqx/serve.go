@@ -4,13 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"net"
 	"os"
 	"os/signal"
 	"runtime/debug"
-	"strconv"
-	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -20,6 +17,7 @@ import (
 	"github.com/jmqx/jmqx/aclfile"
 	"github.com/jmqx/jmqx/admin"
 	"github.com/jmqx/jmqx/broker"
+	"github.com/jmqx/jmqx/internal/bytesize"
 	"github.com/jmqx/jmqx/node"
 	"github.com/jmqx/jmqx/tenant"
 )
@@ -467,7 +465,7 @@ func nodeConfig(cfg serveConfig, log *zap.Logger) (node.Config, error) {
 		WSAllowedOrigins: cfg.wsOrigins, Broker: broker.Config{CertCNAsUsername: cfg.tlsCNUsername},
 	}
 	hostCfg.MaxConcurrentPasswordChecks = cfg.passwordChecks
-	if hostCfg.MemoryBudget, err = parseSize(cfg.memoryBudget); err != nil {
+	if hostCfg.MemoryBudget, err = bytesize.Parse(cfg.memoryBudget); err != nil {
 		return node.Config{}, fmt.Errorf("--memory-budget %q: %w", cfg.memoryBudget, err)
 	}
 	if cfg.portRange != "" {
@@ -539,37 +537,6 @@ func nodeConfig(cfg serveConfig, log *zap.Logger) (node.Config, error) {
 			return nil
 		},
 	}, nil
-}
-
-// sizeUnits are the suffixes parseSize accepts.
-var sizeUnits = []struct {
-	suffix string
-	bytes  int64
-}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}}
-
-// parseSize reads a byte count: a non-negative decimal integer, optionally
-// followed by KiB, MiB or GiB (in any case, with or without a space). The
-// empty string is 0.
-func parseSize(s string) (int64, error) {
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return 0, nil
-	}
-	mult := int64(1)
-	for _, u := range sizeUnits {
-		if n := len(s) - len(u.suffix); n >= 0 && strings.EqualFold(s[n:], u.suffix) {
-			s, mult = strings.TrimSpace(s[:n]), u.bytes
-			break
-		}
-	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n < 0 {
-		return 0, errors.New("want a number of bytes, optionally followed by KiB, MiB or GiB (e.g. 2GiB)")
-	}
-	if n > math.MaxInt64/mult {
-		return 0, errors.New("too large")
-	}
-	return n * mult, nil
 }
 
 // setMemoryLimit sets the Go runtime's soft memory limit from the node's

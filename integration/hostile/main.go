@@ -91,10 +91,12 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/jmqx/jmqx/internal/bytesize"
+	"github.com/jmqx/jmqx/tenant"
 )
 
 // config is what the flags say.
@@ -147,50 +149,18 @@ func parseFlags() (config, error) {
 		return c, errors.New("--flood-rate and --bigsubs-rate must not be negative (0: as fast as possible)")
 	}
 	if c.memoryBudget != "" {
-		n, err := parseSize(c.memoryBudget)
+		n, err := bytesize.Parse(c.memoryBudget)
 		if err != nil {
 			return c, fmt.Errorf("--memory-budget %q: %w", c.memoryBudget, err)
 		}
 		if n == 0 {
-			n = brokerDefaultBudget
+			n = tenant.DefaultMemoryBudget
 		}
 		c.budgetBytes = n
 	}
 	var err error
 	c.attacks, err = selectAttacks(attacks)
 	return c, err
-}
-
-// brokerDefaultBudget is jmqx serve's --memory-budget default, which it
-// also takes for 0.
-const brokerDefaultBudget = 2 << 30
-
-// sizeUnits are the suffixes parseSize accepts.
-var sizeUnits = []struct {
-	suffix string
-	bytes  int64
-}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}}
-
-// parseSize reads a byte count as jmqx serve --memory-budget does: a
-// non-negative decimal integer, optionally followed by KiB, MiB or GiB (in
-// any case, with or without a space).
-func parseSize(s string) (int64, error) {
-	s = strings.TrimSpace(s)
-	mult := int64(1)
-	for _, u := range sizeUnits {
-		if n := len(s) - len(u.suffix); n >= 0 && strings.EqualFold(s[n:], u.suffix) {
-			s, mult = strings.TrimSpace(s[:n]), u.bytes
-			break
-		}
-	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n < 0 {
-		return 0, errors.New("want a number of bytes, optionally followed by KiB, MiB or GiB (e.g. 2GiB)")
-	}
-	if n > math.MaxInt64/mult {
-		return 0, errors.New("too large")
-	}
-	return n * mult, nil
 }
 
 func main() {

@@ -42,6 +42,16 @@ var rules = []rule{
 		why:        "access-rule topic matching is shared by aclfile and tenant and imports only the standard library",
 	},
 	{
+		pkg:        "internal/bytesize/...",
+		onlyStdlib: true,
+		why:        "reading byte counts is a leaf the CLI and tools share",
+	},
+	{
+		pkg:        "internal/testwait/...",
+		onlyStdlib: true,
+		why:        "the tests' way of waiting is a leaf every package's tests may use",
+	},
+	{
 		pkg:        "broker/topics/...",
 		onlyStdlib: true,
 		why:        "topic matching imports only the standard library",
