@@ -49,7 +49,7 @@ func (c *client) connect() error {
 	if rc := c.authenticate(&cp, &props); rc != packet.Success {
 		return c.refuse(rc, &props)
 	}
-	if cp.WillFlag && (isSysTopic(cp.WillTopic) || !c.canPublish(c.b.hooks.Load(), cp.WillTopic)) {
+	if cp.WillFlag && !c.canPublish(c.b.hooks.Load(), cp.WillTopic) {
 		c.logger().Info("will topic not authorized", zap.String("topic", cp.WillTopic))
 		return c.refuse(packet.NotAuthorized, nil)
 	}

@@ -134,7 +134,7 @@ func (c *client) handlePublish(h packet.FixedHeader, body []byte) error {
 	}
 	rc := packet.Success
 	hs := c.b.hooks.Load()
-	if isSysTopic(p.Topic) || !c.canPublish(hs, p.Topic) {
+	if !c.canPublish(hs, p.Topic) {
 		rc = packet.NotAuthorized
 		if ce := c.b.log.Check(zap.InfoLevel, "publish not authorized"); ce != nil {
 			ce.Write(zap.String("client", c.info.ClientID), zap.String("topic", p.Topic))
@@ -222,7 +222,12 @@ func (c *client) applyTopicAlias(p *packet.Publish) error {
 	return nil
 }
 
+// canPublish reports whether the client may publish to topic (a PUBLISH
+// or its will): never under $SYS, else as every Authorizer allows.
 func (c *client) canPublish(hs *hookSet, topic string) bool {
+	if isSysTopic(topic) {
+		return false
+	}
 	for _, a := range hs.authz {
 		if !a.CanPublish(&c.info, topic) {
 			return false
