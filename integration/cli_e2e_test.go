@@ -63,6 +63,10 @@ type cliNode struct {
 	join    string
 	logPath string
 	extra   []string // more serve flags
+	// ip is the address of the node's "machine" (--bind-host,
+	// --advertise-host); default 127.0.0.1. mqtt is its --mqtt-addr;
+	// default port 0 on ip.
+	ip, mqtt string
 
 	cmd  *exec.Cmd
 	done chan error // Wait's result, once
@@ -85,44 +89,62 @@ func newCLINode(t *testing.T, id, join string) *cliNode {
 // start runs the node (with --join only if join is set) and waits for
 // /readyz.
 func (n *cliNode) start(join bool) {
-	t := n.t
-	t.Helper()
-	args := []string{"serve",
-		"--data-dir", n.dataDir,
-		"--node-id", n.id,
-		"--admin-addr", n.admin,
-		"--raft-addr", n.raft,
-		"--mqtt-addr", "127.0.0.1:0",
-		"--ws-addr=",
-		"--bind-host", "127.0.0.1",
-		"--advertise-host", "127.0.0.1",
-		"--port-range", "10000-14999", // below the ephemeral range: a restarted node finds its ports free
-		"--log-format", "json",
-	}
+	n.t.Helper()
+	n.spawn(join)
+	n.waitReady(20 * time.Second)
+}
+
+// spawn runs the node like start but returns at once, without waiting for
+// it to be ready.
+func (n *cliNode) spawn(join bool) {
+	n.t.Helper()
+	extra := []string{"--node-id", n.id}
 	if join && n.join != "" {
-		args = append(args, "--join", n.join)
+		extra = append(extra, "--join", n.join)
 	}
-	args = append(args, n.extra...)
-	logf, err := os.OpenFile(n.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	n.cmd, n.done = launch(n.t, n.logPath, serveArgs(n, n.dataDir, extra...))
+}
+
+// serveArgs are the `jmqx serve` flags of n on dataDir, then n.extra and
+// extra (a flag given twice: the last wins).
+func serveArgs(n *cliNode, dataDir string, extra ...string) []string {
+	ip, mqtt := n.ip, n.mqtt
+	if ip == "" {
+		ip = "127.0.0.1"
+	}
+	if mqtt == "" {
+		mqtt = net.JoinHostPort(ip, "0")
+	}
+	args := []string{"serve", "--data-dir", dataDir, "--admin-addr", n.admin, "--raft-addr", n.raft,
+		"--mqtt-addr", mqtt, "--ws-addr=", "--bind-host", ip, "--advertise-host", ip,
+		"--port-range", "10000-14999", // below the ephemeral range: a restarted node finds its ports free
+		"--log-format", "json"}
+	return append(append(args, n.extra...), extra...)
+}
+
+// launch runs `jmqx` with args in its own process group, its output
+// appended to logPath; done gets Wait's result (put it back after taking
+// it: the cleanup, which kills the group, takes it too).
+func launch(t *testing.T, logPath string, args []string) (cmd *exec.Cmd, done chan error) {
+	t.Helper()
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
-		t.Fatalf("log file: %v", err)
+		t.Fatal(err)
 	}
-	cmd := exec.Command(jmqxBinary(t), args...)
+	defer logf.Close() // the child holds its own copy
+	cmd = exec.Command(jmqxBinary(t), args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
-		_ = logf.Close()
-		t.Fatalf("start %s: %v", n.id, err)
+		t.Fatal(err)
 	}
-	_ = logf.Close() // the child holds its own copy
-	done := make(chan error, 1)
+	done = make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
-	n.cmd, n.done = cmd, done
 	t.Cleanup(func() {
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		<-done
+		done <- <-done
 	})
-	n.waitReady(20 * time.Second)
+	return cmd, done
 }
 
 func (n *cliNode) waitReady(d time.Duration) {

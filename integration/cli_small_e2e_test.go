@@ -12,41 +12,11 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
 	"os/exec"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
-
-// spawn runs `jmqx serve` for n like n.start, but returns at once, without
-// waiting for the node to be ready.
-func (n *cliNode) spawn() {
-	t := n.t
-	t.Helper()
-	args := []string{"serve", "--data-dir", n.dataDir, "--node-id", n.id, "--admin-addr", n.admin,
-		"--raft-addr", n.raft, "--mqtt-addr", "127.0.0.1:0", "--ws-addr=", "--bind-host", "127.0.0.1",
-		"--advertise-host", "127.0.0.1", "--port-range", "10000-14999", "--log-format", "json"}
-	logf, err := os.OpenFile(n.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		t.Fatalf("log file: %v", err)
-	}
-	defer logf.Close() // the child holds its own copy
-	cmd := exec.Command(jmqxBinary(t), append(args, n.extra...)...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", n.id, err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	n.cmd, n.done = cmd, done
-	t.Cleanup(func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		<-done
-	})
-}
 
 // runJmqx runs the binary with args (no --server added) and returns its
 // standard output, standard error and exit code.
@@ -75,7 +45,7 @@ func runJmqx(t *testing.T, d time.Duration, args ...string) (stdout, stderr stri
 func TestCLIRightAfterServeWaitsForTheNode(t *testing.T) {
 	t.Parallel()
 	n := newCLINode(t, "n1", "")
-	n.spawn()
+	n.spawn(false)
 	start := time.Now()
 	mustCLI(t, n.admin, "", "tenant", "create", "early", "--ws-port", "off", "--json")
 	t.Logf("tenant create right after serve succeeded in %v", time.Since(start))

@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -22,15 +21,6 @@ import (
 	"testing"
 	"time"
 )
-
-// serveArgs are the `jmqx serve` arguments of n on dataDir, as
-// cliNode.start builds them but without --node-id, then extra.
-func serveArgs(n *cliNode, dataDir string, extra ...string) []string {
-	args := []string{"serve", "--data-dir", dataDir, "--admin-addr", n.admin, "--raft-addr", n.raft,
-		"--mqtt-addr", "127.0.0.1:0", "--ws-addr=", "--bind-host", "127.0.0.1", "--advertise-host", "127.0.0.1",
-		"--port-range", "10000-14999", "--log-format", "json"}
-	return append(append(args, n.extra...), extra...)
-}
 
 // datadirPorts numbers the tenant port ranges of this file's tests.
 var datadirPorts atomic.Int32
@@ -43,32 +33,6 @@ func ownPorts(nodes ...*cliNode) {
 	for _, n := range nodes {
 		n.extra = append(n.extra, "--port-range", fmt.Sprintf("%d-%d", lo, lo+99))
 	}
-}
-
-// launch starts `jmqx serve` with args, its output going to the file
-// logPath; the process is killed with the test. done yields Wait's result
-// once.
-func launch(t *testing.T, logPath string, args []string) (cmd *exec.Cmd, done chan error) {
-	t.Helper()
-	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logf.Close()
-	cmd = exec.Command(jmqxBinary(t), args...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done = make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		<-done
-		done <- nil
-	})
-	return cmd, done
 }
 
 // serveRefused runs `jmqx serve` with args (admin API at admin), which

@@ -9,8 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -60,67 +58,15 @@ func freePortsOnAll(t *testing.T, ips []string, n int) []int {
 }
 
 // hostNode is a cliNode bound to one "machine" (ip) with the ports every
-// machine uses.
-type hostNode struct {
-	*cliNode
-	ip   string
-	mqtt string
-}
+// machine uses, which a busy port must not move (--fixed-ports).
+type hostNode struct{ *cliNode }
 
 func newHostNode(t *testing.T, id, ip string, ports []int, join string) *hostNode {
 	t.Helper()
 	dir := t.TempDir()
 	at := func(p int) string { return net.JoinHostPort(ip, fmt.Sprint(p)) }
-	return &hostNode{
-		cliNode: &cliNode{t: t, id: id, dataDir: filepath.Join(dir, "data"), admin: at(ports[0]), raft: at(ports[1]),
-			join: join, logPath: filepath.Join(dir, "node.log")},
-		ip:   ip,
-		mqtt: at(ports[2]),
-	}
-}
-
-// start runs the node with the flags of a machine of its own (cliNode's
-// start binds 127.0.0.1) and waits for /readyz.
-func (n *hostNode) start(join bool) {
-	t := n.t
-	t.Helper()
-	args := []string{"serve",
-		"--data-dir", n.dataDir,
-		"--node-id", n.id,
-		"--admin-addr", n.admin,
-		"--raft-addr", n.raft,
-		"--mqtt-addr", n.mqtt,
-		"--ws-addr=",
-		"--bind-host", n.ip,
-		"--advertise-host", n.ip,
-		"--fixed-ports",
-		"--port-range", "10000-14999",
-		"--log-format", "json",
-	}
-	if join && n.join != "" {
-		args = append(args, "--join", n.join)
-	}
-	args = append(args, n.extra...)
-	logf, err := os.OpenFile(n.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		t.Fatalf("log file: %v", err)
-	}
-	cmd := exec.Command(jmqxBinary(t), args...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		_ = logf.Close()
-		t.Fatalf("start %s: %v", n.id, err)
-	}
-	_ = logf.Close()
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	n.cmd, n.done = cmd, done
-	t.Cleanup(func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		<-done
-	})
-	n.waitReady(20 * time.Second)
+	return &hostNode{&cliNode{t: t, id: id, dataDir: filepath.Join(dir, "data"), admin: at(ports[0]), raft: at(ports[1]),
+		join: join, logPath: filepath.Join(dir, "node.log"), ip: ip, mqtt: at(ports[2]), extra: []string{"--fixed-ports"}}}
 }
 
 // waitMembers polls `cluster members --json` through server until ok
@@ -294,7 +240,7 @@ func TestCLIThreeHostsSamePorts(t *testing.T) {
 		t.Fatalf("%s: exit after SIGTERM: %v\n%s", moved.id, err, moved.log())
 	}
 	wildPort := freeWildcardPort(t)
-	moved.extra = []string{"--admin-addr", fmt.Sprint("0.0.0.0:", wildPort)}
+	moved.extra = append(moved.extra, "--admin-addr", fmt.Sprint("0.0.0.0:", wildPort))
 	moved.admin = net.JoinHostPort(moved.ip, fmt.Sprint(wildPort))
 	moved.start(false)
 	for _, n := range order {
