@@ -161,8 +161,23 @@ type MemberView struct {
 	Role      string `json:"role"`
 	RaftAddr  string `json:"raft_addr"`
 	AdminAddr string `json:"admin_addr"`
-	Voter     bool   `json:"voter"`
-	Healthy   bool   `json:"healthy"`
+	// GossipAddr and ClusterAddr are the member's advertised data-plane
+	// addresses: memberlist's, and the node-to-node link's; "" when its
+	// data plane is off. A join passes them on to the member's record.
+	GossipAddr  string `json:"gossip_addr,omitempty"`
+	ClusterAddr string `json:"cluster_addr,omitempty"`
+	Voter       bool   `json:"voter"`
+	Healthy     bool   `json:"healthy"`
+	// Gossip is the member's gossip state as seen from the answering
+	// node: "alive", "suspect", "dead" or "left"; "off" when the
+	// answering node's data plane is off; "" when unknown. Ignored in a
+	// join.
+	Gossip string `json:"gossip"`
+	// Link is the state of the answering node's link to the member:
+	// "up", "down" or "connecting"; "self" for the answering node itself;
+	// "off" when the answering node's data plane is off. Ignored in a
+	// join.
+	Link string `json:"link"`
 }
 
 // normalized returns v with its nil slices and maps made empty, so that

@@ -229,10 +229,25 @@ func (c *Client) Members(ctx context.Context) ([]MemberView, error) {
 	return out, c.do(ctx, http.MethodGet, "/v1/cluster/members", nil, &out)
 }
 
-// Join adds m (ID, RaftAddr and AdminAddr set) to the cluster: as a
-// non-voter, promoted to voter once it has caught up.
+// Join adds m (ID, RaftAddr and AdminAddr set; GossipAddr and
+// ClusterAddr when its data plane is on) to the cluster: as a non-voter,
+// promoted to voter once it has caught up. It sends only those fields,
+// and the data-plane ones only when set, so that a node whose data plane
+// is off can still join a leader that runs a jmqx without one.
 func (c *Client) Join(ctx context.Context, m MemberView) error {
-	return c.do(ctx, http.MethodPost, "/v1/cluster/join", m, nil)
+	return c.do(ctx, http.MethodPost, "/v1/cluster/join", joinRequest{
+		ID: m.ID, RaftAddr: m.RaftAddr, AdminAddr: m.AdminAddr, GossipAddr: m.GossipAddr, ClusterAddr: m.ClusterAddr,
+	}, nil)
+}
+
+// joinRequest is the body of POST /v1/cluster/join: the fields of a
+// MemberView that a join records.
+type joinRequest struct {
+	ID          string `json:"id"`
+	RaftAddr    string `json:"raft_addr"`
+	AdminAddr   string `json:"admin_addr"`
+	GossipAddr  string `json:"gossip_addr,omitempty"`
+	ClusterAddr string `json:"cluster_addr,omitempty"`
 }
 
 // RemoveMember removes a member from the cluster.

@@ -230,12 +230,15 @@ func TestClusterRoutes(t *testing.T) {
 	if got := expect(t, s, 400, "POST", "/v1/cluster/join", `{"id":"n2","raft_addr":"h:1"}`); !strings.Contains(got, "admin_addr is required") {
 		t.Errorf("join without admin_addr: %s", got)
 	}
-	if err := c.Join(ctx, MemberView{ID: "n2", RaftAddr: "h:1", AdminAddr: "h:2"}); err != nil {
+	if err := c.Join(ctx, MemberView{ID: "n2", RaftAddr: "h:1", AdminAddr: "h:2", GossipAddr: "h:3", ClusterAddr: "h:4", Gossip: "alive"}); err != nil {
 		t.Fatalf("Join: %v", err)
 	}
 	ms, err := c.Members(ctx)
 	if err != nil || len(ms) != 2 || ms[1].ID != "n2" || !ms[1].Voter {
 		t.Fatalf("Members = %+v, %v", ms, err)
+	}
+	if m := ms[1]; m.GossipAddr != "h:3" || m.ClusterAddr != "h:4" || m.Gossip != "" {
+		t.Errorf("joined member = %+v; want the data-plane addresses passed on, and no gossip state", m)
 	}
 	if err := c.RemoveMember(ctx, "n2"); err != nil {
 		t.Fatalf("RemoveMember: %v", err)

@@ -54,6 +54,13 @@ type Broker struct {
 	mem        *Budget
 	drops      dropLog
 
+	// peers is the cluster (nil: none), set by SetPeers before serving;
+	// routes counts each filter's subscriptions while there are peers.
+	// routesMu makes a trie change and its route change one step.
+	peers    Peers
+	routesMu sync.Mutex
+	routes   map[string]int
+
 	readBufs    bufPool
 	scratchPool sync.Pool // *scratch
 	writeBufs   writePool

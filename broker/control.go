@@ -97,19 +97,19 @@ func (b *Broker) RecheckSubscriptions() int {
 		}
 		s.mu.Unlock()
 		for f, opts := range rechecked {
-			b.subs.Subscribe(f, s, opts)
+			b.subscribeTrie(f, s, opts)
 			s.mu.Lock()
 			cur, ok := s.subs[f]
 			ok = ok && !s.ended
 			s.mu.Unlock()
 			if !ok { // unsubscribed meanwhile: undo
-				b.subs.Unsubscribe(f, s)
+				b.unsubscribeTrie(f, s)
 			} else if cur != opts { // changed meanwhile: the session's options win
-				b.subs.Subscribe(f, s, cur)
+				b.subscribeTrie(f, s, cur)
 			}
 		}
 		for _, f := range refused {
-			b.subs.Unsubscribe(f, s)
+			b.unsubscribeTrie(f, s)
 			b.log.Info("subscription removed: no longer authorized", zap.String("client", s.id), zap.String("filter", f))
 			for _, o := range hs.subscribe {
 				o.OnUnsubscribe(info, f)

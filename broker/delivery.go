@@ -172,3 +172,16 @@ func (b *Broker) routeMessage(m *message, now time.Time) int {
 	r.reset(b, nil, m, nil, now)
 	return r.run()
 }
+
+// publishMessage delivers an owned message published on this node (an
+// in-process publish or a will) here and on the peers with a matching
+// route.
+func (b *Broker) publishMessage(m *message, now time.Time) {
+	var r route
+	if m.retain && !b.storeRetained(m) {
+		return
+	}
+	r.reset(b, nil, m, nil, now)
+	r.run()
+	r.forward(nil)
+}

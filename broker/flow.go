@@ -44,6 +44,7 @@ type deferredAck struct {
 	typ packet.Type
 	pid uint16
 	rc  packet.ReasonCode
+	fw  *fwdWait // the peers it also waits for; nil: none
 }
 
 // ackPublish sends the PUBACK or PUBREC of an inbound PUBLISH, or holds it
@@ -51,14 +52,17 @@ type deferredAck struct {
 // keep the order of the PUBLISH packets [MQTT-4.6.0-2]. It returns an
 // error ending the connection when the publisher has more unacknowledged
 // PUBLISHes than it may [MQTT-3.3.4-9].
-func (c *client) ackPublish(typ packet.Type, pid uint16, rc packet.ReasonCode) error {
+//
+// fw, when not nil, also holds the acknowledgement until the peers that
+// should have the message have it (Peers.Forward).
+func (c *client) ackPublish(typ packet.Type, pid uint16, rc packet.ReasonCode, fw *fwdWait) error {
 	c.ackMu.Lock()
-	if c.waits == 0 && len(c.deferred) == 0 {
+	if c.waits == 0 && len(c.deferred) == 0 && (fw == nil || fw.done) {
 		c.writeAck(typ, pid, rc) // under ackMu, so a release cannot overtake it
 		c.ackMu.Unlock()
 		return nil
 	}
-	c.deferred = append(c.deferred, deferredAck{typ, pid, rc})
+	c.deferred = append(c.deferred, deferredAck{typ, pid, rc, fw})
 	if typ == packet.PUBACK {
 		c.heldQoS1++
 	}
@@ -150,14 +154,32 @@ func (c *client) unwait() {
 	c.ackMu.Lock()
 	defer c.ackMu.Unlock()
 	c.waits--
+	c.flushAcksLocked()
+}
+
+// flushAcksLocked sends the held-back acknowledgements that nothing holds
+// any more, in order: none while a congested session holds the publisher
+// back, and none past one whose peers have not all answered; c.ackMu held.
+func (c *client) flushAcksLocked() {
 	if c.waits > 0 {
 		return
 	}
-	for _, a := range c.deferred {
+	n := 0
+	for ; n < len(c.deferred); n++ {
+		a := &c.deferred[n]
+		if a.fw != nil && !a.fw.done {
+			break
+		}
 		c.writeAck(a.typ, a.pid, a.rc)
+		if a.typ == packet.PUBACK {
+			c.heldQoS1--
+		}
 	}
-	c.deferred = nil
-	c.heldQoS1 = 0
+	if n == len(c.deferred) {
+		c.deferred = c.deferred[:0]
+		return
+	}
+	c.deferred = c.deferred[:copy(c.deferred, c.deferred[n:])]
 }
 
 // queueLimit returns how many messages s's queue may hold for this

@@ -129,10 +129,11 @@ func (c *client) handlePublish(h packet.FixedHeader, body []byte) error {
 		}
 		s.mu.Unlock()
 		if seen { // a duplicate before PUBREL: not delivered again [MQTT-4.3.3-10]
-			return c.ackPublish(packet.PUBREC, p.PacketID, packet.Success)
+			return c.ackPublish(packet.PUBREC, p.PacketID, packet.Success, nil)
 		}
 	}
 	rc := packet.Success
+	var fw *fwdWait
 	hs := c.b.hooks.Load()
 	if !c.canPublish(hs, p.Topic) {
 		rc = packet.NotAuthorized
@@ -147,8 +148,16 @@ func (c *client) handlePublish(h packet.FixedHeader, body []byte) error {
 		}
 		if p.Retain && !c.b.storeRetained(c.sc.route.message()) {
 			rc = c.b.overQuota(c, "memory budget", p.Topic)
-		} else if c.sc.route.run() == 0 && c.version == packet.V5 {
-			rc = packet.NoMatchingSubscribers
+		} else {
+			n := c.sc.route.run()
+			if c.b.peers != nil {
+				var fwd bool
+				fw, fwd = c.forward(p.QoS)
+				n += btoi(fwd)
+			}
+			if n == 0 && c.version == packet.V5 {
+				rc = packet.NoMatchingSubscribers
+			}
 		}
 		c.sc.route.pub, c.sc.route.msg, c.sc.route.publisher = nil, nil, nil
 	}
@@ -157,14 +166,14 @@ func (c *client) handlePublish(h packet.FixedHeader, body []byte) error {
 	}
 	switch p.QoS {
 	case 1:
-		return c.ackPublish(packet.PUBACK, p.PacketID, v5Only(c, rc))
+		return c.ackPublish(packet.PUBACK, p.PacketID, v5Only(c, rc), fw)
 	case 2:
 		if rc.IsError() {
 			s.mu.Lock()
 			delete(s.inQoS2, p.PacketID)
 			s.mu.Unlock()
 		}
-		return c.ackPublish(packet.PUBREC, p.PacketID, v5Only(c, rc))
+		return c.ackPublish(packet.PUBREC, p.PacketID, v5Only(c, rc), fw)
 	}
 	return nil
 }

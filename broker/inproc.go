@@ -42,7 +42,7 @@ func (b *Broker) Publish(topic string, payload []byte, qos byte, retain bool, pr
 		}
 	}
 	b.stats.msgsReceived.Add(1)
-	b.routeMessage(m, now)
+	b.publishMessage(m, now)
 	return nil
 }
 
@@ -80,7 +80,7 @@ func (b *Broker) Subscribe(filter string, qos byte, handler Handler) (*Subscript
 	s.sink = newSink(b, handler)
 	opts := subOpts{qos: qos}
 	s.subs[filter] = opts
-	b.subs.Subscribe(filter, s, opts)
+	b.subscribeTrie(filter, s, opts)
 	if _, _, shared := packet.ParseShared(filter); !shared {
 		now := time.Now()
 		b.retained.Match(filter, func(topic string, m *message) bool {
@@ -99,7 +99,7 @@ func (b *Broker) Subscribe(filter string, qos byte, handler Handler) (*Subscript
 // handed to the handler. Safe to call more than once.
 func (sub *Subscription) Unsubscribe() {
 	sub.once.Do(func() {
-		sub.b.subs.Unsubscribe(sub.filter, sub.s)
+		sub.b.unsubscribeTrie(sub.filter, sub.s)
 	})
 }
 

@@ -35,6 +35,11 @@ type route struct {
 	// index maps a session to its target while overlapping subscriptions
 	// are merged, so that merging stays linear in the matches.
 	index map[*session]int32
+	// remote marks a message forwarded by a peer (DeliverRemote): it is
+	// not forwarded again, and of the shared groups it serves only those
+	// in groups.
+	remote bool
+	groups []string
 }
 
 type form struct{ off, n, pidOff int32 }
@@ -58,6 +63,7 @@ func (r *route) reset(b *Broker, pub *packet.Publish, msg *message, from *sessio
 		r.fromSession = msg.fromSession
 	}
 	r.publisher = nil
+	r.remote, r.groups = false, nil
 	r.buf = r.buf[:0]
 	r.forms = [2][3][2]form{}
 	r.targets = r.targets[:0]
@@ -121,6 +127,9 @@ func (r *route) run() int {
 		r.mergeTarget(e.Key, q, ret, &e.Value)
 	}
 	for _, g := range res.Groups {
+		if r.remote && !r.servesGroup(g.Name, g.Filter) {
+			continue
+		}
 		if e, ok := pickMember(g); ok {
 			r.addTarget(e.Key, min(qos, e.Value.qos), e.Value.rap && pubRetain, &e.Value)
 		}

@@ -116,7 +116,7 @@ func (b *Broker) removeSubscriptions(s *session) {
 	clear(s.subs)
 	s.mu.Unlock()
 	for _, f := range filters {
-		b.subs.Unsubscribe(f, s)
+		b.unsubscribeTrie(f, s)
 	}
 }
 
@@ -172,7 +172,7 @@ func (b *Broker) publishWill(s *session, w *will) {
 		return
 	}
 	b.log.Debug("publishing will", zap.String("client", s.id), zap.String("topic", w.m.topic))
-	b.routeMessage(w.m, time.Now())
+	b.publishMessage(w.m, time.Now())
 	b.releaseWill(w)
 }
 

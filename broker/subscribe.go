@@ -27,6 +27,7 @@ func (c *client) handleSubscribe(p *packet.Subscribe) error {
 		opts   subOpts
 	}
 	var sendRetained []retainedReq
+	var routed []<-chan struct{} // filters new on this node, on their way to the peers
 	for i, sub := range p.Subscriptions {
 		rc, err := c.checkSubscription(hs, &sub)
 		if err != nil {
@@ -65,12 +66,14 @@ func (c *client) handleSubscribe(p *packet.Subscribe) error {
 		}
 		s.subs[sub.Filter] = opts
 		s.mu.Unlock()
-		c.b.subs.Subscribe(sub.Filter, s, opts)
+		if wait := c.b.subscribeTrie(sub.Filter, s, opts); wait != nil {
+			routed = append(routed, wait)
+		}
 		s.mu.Lock()
 		ended := s.ended
 		s.mu.Unlock()
 		if ended { // discarded meanwhile: undo, removeSubscriptions may have missed it
-			c.b.subs.Unsubscribe(sub.Filter, s)
+			c.b.unsubscribeTrie(sub.Filter, s)
 		}
 		ack.ReasonCodes[i] = packet.ReasonCode(qos)
 		c.observeSubscribe(hs, sub, ack.ReasonCodes[i])
@@ -78,6 +81,9 @@ func (c *client) handleSubscribe(p *packet.Subscribe) error {
 		if !shared && !c.b.config().DisableRetain && (sub.RetainHandling == 0 || (sub.RetainHandling == 1 && !existed)) {
 			sendRetained = append(sendRetained, retainedReq{sub.Filter, opts}) // [MQTT-3.3.1-9..11]
 		}
+	}
+	for _, wait := range routed { // a SUBACK means the route is known cluster-wide
+		<-wait
 	}
 	c.writeControl(&ack)
 	for _, r := range sendRetained {
@@ -149,7 +155,7 @@ func (c *client) handleUnsubscribe(p *packet.Unsubscribe) error {
 			ack.ReasonCodes[i] = packet.NoSubscriptionExisted
 			continue
 		}
-		c.b.subs.Unsubscribe(f, s)
+		c.b.unsubscribeTrie(f, s)
 		for _, o := range hs.subscribe {
 			o.OnUnsubscribe(&c.info, f)
 		}

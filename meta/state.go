@@ -24,6 +24,14 @@ type Member struct {
 	RaftAddr string `json:"raft_addr"`
 	// AdminAddr is the node's admin API address, "host:port".
 	AdminAddr string `json:"admin_addr"`
+	// GossipAddr is the node's advertised memberlist (gossip) address,
+	// "host:port"; "" when its data plane is off, or it runs a jmqx without
+	// one. Omitted when empty, so that the records of such nodes keep the
+	// form every jmqx decodes.
+	GossipAddr string `json:"gossip_addr,omitempty"`
+	// ClusterAddr is the node's advertised node-to-node link address
+	// (routes and forwarded publishes), "host:port"; "" as GossipAddr.
+	ClusterAddr string `json:"cluster_addr,omitempty"`
 }
 
 // State is the replicated control-plane state. It is immutable: the FSM

@@ -10,7 +10,8 @@ import (
 
 // The addresses a node advertises to the other members: where they (and
 // the writes a follower forwards to the leader, and the health probes of
-// `cluster members`) reach its admin API and its Raft transport. A bound
+// `cluster members`) reach its admin API, its Raft transport and, when its
+// data plane is on, its gossip and its node-to-node links. A bound
 // address is right only when it is specific: on separate machines, a
 // wildcard bind (0.0.0.0, ::) names every member at once.
 
@@ -84,12 +85,13 @@ func (c Config) adminAdvertiseAddr(bound string) string {
 	}
 }
 
-// raftAdvertiseDefault is the default of RaftAdvertise: empty (the
-// address bound) unless RaftAddr binds every interface and machineHost is
-// an IP address, which it then takes with RaftAddr's port (0: the port
+// advertiseDefault is the default advertised address of a transport
+// bound to bind (RaftAdvertise, GossipAdvertise, ClusterAdvertise): empty
+// (the address bound) unless bind binds every interface and machineHost
+// is an IP address, which it then takes with bind's port (0: the port
 // bound).
-func (c Config) raftAdvertiseDefault() string {
-	host, port, err := net.SplitHostPort(c.RaftAddr)
+func (c Config) advertiseDefault(bind string) string {
+	host, port, err := net.SplitHostPort(bind)
 	if err != nil || !wildcardHost(host) {
 		return ""
 	}
@@ -106,28 +108,75 @@ func (c Config) raftAdvertiseDefault() string {
 func (c Config) validateAdvertise() []error {
 	var errs []error
 	if c.AdminAdvertise != "" {
-		host, port, err := net.SplitHostPort(c.AdminAdvertise)
-		if err == nil {
-			if p, perr := strconv.Atoi(port); perr != nil || p < 0 || p > 65535 {
-				err = fmt.Errorf("port %q", port)
-			} else if wildcardHost(host) {
-				err = errors.New("want the host (IP address or name) the other members reach this node at, not a wildcard")
-			}
+		host, err := splitPort(c.AdminAdvertise)
+		if err == nil && wildcardHost(host) {
+			err = errors.New("want the host (IP address or name) the other members reach this node at, not a wildcard")
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("node: admin advertise address %q: %w", c.AdminAdvertise, err))
 		}
 	}
-	if c.RaftAdvertise == "" && hasWildcardHost(c.RaftAddr) {
-		msg := "set the Raft advertise address (--raft-advertise) to an IP address the other members reach this node at"
-		if h := c.machineHost(); h != "" {
-			msg += fmt.Sprintf(", or an IP address as advertise host (--advertise-host; %q is not one)", h)
-		} else {
-			msg += ", or an IP address as advertise host (--advertise-host)"
+	if err := c.wildcardAdvertise("raft", "Raft", c.RaftAddr, c.RaftAdvertise); err != nil {
+		errs = append(errs, err)
+	}
+	if c.DisableCluster {
+		return errs
+	}
+	for _, t := range []struct{ name, addr, advertise string }{
+		{"gossip", c.GossipAddr, c.GossipAdvertise},
+		{"cluster", c.ClusterAddr, c.ClusterAdvertise},
+	} {
+		if _, err := splitPort(t.addr); err != nil {
+			errs = append(errs, fmt.Errorf("node: %s address %q: %w", t.name, t.addr, err))
+			continue
 		}
-		errs = append(errs, fmt.Errorf("node: raft address %q binds every interface: %s", c.RaftAddr, msg))
+		if t.advertise != "" {
+			host, err := splitPort(t.advertise)
+			if err == nil {
+				if ip, perr := netip.ParseAddr(host); perr != nil || ip.IsUnspecified() {
+					err = errors.New("want a specific IP address")
+				}
+			}
+			if err != nil {
+				errs = append(errs, fmt.Errorf("node: %s advertise address %q: %w", t.name, t.advertise, err))
+			}
+		}
+		if err := c.wildcardAdvertise(t.name, t.name, t.addr, t.advertise); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	return errs
+}
+
+// wildcardAdvertise is the refusal of a transport bound to every
+// interface with no address to advertise: the other members could not
+// dial it. name is the transport's flag prefix ("raft" for --raft-addr and
+// --raft-advertise), title its name in a sentence; nil when addr is
+// specific or advertise is set.
+func (c Config) wildcardAdvertise(name, title, addr, advertise string) error {
+	if advertise != "" || !hasWildcardHost(addr) {
+		return nil
+	}
+	msg := fmt.Sprintf("set the %s advertise address (--%s-advertise) to an IP address the other members reach this node at", title, name)
+	if h := c.machineHost(); h != "" {
+		msg += fmt.Sprintf(", or an IP address as advertise host (--advertise-host; %q is not one)", h)
+	} else {
+		msg += ", or an IP address as advertise host (--advertise-host)"
+	}
+	return fmt.Errorf("node: %s address %q binds every interface: %s", name, addr, msg)
+}
+
+// splitPort splits a "host:port" whose port is 0 to 65535 and returns its
+// host.
+func splitPort(addr string) (string, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", err
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		return "", fmt.Errorf("port %q", port)
+	}
+	return host, nil
 }
 
 // hasWildcardHost reports whether a "host:port" binds every interface.

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -10,7 +11,9 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/jmqx/jmqx/admin"
 	"github.com/jmqx/jmqx/internal/testwait"
+	"github.com/jmqx/jmqx/meta"
 	"github.com/jmqx/jmqx/tenant"
 )
 
@@ -60,6 +63,51 @@ func TestAdvertiseDefaults(t *testing.T) {
 	}
 }
 
+// The data plane's addresses default like the Raft transport's: the
+// address bound, or on every interface the advertise host (an IP) with the
+// port of the bind.
+func TestDataPlaneAdvertiseDefaults(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name                   string
+		cfg                    Config
+		wantGossip, wantLink   string // GossipAddr and ClusterAddr after defaults
+		wantGossipAdv, wantAdv string // GossipAdvertise and ClusterAdvertise after defaults
+	}{
+		{name: "defaults",
+			cfg:        Config{Host: tenant.HostConfig{AdvertiseHost: "10.0.0.5"}},
+			wantGossip: DefaultGossipAddr, wantLink: DefaultClusterAddr},
+		{name: "specific binds advertise themselves",
+			cfg:        Config{GossipAddr: "10.0.0.5:7946", ClusterAddr: "10.0.0.5:7947", Host: tenant.HostConfig{AdvertiseHost: "10.0.0.6"}},
+			wantGossip: "10.0.0.5:7946", wantLink: "10.0.0.5:7947"},
+		{name: "wildcard binds take the advertise host and the port of the bind",
+			cfg:        Config{GossipAddr: ":7946", ClusterAddr: "0.0.0.0:0", Host: tenant.HostConfig{AdvertiseHost: "10.0.0.5"}},
+			wantGossip: ":7946", wantLink: "0.0.0.0:0", wantGossipAdv: "10.0.0.5:7946", wantAdv: "10.0.0.5:0"},
+		{name: "else the specific bind host",
+			cfg:        Config{GossipAddr: "[::]:7946", ClusterAddr: "0.0.0.0:7947", Host: tenant.HostConfig{BindHost: "10.0.0.6"}},
+			wantGossip: "[::]:7946", wantLink: "0.0.0.0:7947", wantGossipAdv: "10.0.0.6:7946", wantAdv: "10.0.0.6:7947"},
+		{name: "never a name",
+			cfg:        Config{GossipAddr: ":7946", ClusterAddr: ":7947", Host: tenant.HostConfig{AdvertiseHost: "node1.example.com"}},
+			wantGossip: ":7946", wantLink: ":7947"},
+		{name: "explicit addresses win",
+			cfg: Config{GossipAddr: ":7946", GossipAdvertise: "203.0.113.7:27946", ClusterAddr: ":7947",
+				ClusterAdvertise: "203.0.113.7:0", Host: tenant.HostConfig{AdvertiseHost: "10.0.0.5"}},
+			wantGossip: ":7946", wantLink: ":7947", wantGossipAdv: "203.0.113.7:27946", wantAdv: "203.0.113.7:0"},
+		{name: "off: no defaults",
+			cfg: Config{DisableCluster: true, Host: tenant.HostConfig{AdvertiseHost: "10.0.0.5"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := tt.cfg
+			cfg.setDefaults()
+			got := [4]string{cfg.GossipAddr, cfg.ClusterAddr, cfg.GossipAdvertise, cfg.ClusterAdvertise}
+			if want := [4]string{tt.wantGossip, tt.wantLink, tt.wantGossipAdv, tt.wantAdv}; got != want {
+				t.Errorf("gossip, cluster, gossip advertise, cluster advertise = %q, want %q", got, want)
+			}
+		})
+	}
+}
+
 func TestAdvertiseValidate(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -71,14 +119,27 @@ func TestAdvertiseValidate(t *testing.T) {
 		{Config{AdminAdvertise: "host:99999"}, `port "99999"`},
 		{Config{RaftAddr: "0.0.0.0:18084"}, "--raft-advertise"},
 		{Config{RaftAddr: "0.0.0.0:18084", Host: tenant.HostConfig{AdvertiseHost: "node1.example.com"}}, `"node1.example.com" is not one`},
+		{Config{GossipAddr: "0.0.0.0:18085"}, "--gossip-advertise"},
+		{Config{ClusterAddr: ":18086", Host: tenant.HostConfig{AdvertiseHost: "node1.example.com"}}, `--cluster-advertise) to an IP address the other members reach this node at, or an IP address as advertise host (--advertise-host; "node1.example.com" is not one)`},
+		{Config{GossipAddr: "no-port"}, `gossip address "no-port"`},
+		{Config{ClusterAddr: "127.0.0.1:70000"}, `cluster address "127.0.0.1:70000": port "70000"`},
+		{Config{GossipAdvertise: "node1.example.com:18085"}, `gossip advertise address "node1.example.com:18085": want a specific IP address`},
+		{Config{ClusterAdvertise: "[::]:18086"}, `cluster advertise address "[::]:18086": want a specific IP address`},
 	}
 	for _, tt := range tests {
 		if err := tt.cfg.Validate(); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("Validate(%+v) = %v, want an error containing %q", tt.cfg, err, tt.want)
 		}
 	}
-	if err := (Config{AdminAdvertise: "node1.example.com:18083", RaftAddr: "0.0.0.0:0", Host: tenant.HostConfig{AdvertiseHost: "10.0.0.5"}}).Validate(); err != nil {
-		t.Errorf("Validate: %v", err)
+	for _, cfg := range []Config{
+		{AdminAdvertise: "node1.example.com:18083", RaftAddr: "0.0.0.0:0", GossipAddr: ":0", ClusterAddr: "[::]:18086",
+			Host: tenant.HostConfig{AdvertiseHost: "10.0.0.5"}},
+		{GossipAddr: "0.0.0.0:18085", GossipAdvertise: "10.0.0.5:0", ClusterAddr: ":18086", ClusterAdvertise: "[2001:db8::1]:18086"},
+		{DisableCluster: true, GossipAddr: "0.0.0.0:18085", ClusterAdvertise: "bad"}, // off: ignored
+	} {
+		if err := cfg.Validate(); err != nil {
+			t.Errorf("Validate(%+v): %v", cfg, err)
+		}
 	}
 }
 
@@ -130,5 +191,35 @@ func TestMemberRecordsAdminAdvertise(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET /healthz with Host %s: %s, want 200", want, resp.Status)
+	}
+}
+
+// A join records data-plane addresses the other members can dial: both or
+// neither, each a specific IP address with a port.
+func TestJoinChecksDataPlaneAddrs(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		gossip, cluster string
+		want            string // "" for accepted
+	}{
+		{"", "", ""},
+		{"10.0.0.5:18085", "10.0.0.5:18086", ""},
+		{"[2001:db8::1]:0", "[2001:db8::1]:18086", ""},
+		{"10.0.0.5:18085", "", "give both"},
+		{"", "10.0.0.5:18086", "give both"},
+		{"0.0.0.0:18085", "10.0.0.5:18086", `gossip_addr "0.0.0.0:18085": want a specific IP address`},
+		{"10.0.0.5:18085", "node1.example.com:18086", `cluster_addr "node1.example.com:18086": want a specific IP address`},
+		{"10.0.0.5", "10.0.0.5:18086", `gossip_addr "10.0.0.5"`},
+		{"10.0.0.5:18085", "10.0.0.5:99999", `port "99999"`},
+	}
+	for _, tt := range tests {
+		m := joinView(meta.Member{ID: "n2", RaftAddr: "10.0.0.5:18084", AdminAddr: "10.0.0.5:18083", GossipAddr: tt.gossip, ClusterAddr: tt.cluster})
+		err := checkDataPlaneAddrs(m)
+		switch {
+		case tt.want == "" && err != nil:
+			t.Errorf("gossip %q, cluster %q: %v", tt.gossip, tt.cluster, err)
+		case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want) || !errors.Is(err, admin.ErrInvalid)):
+			t.Errorf("gossip %q, cluster %q: %v, want admin.ErrInvalid containing %q", tt.gossip, tt.cluster, err, tt.want)
+		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
 	"sort"
 	"sync"
@@ -81,17 +82,20 @@ func (b *backend) Members() []admin.MemberView {
 	for _, s := range servers {
 		m := st.Members[s.ID]
 		raftAddr := s.Addr
-		out = append(out, admin.MemberView{ID: s.ID, Role: s.Role, RaftAddr: raftAddr, AdminAddr: m.AdminAddr, Voter: s.Voter})
+		out = append(out, admin.MemberView{ID: s.ID, Role: s.Role, RaftAddr: raftAddr, AdminAddr: m.AdminAddr,
+			GossipAddr: m.GossipAddr, ClusterAddr: m.ClusterAddr, Voter: s.Voter})
 		seen[s.ID] = true
 	}
 	for _, m := range st.MemberList() { // recorded, but no longer in the Raft configuration
 		if !seen[m.ID] {
-			out = append(out, admin.MemberView{ID: m.ID, Role: "removed", RaftAddr: m.RaftAddr, AdminAddr: m.AdminAddr})
+			out = append(out, admin.MemberView{ID: m.ID, Role: "removed", RaftAddr: m.RaftAddr, AdminAddr: m.AdminAddr,
+				GossipAddr: m.GossipAddr, ClusterAddr: m.ClusterAddr})
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	var wg sync.WaitGroup
 	for i := range out {
+		b.dataPlane(&out[i])
 		if out[i].ID == b.n.id {
 			out[i].Healthy = true
 			continue
@@ -107,6 +111,18 @@ func (b *backend) Members() []admin.MemberView {
 	}
 	wg.Wait()
 	return out
+}
+
+// dataPlane fills m's Gossip and Link as this node sees them: "off"
+// when its data plane is off, else Link "self" for this node; the rest
+// stays "" (unknown) until the cluster package reports it.
+func (b *backend) dataPlane(m *admin.MemberView) {
+	switch {
+	case b.n.cfg.DisableCluster:
+		m.Gossip, m.Link = "off", "off"
+	case m.ID == b.n.id:
+		m.Link = "self"
+	}
 }
 
 // probe reports whether the admin API at addr answers /healthz.
@@ -263,10 +279,14 @@ func (b *backend) Join(ctx context.Context, m admin.MemberView) error {
 		return fmt.Errorf("join: the leader %q advertises its admin API at %s, which the other members cannot reach: "+
 			"restart it with --admin-advertise HOST:PORT or --advertise-host HOST before nodes join: %w", b.n.id, b.n.adminAdv, admin.ErrInvalid)
 	}
+	if err := checkDataPlaneAddrs(m); err != nil {
+		return err
+	}
 	if !b.probe(m.AdminAddr) {
 		return fmt.Errorf("join: node %q: its admin API at %s does not answer from this node: %w", m.ID, m.AdminAddr, admin.ErrInvalid)
 	}
-	err := b.n.store.Join(ctx, meta.Member{ID: m.ID, RaftAddr: m.RaftAddr, AdminAddr: m.AdminAddr})
+	err := b.n.store.Join(ctx, meta.Member{ID: m.ID, RaftAddr: m.RaftAddr, AdminAddr: m.AdminAddr,
+		GossipAddr: m.GossipAddr, ClusterAddr: m.ClusterAddr})
 	if err != nil {
 		return adminErr(err)
 	}
@@ -278,6 +298,36 @@ func (b *backend) Join(ctx context.Context, m admin.MemberView) error {
 			"and is removed if it never answers: %v", m.ID, m.RaftAddr, joinVoterWait, err)
 	}
 	return nil
+}
+
+// checkDataPlaneAddrs refuses a join whose data-plane addresses the other
+// members could not dial: both are set (data plane on) or neither is
+// (off, or a jmqx without one), and each is a specific IP address with a
+// port.
+func checkDataPlaneAddrs(m admin.MemberView) error {
+	if (m.GossipAddr == "") != (m.ClusterAddr == "") {
+		return fmt.Errorf("join: node %q: gossip_addr %q and cluster_addr %q: give both (data plane on) or neither (off): %w",
+			m.ID, m.GossipAddr, m.ClusterAddr, admin.ErrInvalid)
+	}
+	for _, a := range []struct{ name, addr string }{{"gossip_addr", m.GossipAddr}, {"cluster_addr", m.ClusterAddr}} {
+		if a.addr == "" {
+			continue
+		}
+		host, err := splitPort(a.addr)
+		if ip, perr := netip.ParseAddr(host); err == nil && (perr != nil || ip.IsUnspecified()) {
+			err = errors.New("want a specific IP address")
+		}
+		if err != nil {
+			return fmt.Errorf("join: node %q: %s %q: %v: %w", m.ID, a.name, a.addr, err, admin.ErrInvalid)
+		}
+	}
+	return nil
+}
+
+// joinView is the join request that records m.
+func joinView(m meta.Member) admin.MemberView {
+	return admin.MemberView{ID: m.ID, RaftAddr: m.RaftAddr, AdminAddr: m.AdminAddr,
+		GossipAddr: m.GossipAddr, ClusterAddr: m.ClusterAddr}
 }
 
 func (b *backend) RemoveMember(ctx context.Context, id string) error {

@@ -62,6 +62,32 @@ type Config struct {
 	RaftAdvertise string
 	// RaftTLS, when set, protects Raft traffic (see meta.Config.TLS).
 	RaftTLS *tls.Config
+	// GossipAddr is the "host:port" the data plane's memberlist
+	// (membership and failure detection) binds, TCP and UDP; port 0: a
+	// free port. Default "127.0.0.1:18085".
+	GossipAddr string
+	// GossipAdvertise is the gossip address other nodes reach, a specific
+	// IP address; port 0 means the port bound. Default GossipAddr; when
+	// GossipAddr binds every interface, Host.AdvertiseHost (else
+	// Host.BindHost when specific), if it is an IP address, with
+	// GossipAddr's port.
+	GossipAdvertise string
+	// ClusterAddr is the "host:port" the data plane's node-to-node links
+	// (routes and forwarded publishes) listen on, TCP; port 0: a free
+	// port. Default "127.0.0.1:18086".
+	ClusterAddr string
+	// ClusterAdvertise is the link address other nodes dial, a specific IP
+	// address; port 0 means the port bound. Default ClusterAddr; when
+	// ClusterAddr binds every interface, Host.AdvertiseHost (else
+	// Host.BindHost when specific), if it is an IP address, with
+	// ClusterAddr's port.
+	ClusterAdvertise string
+	// DisableCluster turns the data plane off: no gossip and no links, so
+	// a publish reaches only the subscribers on this node, and this node's
+	// member record holds no data-plane addresses; GossipAddr,
+	// GossipAdvertise, ClusterAddr and ClusterAdvertise are then ignored.
+	// Default false.
+	DisableCluster bool
 	// Join lists admin addresses of existing members; a node with no Raft
 	// state joins the cluster through the first that answers. A node with
 	// Raft state may keep Join only if it is a member of a cluster of
@@ -93,6 +119,8 @@ const (
 	DefaultDataDir     = "./jmqx-data"
 	DefaultAdminAddr   = "127.0.0.1:18083"
 	DefaultRaftAddr    = "127.0.0.1:18084"
+	DefaultGossipAddr  = "127.0.0.1:18085"
+	DefaultClusterAddr = "127.0.0.1:18086"
 	DefaultJoinTimeout = 30 * time.Second
 )
 
@@ -110,7 +138,22 @@ func (c *Config) setDefaults() {
 		c.JoinTimeout = DefaultJoinTimeout
 	}
 	if c.RaftAdvertise == "" {
-		c.RaftAdvertise = c.raftAdvertiseDefault()
+		c.RaftAdvertise = c.advertiseDefault(c.RaftAddr)
+	}
+	if c.DisableCluster {
+		return
+	}
+	if c.GossipAddr == "" {
+		c.GossipAddr = DefaultGossipAddr
+	}
+	if c.ClusterAddr == "" {
+		c.ClusterAddr = DefaultClusterAddr
+	}
+	if c.GossipAdvertise == "" {
+		c.GossipAdvertise = c.advertiseDefault(c.GossipAddr)
+	}
+	if c.ClusterAdvertise == "" {
+		c.ClusterAdvertise = c.advertiseDefault(c.ClusterAddr)
 	}
 }
 

@@ -36,6 +36,9 @@ type Node struct {
 	// adminAdv is the admin address in this node's member record, set
 	// once the API is bound (see Config.AdminAdvertise).
 	adminAdv string
+	// gossipAdv and clusterAdv are the advertised data-plane addresses,
+	// "" when the data plane is off; set by startLocked.
+	gossipAdv, clusterAdv string
 
 	lock  *dirLock   // the data directory's, released by Shutdown
 	data  *dataDir   // what Start found in the data directory
@@ -278,7 +281,8 @@ func (n *Node) adminClient(addr, token string) (*admin.Client, error) {
 
 // member is this node's member record: its advertised addresses.
 func (n *Node) member() meta.Member {
-	return meta.Member{ID: n.id, RaftAddr: n.store.RaftAddr(), AdminAddr: n.adminAdv}
+	return meta.Member{ID: n.id, RaftAddr: n.store.RaftAddr(), AdminAddr: n.adminAdv,
+		GossipAddr: n.gossipAdv, ClusterAddr: n.clusterAdv}
 }
 
 // join asks the members in cfg.Join, in turn and again until JoinTimeout,
@@ -288,8 +292,7 @@ func (n *Node) member() meta.Member {
 func (n *Node) join(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.JoinTimeout)
 	defer cancel()
-	m := n.member()
-	view := admin.MemberView{ID: m.ID, RaftAddr: m.RaftAddr, AdminAddr: m.AdminAddr}
+	view := joinView(n.member())
 	var last error
 	for delay := 100 * time.Millisecond; ; delay = min(2*delay, 2*time.Second) {
 		for _, addr := range n.cfg.Join {
@@ -440,7 +443,7 @@ func (n *Node) recordMember(st meta.State) bool {
 	if id, _ := n.store.Leader(); id == "" {
 		return false // retried once a leader is known
 	}
-	err := n.self.Join(ctx, admin.MemberView{ID: want.ID, RaftAddr: want.RaftAddr, AdminAddr: want.AdminAddr})
+	err := n.self.Join(ctx, joinView(want))
 	if err != nil {
 		n.log.Debug("member record not updated yet", zap.String("admin", want.AdminAddr), zap.Error(err))
 		return false

@@ -16,7 +16,11 @@ func clusterCommand(env appEnv) *cli.Command {
 			{
 				name:  "members",
 				usage: "list the cluster's members",
-				run:   runClusterMembers,
+				description: "members lists each member with, as the answering node sees them, its gossip\n" +
+					"state (GOSSIP: alive, suspect, dead or left) and the state of the link to it\n" +
+					"(LINK: up, down, connecting, or self for the answering node); both are off\n" +
+					"when the answering node's data plane is off, and - when unknown.",
+				run: runClusterMembers,
 			},
 			{
 				name:        "remove",
@@ -37,9 +41,9 @@ func runClusterMembers(r *clientRun) error {
 		members = []admin.MemberView{}
 	}
 	return r.output(members, func(w io.Writer) error {
-		t := newTable(w, "ID", "ROLE", "RAFT", "ADMIN", "VOTER", "HEALTHY")
+		t := newTable(w, "ID", "ROLE", "RAFT", "ADMIN", "VOTER", "HEALTHY", "GOSSIP", "LINK")
 		for _, m := range members {
-			t.row(m.ID, m.Role, m.RaftAddr, m.AdminAddr, yesNo(m.Voter), yesNo(m.Healthy))
+			t.row(m.ID, m.Role, m.RaftAddr, m.AdminAddr, yesNo(m.Voter), yesNo(m.Healthy), m.Gossip, m.Link)
 		}
 		return t.flush()
 	})

@@ -79,6 +79,10 @@ type serveConfig struct {
 	// tenantFlags are the default tenant's flags given explicitly
 	// ("--mqtt-addr"), which a joining node ignores.
 	tenantFlags []string
+	// The data plane's addresses: gossipAddr and clusterAddr both empty
+	// turn it off.
+	gossipAddr, gossipAdvertise   string
+	clusterAddr, clusterAdvertise string
 }
 
 // defaultTenantFlags are the serve flags that shape only the default
@@ -145,6 +149,11 @@ func serveCommand(env appEnv) *cli.Command {
 				trailingLogs:    c.Uint64("raft-trailing-logs"),
 				adminHosts:      c.StringSlice("admin-host"),
 				tenantFlags:     tenantFlags,
+
+				gossipAddr:       c.String("gossip-addr"),
+				gossipAdvertise:  c.String("gossip-advertise"),
+				clusterAddr:      c.String("cluster-addr"),
+				clusterAdvertise: c.String("cluster-advertise"),
 			})
 		},
 	}
@@ -315,6 +324,28 @@ func serveFlags() []cli.Flag {
 			Name:    "raft-trailing-logs",
 			Usage:   "keep `N` log entries after a snapshot, for lagging nodes to catch up without one; 0: raft's default, 10240",
 			EnvVars: []string{"JMQX_RAFT_TRAILING_LOGS"},
+		},
+		&cli.StringFlag{
+			Name:    "gossip-addr",
+			Value:   node.DefaultGossipAddr,
+			Usage:   "bind the data plane's gossip (membership, failure detection; TCP and UDP) to `HOST:PORT` (port 0: a free port); empty, with --cluster-addr empty too: the data plane is off",
+			EnvVars: []string{"JMQX_GOSSIP_ADDR"},
+		},
+		&cli.StringFlag{
+			Name:    "gossip-advertise",
+			Usage:   "`HOST:PORT` other nodes reach the gossip at, a specific IP; default: --gossip-addr when it names a specific IP, else --advertise-host (an IP) with the port of --gossip-addr",
+			EnvVars: []string{"JMQX_GOSSIP_ADVERTISE"},
+		},
+		&cli.StringFlag{
+			Name:    "cluster-addr",
+			Value:   node.DefaultClusterAddr,
+			Usage:   "listen for the node-to-node links (routes, forwarded publishes) on `HOST:PORT` (port 0: a free port); empty, with --gossip-addr empty too: the data plane is off",
+			EnvVars: []string{"JMQX_CLUSTER_ADDR"},
+		},
+		&cli.StringFlag{
+			Name:    "cluster-advertise",
+			Usage:   "`HOST:PORT` other nodes dial for the node-to-node links, a specific IP; default: --cluster-addr when it names a specific IP, else --advertise-host (an IP) with the port of --cluster-addr",
+			EnvVars: []string{"JMQX_CLUSTER_ADVERTISE"},
 		},
 		&cli.StringSliceFlag{
 			Name:    "join",
@@ -524,10 +555,15 @@ func nodeConfig(cfg serveConfig, log *zap.Logger) (node.Config, error) {
 	if err != nil {
 		return node.Config{}, err
 	}
+	if (cfg.gossipAddr == "") != (cfg.clusterAddr == "") {
+		return node.Config{}, fmt.Errorf("--gossip-addr %q and --cluster-addr %q: give both (the data plane on), or both empty (off)", cfg.gossipAddr, cfg.clusterAddr)
+	}
 	return node.Config{
 		DataDir: cfg.dataDir, NodeID: cfg.nodeID, AdminAddr: cfg.adminAddr, AdminAdvertise: cfg.adminAdvertise,
 		AdminToken: cfg.token, AdminAllowedHosts: cfg.adminHosts,
 		AdminTLS: adminTLS, RaftAddr: cfg.raftAddr, RaftAdvertise: cfg.raftAdvertise, RaftTLS: raftTLS, Join: cfg.join,
+		GossipAddr: cfg.gossipAddr, GossipAdvertise: cfg.gossipAdvertise,
+		ClusterAddr: cfg.clusterAddr, ClusterAdvertise: cfg.clusterAdvertise, DisableCluster: cfg.gossipAddr == "",
 		Host: hostCfg, DefaultTenant: &spec,
 		SnapshotThreshold: cfg.snapThreshold, SnapshotInterval: cfg.snapInterval, TrailingLogs: cfg.trailingLogs,
 		Hooks: func(s tenant.Spec) []any {

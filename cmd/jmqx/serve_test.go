@@ -19,6 +19,7 @@ import (
 	"go.uber.org/goleak"
 	"go.uber.org/zap"
 
+	"github.com/jmqx/jmqx/node"
 	"github.com/jmqx/jmqx/tenant"
 )
 
@@ -63,7 +64,7 @@ func start(t *testing.T, args ...string) *running {
 		args = append(args, "--ws-addr=") // tests bind only what they ask for
 	}
 	if len(args) > 0 && args[0] == "serve" {
-		for _, flag := range []string{"--admin-addr", "--raft-addr"} {
+		for _, flag := range []string{"--admin-addr", "--raft-addr", "--gossip-addr", "--cluster-addr"} {
 			if !slices.Contains(args, flag) { // free ports, unless the test binds them
 				args = append(args, flag, "127.0.0.1:0")
 			}
@@ -250,6 +251,12 @@ func TestServeRefusesBadFlags(t *testing.T) {
 		{[]string{"--admin-advertise", "0.0.0.0:18083"}, `admin advertise address "0.0.0.0:18083"`},
 		{[]string{"--admin-advertise", "admin.example"}, `admin advertise address "admin.example"`},
 		{[]string{"--raft-addr", "0.0.0.0:18084", "--advertise-host", "broker.example"}, "--raft-advertise"},
+		{[]string{"--gossip-addr", ""}, `--gossip-addr "" and --cluster-addr "127.0.0.1:18086": give both`},
+		{[]string{"--cluster-addr="}, `--gossip-addr "127.0.0.1:18085" and --cluster-addr "": give both`},
+		{[]string{"--gossip-addr", "0.0.0.0:18085", "--advertise-host", "broker.example"}, "--gossip-advertise"},
+		{[]string{"--cluster-addr", ":18086"}, "--cluster-advertise"},
+		{[]string{"--gossip-advertise", "broker.example:18085"}, `gossip advertise address "broker.example:18085": want a specific IP address`},
+		{[]string{"--cluster-advertise", "10.0.0.1"}, `cluster advertise address "10.0.0.1"`},
 	}
 	for _, tt := range tests {
 		args := append([]string{"serve", "--data-dir", t.TempDir()}, tt.args...)
@@ -317,6 +324,56 @@ func TestServeMemoryBudgetFlag(t *testing.T) {
 		if got := ncfg.Host.MemoryBudget; got != tt.want {
 			t.Errorf("--memory-budget %s: HostConfig.MemoryBudget = %d, want %d", tt.flag, got, tt.want)
 		}
+	}
+}
+
+// The data-plane flags reach the node's configuration as given; both
+// addresses empty turn the data plane off, and --bind-host changes
+// neither (as it does not change --raft-addr).
+func TestServeDataPlaneFlags(t *testing.T) {
+	t.Parallel()
+	type dataPlane struct {
+		GossipAddr, GossipAdvertise, ClusterAddr, ClusterAdvertise string
+		DisableCluster                                             bool
+	}
+	tests := []struct {
+		name string
+		cfg  serveConfig
+		want dataPlane
+	}{
+		{"defaults",
+			serveConfig{gossipAddr: node.DefaultGossipAddr, clusterAddr: node.DefaultClusterAddr, bindHost: "10.0.0.5"},
+			dataPlane{GossipAddr: node.DefaultGossipAddr, ClusterAddr: node.DefaultClusterAddr}},
+		{"given",
+			serveConfig{gossipAddr: "0.0.0.0:7946", gossipAdvertise: "10.0.0.5:0", clusterAddr: ":7947", clusterAdvertise: "10.0.0.5:7947"},
+			dataPlane{GossipAddr: "0.0.0.0:7946", GossipAdvertise: "10.0.0.5:0", ClusterAddr: ":7947", ClusterAdvertise: "10.0.0.5:7947"}},
+		{"both empty: off",
+			serveConfig{gossipAdvertise: "10.0.0.5:7946"},
+			dataPlane{GossipAdvertise: "10.0.0.5:7946", DisableCluster: true}},
+	}
+	for _, tt := range tests {
+		cfg := tt.cfg
+		cfg.mqttAddr = "127.0.0.1:0"
+		ncfg, err := nodeConfig(cfg, zap.NewNop())
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		got := dataPlane{ncfg.GossipAddr, ncfg.GossipAdvertise, ncfg.ClusterAddr, ncfg.ClusterAdvertise, ncfg.DisableCluster}
+		if got != tt.want {
+			t.Errorf("%s: node.Config has %+v, want %+v", tt.name, got, tt.want)
+		}
+	}
+}
+
+// The data plane's environment variables count when set empty: one
+// address empty is refused, naming both flags.
+func TestServeDataPlaneEnv(t *testing.T) {
+	t.Setenv("JMQX_GOSSIP_ADDR", "")
+	t.Setenv("JMQX_CLUSTER_ADDR", "127.0.0.1:0")
+	args := []string{"jmqx", "serve", "--data-dir", t.TempDir()}
+	err := newApp(appEnv{stdout: io.Discard, stderr: io.Discard}).RunContext(context.Background(), args)
+	if want := `--gossip-addr "" and --cluster-addr "127.0.0.1:0"`; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("serve with JMQX_GOSSIP_ADDR empty = %v, want an error containing %q", err, want)
 	}
 }
 

@@ -1,0 +1,86 @@
+package cluster
+
+// PeerStats are one tenant's forwarding figures with one peer.
+type PeerStats struct {
+	// ForwardedOut and ForwardedOutBytes count the messages (and their
+	// encoded bytes) this node queued for the peer.
+	ForwardedOut      int64 `json:"forwarded_out"`
+	ForwardedOutBytes int64 `json:"forwarded_out_bytes"`
+	// ForwardedIn and ForwardedInBytes count the messages the peer
+	// forwarded that this node delivered.
+	ForwardedIn      int64 `json:"forwarded_in"`
+	ForwardedInBytes int64 `json:"forwarded_in_bytes"`
+	// Awaiting is the forwards the peer has not acknowledged yet.
+	Awaiting int64 `json:"awaiting_ack"`
+	// Dropped counts forwards dropped because the queue to the peer was
+	// full (Config.MaxPeerBytes): messages its subscribers missed.
+	Dropped int64 `json:"dropped"`
+	// AckTimeouts counts forwards whose publisher stopped waiting for the
+	// peer (Config.ForwardWait); they stayed queued.
+	AckTimeouts int64 `json:"ack_timeouts"`
+	// Duplicates counts forwards the peer sent again after a broken link
+	// that this node had already delivered (not delivered twice).
+	Duplicates int64 `json:"duplicates"`
+	// Routes is the routes this node holds of the peer for the tenant.
+	Routes int `json:"routes"`
+}
+
+// TenantStats are one tenant's cluster figures on this node.
+type TenantStats struct {
+	// Peers are the figures per peer.
+	Peers map[string]PeerStats `json:"peers"`
+	// LocalRoutes is the filters this node announces for the tenant.
+	LocalRoutes int `json:"local_routes"`
+	// RemoteRoutes is the routes of the tenant this node holds of its peers.
+	RemoteRoutes int `json:"remote_routes"`
+}
+
+// NodeStats are this node's cluster-wide figures.
+type NodeStats struct {
+	// SubackTimeouts counts SUBACKs sent before every live peer had
+	// acknowledged the route (Config.SubackWait passed).
+	SubackTimeouts int64 `json:"suback_timeouts"`
+	// Resyncs counts route resyncs: asked of a peer after a digest
+	// mismatch, or asked by one.
+	Resyncs int64 `json:"resyncs"`
+	// LinkErrors counts links that broke.
+	LinkErrors int64 `json:"link_errors"`
+}
+
+// Stats returns a tenant's figures; ok is false when the tenant is not
+// attached.
+func (c *Cluster) Stats(tenant string) (TenantStats, bool) {
+	t := c.tenant(tenant)
+	if t == nil {
+		return TenantStats{}, false
+	}
+	st := TenantStats{Peers: map[string]PeerStats{}}
+	t.mu.Lock()
+	st.LocalRoutes = len(t.local.entries)
+	t.mu.Unlock()
+	t.peers.Range(func(k, v any) bool {
+		pc := v.(*peerCounters)
+		st.Peers[k.(string)] = PeerStats{
+			ForwardedOut: pc.outMsgs.Load(), ForwardedOutBytes: pc.outBytes.Load(),
+			ForwardedIn: pc.inMsgs.Load(), ForwardedInBytes: pc.inBytes.Load(),
+			Awaiting: pc.awaiting.Load(), Dropped: pc.dropped.Load(), AckTimeouts: pc.ackTimeouts.Load(),
+			Duplicates: pc.duplicates.Load(),
+		}
+		return true
+	})
+	r := t.remote
+	r.mu.Lock()
+	for peer, v := range r.peers {
+		ps := st.Peers[peer]
+		ps.Routes = len(v.filters)
+		st.Peers[peer] = ps
+		st.RemoteRoutes += len(v.filters)
+	}
+	r.mu.Unlock()
+	return st, true
+}
+
+// NodeStats returns this node's cluster-wide figures.
+func (c *Cluster) NodeStats() NodeStats {
+	return NodeStats{SubackTimeouts: c.subackTimeouts.Load(), Resyncs: c.resyncs.Load(), LinkErrors: c.linkErrors.Load()}
+}
