@@ -147,6 +147,35 @@ type NodeStatus struct {
 	Dropped         int64             `json:"dropped"`
 	Refusals        map[string]int64  `json:"refusals"`
 	Error           string            `json:"error,omitempty"`
+	// RemoteRoutes is the routes of the tenant this node holds of its
+	// peers (the filters their subscribers use); Peers the tenant's
+	// forwarding with each peer. Absent when the data plane is off.
+	RemoteRoutes int                       `json:"remote_routes,omitempty"`
+	Peers        map[string]PeerForwarding `json:"peers,omitempty"`
+}
+
+// PeerForwarding is one tenant's forwarding between the answering node and
+// one peer.
+type PeerForwarding struct {
+	// ForwardedOut and ForwardedOutBytes: messages (and bytes) sent to
+	// the peer for its subscribers.
+	ForwardedOut      int64 `json:"forwarded_out"`
+	ForwardedOutBytes int64 `json:"forwarded_out_bytes"`
+	// ForwardedIn and ForwardedInBytes: messages (and bytes) the peer
+	// sent that were delivered here.
+	ForwardedIn      int64 `json:"forwarded_in"`
+	ForwardedInBytes int64 `json:"forwarded_in_bytes"`
+	// AwaitingAck: forwards the peer has not acknowledged yet.
+	AwaitingAck int64 `json:"awaiting_ack"`
+	// Dropped: forwards dropped because the queue to the peer was full.
+	Dropped int64 `json:"dropped"`
+	// AckTimeouts: forwards publishers stopped waiting for.
+	AckTimeouts int64 `json:"ack_timeouts"`
+	// Duplicates: forwards sent again after a broken link, not delivered
+	// twice.
+	Duplicates int64 `json:"duplicates"`
+	// Routes: the peer's routes held here.
+	Routes int `json:"routes"`
 }
 
 // UserView is a tenant's user as the API lists it: never its hashes.

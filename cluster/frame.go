@@ -11,18 +11,18 @@ import (
 // length and its bytes. The dialing node sends its routes and forwards;
 // the accepting node answers with acknowledgements and resync requests.
 const (
-	frameChallenge byte = 1 + iota // acceptor: nonce, its name
-	frameHello                     // dialer: name, epoch, protocol, proof
-	frameWelcome                   // acceptor: handshake done
-	frameSnapBegin                 // tenant, version: a snapshot of the tenant's routes follows
-	frameSnapRoutes                // tenant, then (filter, members) pairs
-	frameSnapEnd                   // tenant, version: the snapshot is whole
-	frameRoute                     // tenant, version, added (0/1), filter, members
-	frameForward                   // forward id, tenant, groups, PUBLISH (MQTT 5 encoding)
-	frameForwardAck                // acceptor: every forward up to this id is in its sessions
-	frameRouteAck                  // acceptor: tenant, version applied
-	frameResync                    // acceptor: tenant whose routes to send again
-	frameDropTenant                // tenant, version: no routes for the tenant any more
+	frameChallenge  byte = 1 + iota // acceptor: nonce, its name
+	frameHello                      // dialer: name, epoch, protocol, proof
+	frameWelcome                    // acceptor: handshake done
+	frameSnapBegin                  // tenant, version: a snapshot of the tenant's routes follows
+	frameSnapRoutes                 // tenant, then (filter, members) pairs
+	frameSnapEnd                    // tenant, version: the snapshot is whole
+	frameRoute                      // tenant, version, added (0/1), filter, members
+	frameForward                    // forward id, tenant, groups, PUBLISH (MQTT 5 encoding)
+	frameForwardAck                 // acceptor: every forward up to this id is in its sessions
+	frameRouteAck                   // acceptor: tenant, version applied
+	frameResync                     // acceptor: tenant whose routes to send again
+	frameDropTenant                 // tenant, version: no routes for the tenant any more
 )
 
 // protocolVersion is the link protocol; a peer speaking another is refused.

@@ -10,8 +10,8 @@ type PeerStats struct {
 	// forwarded that this node delivered.
 	ForwardedIn      int64 `json:"forwarded_in"`
 	ForwardedInBytes int64 `json:"forwarded_in_bytes"`
-	// Awaiting is the forwards the peer has not acknowledged yet.
-	Awaiting int64 `json:"awaiting_ack"`
+	// AwaitingAck is the forwards the peer has not acknowledged yet.
+	AwaitingAck int64 `json:"awaiting_ack"`
 	// Dropped counts forwards dropped because the queue to the peer was
 	// full (Config.MaxPeerBytes): messages its subscribers missed.
 	Dropped int64 `json:"dropped"`
@@ -63,7 +63,7 @@ func (c *Cluster) Stats(tenant string) (TenantStats, bool) {
 		st.Peers[k.(string)] = PeerStats{
 			ForwardedOut: pc.outMsgs.Load(), ForwardedOutBytes: pc.outBytes.Load(),
 			ForwardedIn: pc.inMsgs.Load(), ForwardedInBytes: pc.inBytes.Load(),
-			Awaiting: pc.awaiting.Load(), Dropped: pc.dropped.Load(), AckTimeouts: pc.ackTimeouts.Load(),
+			AwaitingAck: pc.awaiting.Load(), Dropped: pc.dropped.Load(), AckTimeouts: pc.ackTimeouts.Load(),
 			Duplicates: pc.duplicates.Load(),
 		}
 		return true

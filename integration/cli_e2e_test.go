@@ -117,6 +117,7 @@ func serveArgs(n *cliNode, dataDir string, extra ...string) []string {
 	}
 	args := []string{"serve", "--data-dir", dataDir, "--admin-addr", n.admin, "--raft-addr", n.raft,
 		"--mqtt-addr", mqtt, "--ws-addr=", "--bind-host", ip, "--advertise-host", ip,
+		"--gossip-addr", net.JoinHostPort(ip, "0"), "--cluster-addr", net.JoinHostPort(ip, "0"),
 		"--port-range", "10000-14999", // below the ephemeral range: a restarted node finds its ports free
 		"--log-format", "json"}
 	return append(append(args, n.extra...), extra...)

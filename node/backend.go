@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jmqx/jmqx/admin"
+	"github.com/jmqx/jmqx/cluster"
 	"github.com/jmqx/jmqx/meta"
 	"github.com/jmqx/jmqx/tenant"
 )
@@ -93,9 +94,15 @@ func (b *backend) Members() []admin.MemberView {
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	gossip := map[string]cluster.Member{}
+	if b.n.cluster != nil {
+		for _, m := range b.n.cluster.Members() {
+			gossip[m.Name] = m
+		}
+	}
 	var wg sync.WaitGroup
 	for i := range out {
-		b.dataPlane(&out[i])
+		b.dataPlane(&out[i], gossip)
 		if out[i].ID == b.n.id {
 			out[i].Healthy = true
 			continue
@@ -113,15 +120,15 @@ func (b *backend) Members() []admin.MemberView {
 	return out
 }
 
-// dataPlane fills m's Gossip and Link as this node sees them: "off"
-// when its data plane is off, else Link "self" for this node; the rest
-// stays "" (unknown) until the cluster package reports it.
-func (b *backend) dataPlane(m *admin.MemberView) {
-	switch {
-	case b.n.cfg.DisableCluster:
+// dataPlane fills m's Gossip and Link as this node's data plane sees
+// them: "off" when it is off; "" when gossip has not seen the member.
+func (b *backend) dataPlane(m *admin.MemberView, seen map[string]cluster.Member) {
+	if b.n.cluster == nil {
 		m.Gossip, m.Link = "off", "off"
-	case m.ID == b.n.id:
-		m.Link = "self"
+		return
+	}
+	if cm, ok := seen[m.ID]; ok {
+		m.Gossip, m.Link = cm.Gossip, cm.Link
 	}
 }
 
@@ -364,6 +371,15 @@ func (b *backend) LocalStatus(tenantName string) (admin.NodeStatus, bool) {
 	}
 	for rc, n := range s.Refusals {
 		ns.Refusals[fmt.Sprintf("0x%02X %s", byte(rc), rc)] = n
+	}
+	if b.n.cluster != nil {
+		if cs, ok := b.n.cluster.Stats(tenantName); ok {
+			ns.RemoteRoutes = cs.RemoteRoutes
+			ns.Peers = make(map[string]admin.PeerForwarding, len(cs.Peers))
+			for peer, p := range cs.Peers {
+				ns.Peers[peer] = admin.PeerForwarding(p)
+			}
+		}
 	}
 	return ns, true
 }

@@ -20,6 +20,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/jmqx/jmqx/admin"
+	"github.com/jmqx/jmqx/cluster"
 	"github.com/jmqx/jmqx/meta"
 	"github.com/jmqx/jmqx/tenant"
 )
@@ -39,6 +40,9 @@ type Node struct {
 	// gossipAdv and clusterAdv are the advertised data-plane addresses,
 	// "" when the data plane is off; set by startLocked.
 	gossipAdv, clusterAdv string
+	// cluster is the data plane; nil when Config.DisableCluster.
+	cluster *cluster.Cluster
+	peers   peerIPs // who the data plane hears
 
 	lock  *dirLock   // the data directory's, released by Shutdown
 	data  *dataDir   // what Start found in the data directory
@@ -134,12 +138,19 @@ func startLocked(ctx context.Context, cfg Config, log *zap.Logger, lock *dirLock
 	if _, err := n.store.ElectSoleVoter(); err != nil {
 		n.log.Warn("could not start the election at once", zap.Error(err))
 	}
+	n.peers.n = n
+	if err := n.startCluster(token); err != nil {
+		return nil, errors.Join(err, n.store.Shutdown())
+	}
 	hostOpts := []tenant.Option{tenant.WithLogger(log), tenant.WithPortHints(n.portHint)}
+	if n.cluster != nil {
+		hostOpts = append(hostOpts, tenant.WithPeering(n.cluster))
+	}
 	if cfg.Hooks != nil {
 		hostOpts = append(hostOpts, tenant.WithHooks(cfg.Hooks))
 	}
 	if n.host, err = tenant.NewHost(cfg.Host, hostOpts...); err != nil {
-		return nil, errors.Join(err, n.store.Shutdown())
+		return nil, errors.Join(err, n.stopCluster(), n.store.Shutdown())
 	}
 	// The API answers to the host it is advertised at, which the others
 	// put in their Host headers.
@@ -153,7 +164,7 @@ func startLocked(ctx context.Context, cfg Config, log *zap.Logger, lock *dirLock
 		err = n.api.Start()
 	}
 	if err != nil {
-		return nil, errors.Join(fmt.Errorf("node: admin API: %w", err), n.store.Shutdown())
+		return nil, errors.Join(fmt.Errorf("node: admin API: %w", err), n.host.Close(ctx), n.stopCluster(), n.store.Shutdown())
 	}
 	n.adminAdv = cfg.adminAdvertiseAddr(n.api.Addr().String())
 	if cfg.adminAdvertiseHost() == "" {
@@ -580,8 +591,20 @@ func (n *Node) closeAll(ctx context.Context) error {
 	if n.api != nil {
 		errs = append(errs, n.api.Shutdown(ctx))
 	}
-	errs = append(errs, n.host.Close(ctx), n.store.Shutdown())
+	errs = append(errs, n.host.Close(ctx), n.stopCluster(), n.store.Shutdown())
 	return errors.Join(errs...)
+}
+
+// clusterLeaveTimeout bounds how long a stopping node tells the others
+// that it leaves.
+const clusterLeaveTimeout = 2 * time.Second
+
+// stopCluster leaves the cluster's data plane, if it runs.
+func (n *Node) stopCluster() error {
+	if n.cluster == nil {
+		return nil
+	}
+	return n.cluster.Shutdown(clusterLeaveTimeout)
 }
 
 // loopbackAddr reports whether a "host:port" names a loopback address.

@@ -17,7 +17,8 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/hashicorp/raft.(*NetworkTransport).listen"))
+	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/hashicorp/raft.(*NetworkTransport).listen"),
+		goleak.IgnoreTopFunction("github.com/hashicorp/memberlist.(*Memberlist).probeNode")) // outlives Shutdown by up to a probe interval
 }
 
 const wait = 10 * time.Second
@@ -38,7 +39,7 @@ func freeAddr(t *testing.T) string {
 // ports free, and away from the ranges other packages' tests use.
 func testConfig(t *testing.T, dir string) Config {
 	return Config{
-		DataDir: dir, AdminAddr: "127.0.0.1:0", RaftAddr: freeAddr(t),
+		DataDir: dir, AdminAddr: "127.0.0.1:0", RaftAddr: freeAddr(t), GossipAddr: "127.0.0.1:0", ClusterAddr: "127.0.0.1:0",
 		Host: tenant.HostConfig{BindHost: "127.0.0.1", AdvertiseHost: "127.0.0.1", PortMin: 15000, PortMax: 15999},
 		DefaultTenant: &tenant.Spec{Name: "default", Auth: tenant.Auth{AllowAnonymous: true},
 			Listeners: tenant.Listeners{MQTT: tenant.PortAuto, WS: tenant.PortOff}},

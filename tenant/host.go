@@ -23,6 +23,8 @@ type Host struct {
 	log   *zap.Logger
 	hooks func(Spec) []any
 	hints func(tenant, listener string) int
+	// peering is the cluster the brokers are attached to; nil: none.
+	peering Peering
 	// budget is the node's memory budget (cfg.MemoryBudget), charged by
 	// every tenant's broker.
 	budget *broker.Budget
@@ -181,6 +183,13 @@ func (h *Host) start(spec Spec) (*running, error) {
 		h.closeListeners(t)
 		return nil, fmt.Errorf("tenant %q: %w", spec.Name, err)
 	}
+	if h.peering != nil {
+		if err := h.peering.Attach(spec.Name, b, spec.Limits.ClusterAck == ClusterAckLocal); err != nil {
+			h.closeListeners(t)
+			_ = b.Shutdown(context.Background())
+			return nil, fmt.Errorf("tenant %q: %w", spec.Name, err)
+		}
+	}
 	t.broker = b
 	for _, s := range t.listeners {
 		if s != nil {
@@ -215,6 +224,9 @@ func (h *Host) update(t *running, spec Spec) error {
 		if err := h.rebind(t, kind(k), want); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if h.peering != nil && old.Limits.ClusterAck != spec.Limits.ClusterAck {
+		h.peering.SetAckLocal(spec.Name, spec.Limits.ClusterAck == ClusterAckLocal)
 	}
 	if err := t.broker.SetConfig(h.brokerConfig(spec)); err != nil {
 		errs = append(errs, fmt.Errorf("tenant %q: %w", spec.Name, err))
@@ -285,6 +297,9 @@ func (h *Host) remove(name string) error {
 // stop closes a tenant's listeners and shuts its broker down.
 func (h *Host) stop(t *running, timeout time.Duration) error {
 	h.closeListeners(t)
+	if h.peering != nil {
+		h.peering.Detach(t.spec.Name) // before the sessions go: the peers drop its routes at once
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	if err := t.broker.Shutdown(ctx); err != nil {

@@ -162,3 +162,21 @@ func WithHooks(fn func(spec Spec) []any) Option {
 func WithPortHints(fn func(tenant, listener string) int) Option {
 	return func(h *Host) { h.hints = fn }
 }
+
+// Peering connects the tenants' brokers to the other nodes of a cluster
+// (package cluster's Cluster implements it).
+type Peering interface {
+	// Attach connects a tenant's broker, before it serves; ackLocal is
+	// its Limits.ClusterAck == "local".
+	Attach(tenant string, b *broker.Broker, ackLocal bool) error
+	// SetAckLocal changes a running tenant's Limits.ClusterAck.
+	SetAckLocal(tenant string, ackLocal bool)
+	// Detach disconnects a tenant that stops on this node.
+	Detach(tenant string)
+}
+
+// WithPeering connects every tenant's broker to a cluster. Default none:
+// each tenant serves the clients of this Host only.
+func WithPeering(p Peering) Option {
+	return func(h *Host) { h.peering = p }
+}

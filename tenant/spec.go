@@ -184,6 +184,14 @@ type Limits struct {
 	// beyond its queue limits are dropped and counted. At most 3600000
 	// (one hour). Default 2000.
 	SlowConsumerWaitMS int `json:"slow_consumer_wait_ms,omitempty"`
+	// ClusterAck says when a publisher's PUBACK / PUBREC is sent in a
+	// cluster: "all" (default) once the message is in the sessions of
+	// this node and of every node with a matching subscription (a node
+	// that dies meanwhile counts as done; a node that does not answer
+	// within the cluster's forward wait, 2 s by default, is waited for
+	// no longer), "local" once it is in this node's sessions and on its
+	// way to the others, for lower latency.
+	ClusterAck string `json:"cluster_ack,omitempty"`
 	// MaxMemory is the tenant's memory budget in bytes: packets being
 	// read, outbound buffers, queued and inflight messages, retained
 	// messages and subscription filters are charged to it (and to the

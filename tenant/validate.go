@@ -38,6 +38,10 @@ const (
 	// DefaultMaxSubscriptionBytes is the default of
 	// Limits.MaxSubscriptionBytes (256 KiB).
 	DefaultMaxSubscriptionBytes = 256 << 10
+	// ClusterAckAll and ClusterAckLocal are the values of
+	// Limits.ClusterAck; ClusterAckAll is the default.
+	ClusterAckAll   = "all"
+	ClusterAckLocal = "local"
 	// DefaultSlowConsumerWaitMS is the default of Limits.SlowConsumerWaitMS,
 	// in milliseconds (2 s).
 	DefaultSlowConsumerWaitMS = 2000
@@ -260,6 +264,9 @@ func (v *validator) limits(l *Limits) {
 			v.add("limits.%s %d: must not be negative", q.field, q.n)
 		}
 	}
+	if a := l.ClusterAck; a != "" && a != ClusterAckAll && a != ClusterAckLocal {
+		v.add("limits.cluster_ack %q: must be %q or %q", a, ClusterAckAll, ClusterAckLocal)
+	}
 	if n := l.SlowConsumerWaitMS; n < 0 || n > maxSlowWaitMS {
 		v.add("limits.slow_consumer_wait_ms %d: must be 0..%d (one hour)", n, maxSlowWaitMS)
 	}
@@ -316,6 +323,9 @@ func (s Spec) WithDefaults() Spec {
 	setInt(&l.MaxOutboundBytes, DefaultMaxOutboundBytes)
 	setInt(&l.MaxSubscriptionBytes, DefaultMaxSubscriptionBytes)
 	setInt(&l.SlowConsumerWaitMS, DefaultSlowConsumerWaitMS)
+	if l.ClusterAck == "" {
+		l.ClusterAck = ClusterAckAll
+	}
 	if l.MaxMemory == 0 {
 		l.MaxMemory = DefaultMaxMemory
 	}

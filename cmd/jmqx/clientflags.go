@@ -499,6 +499,7 @@ var limitHelp = map[string]struct{ usage, def string }{
 	"max_queued_messages":            {"bound the messages queued per session to `N`", strconv.Itoa(tenant.DefaultMaxQueuedMessages)},
 	"max_queued_bytes":               {"bound the bytes of the QoS 1 and 2 messages one session holds to `BYTES`", strconv.Itoa(tenant.DefaultMaxQueuedBytes)},
 	"max_outbound_bytes":             {"bound the bytes waiting to be written to one slow client to `BYTES`", strconv.Itoa(tenant.DefaultMaxOutboundBytes)},
+	"cluster_ack":                    {"when a publisher is acknowledged in a cluster: `MODE` all (once every node with a matching subscription has the message) or local (once this node has it)", "all"},
 	"slow_consumer_wait_ms":          {"let a subscriber whose queue is full hold its publishers back at most `MILLISECONDS`", strconv.Itoa(tenant.DefaultSlowConsumerWaitMS)},
 	"max_memory":                     {"bound the tenant's memory to `BYTES` (at least 1048576)", strconv.Itoa(tenant.DefaultMaxMemory)},
 	"max_session_expiry":             {"cap the session expiry interval at `SECONDS`", strconv.Itoa(tenant.DefaultMaxSessionExpiry)},
@@ -534,6 +535,8 @@ func limitFlags() []cli.Flag {
 			flag = &cli.Uint64Flag{Name: name, Usage: usage, Category: categoryLimits, DefaultText: def}
 		case k == reflect.Float32 || k == reflect.Float64:
 			flag = &cli.Float64Flag{Name: name, Usage: usage, Category: categoryLimits, DefaultText: def}
+		case k == reflect.String:
+			flag = &cli.StringFlag{Name: name, Usage: usage, Category: categoryLimits, DefaultText: def}
 		case k == reflect.Slice && f.Type.Elem().Kind() == reflect.Int:
 			flag = &cli.StringFlag{Name: name, Usage: usage, Category: categoryLimits, DefaultText: def}
 		case k == reflect.Pointer && f.Type.Elem().Kind() == reflect.Bool:
@@ -572,6 +575,8 @@ func applyLimitFlags(r *clientRun, l *tenant.Limits) error {
 			fv.SetUint(n)
 		case k == reflect.Float32 || k == reflect.Float64:
 			fv.SetFloat(c.Float64(name))
+		case k == reflect.String:
+			fv.SetString(c.String(name))
 		case k == reflect.Slice:
 			list, err := parseIntList(c.String(name))
 			if err != nil {

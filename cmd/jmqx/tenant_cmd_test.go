@@ -84,6 +84,8 @@ func limitFlagValue(f reflect.StructField) string {
 		return "4,5"
 	case k == reflect.Pointer:
 		return "false"
+	case f.Name == "ClusterAck":
+		return "local"
 	case f.Name == "MaxQoS":
 		return "1"
 	case f.Name == "MaxMemory":
