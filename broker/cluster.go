@@ -37,6 +37,13 @@ type Peers interface {
 	Forward(m *packet.Publish, done func()) (forwarded, wait bool)
 }
 
+// SysReporter is implemented by Peers that report figures: the broker
+// publishes each under $SYS/broker/cluster/{name} with the other $SYS
+// topics. Names are topic levels joined by "/", without wildcards.
+type SysReporter interface {
+	SysValues() map[string]int64
+}
+
 // ErrPeersLate is returned by SetPeers on a broker that already has
 // subscriptions: its routes would be missing from the cluster.
 var ErrPeersLate = errors.New("broker: peers set after subscriptions were made")

@@ -51,6 +51,11 @@ func (b *Broker) publishSys() {
 	for _, v := range values {
 		b.routeMessage(newRetainedValue(v.topic, v.value), now)
 	}
+	if r, ok := b.peers.(SysReporter); ok {
+		for name, n := range r.SysValues() {
+			b.routeMessage(newRetainedValue("$SYS/broker/cluster/"+name, i64(n)), now)
+		}
+	}
 	for cause, n := range st.Drops {
 		b.routeMessage(newRetainedValue("$SYS/broker/messages/dropped/"+sysName(cause), i64(n)), now)
 	}

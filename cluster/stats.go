@@ -1,5 +1,7 @@
 package cluster
 
+import "strings"
+
 // PeerStats are one tenant's forwarding figures with one peer.
 type PeerStats struct {
 	// ForwardedOut and ForwardedOutBytes count the messages (and their
@@ -83,4 +85,40 @@ func (c *Cluster) Stats(tenant string) (TenantStats, bool) {
 // NodeStats returns this node's cluster-wide figures.
 func (c *Cluster) NodeStats() NodeStats {
 	return NodeStats{SubackTimeouts: c.subackTimeouts.Load(), Resyncs: c.resyncs.Load(), LinkErrors: c.linkErrors.Load()}
+}
+
+// SysValues implements broker.SysReporter: the tenant's figures under
+// $SYS/broker/cluster/: routes/local, routes/remote, and per peer
+// peers/{peer}/forwarded/out (and /bytes), forwarded/in (and /bytes),
+// awaiting-ack, dropped, ack-timeouts, duplicates and routes.
+func (t *tenantPeers) SysValues() map[string]int64 {
+	st, ok := t.c.Stats(t.name)
+	if !ok {
+		return nil
+	}
+	out := map[string]int64{"routes/local": int64(st.LocalRoutes), "routes/remote": int64(st.RemoteRoutes)}
+	for peer, p := range st.Peers {
+		k := "peers/" + topicLevel(peer) + "/"
+		out[k+"forwarded/out"] = p.ForwardedOut
+		out[k+"forwarded/out/bytes"] = p.ForwardedOutBytes
+		out[k+"forwarded/in"] = p.ForwardedIn
+		out[k+"forwarded/in/bytes"] = p.ForwardedInBytes
+		out[k+"awaiting-ack"] = p.AwaitingAck
+		out[k+"dropped"] = p.Dropped
+		out[k+"ack-timeouts"] = p.AckTimeouts
+		out[k+"duplicates"] = p.Duplicates
+		out[k+"routes"] = int64(p.Routes)
+	}
+	return out
+}
+
+// topicLevel makes a node name one topic level.
+func topicLevel(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch r {
+		case '/', '+', '#', 0:
+			return '_'
+		}
+		return r
+	}, s)
 }

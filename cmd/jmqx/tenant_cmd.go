@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -377,8 +378,32 @@ func runTenantStatus(r *clientRun) error {
 		for _, s := range failed {
 			fmt.Fprintf(w, "%s: %s\n", s.Node, s.Error)
 		}
-		return nil
+		return printForwarding(w, st)
 	})
+}
+
+// printForwarding prints, when any node forwards, each node's forwarding
+// with each peer: one row per node and peer.
+func printForwarding(w io.Writer, st []admin.NodeStatus) error {
+	rows := 0
+	for _, s := range st {
+		rows += len(s.Peers)
+	}
+	if rows == 0 {
+		return nil
+	}
+	fmt.Fprintln(w)
+	t := newTable(w, "NODE", "PEER", "ROUTES", "FWD OUT", "FWD IN", "AWAITING ACK", "DROPPED", "ACK TIMEOUTS", "DUPLICATES")
+	i64 := func(v int64) string { return strconv.FormatInt(v, 10) }
+	for _, s := range st {
+		peers := slices.Sorted(maps.Keys(s.Peers))
+		for _, peer := range peers {
+			p := s.Peers[peer]
+			t.row(s.Node, peer, strconv.Itoa(p.Routes), i64(p.ForwardedOut), i64(p.ForwardedIn), i64(p.AwaitingAck),
+				i64(p.Dropped), i64(p.AckTimeouts), i64(p.Duplicates))
+		}
+	}
+	return t.flush()
 }
 
 // applyResult is one tenant of tenant apply --json --dry-run.
