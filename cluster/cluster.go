@@ -46,6 +46,9 @@ type Cluster struct {
 	wg     sync.WaitGroup
 	done   chan struct{}
 
+	// versions numbers every change of this node's routes, all tenants.
+	versions atomic.Uint64
+
 	subackTimeouts atomic.Int64
 	resyncs        atomic.Int64
 	linkErrors     atomic.Int64
@@ -196,7 +199,7 @@ func (c *Cluster) Detach(name string) {
 	}
 	t.mu.Lock()
 	t.detached = true
-	v := t.local.version + 1
+	v := c.nextVersion()
 	t.local = newLocalRoutes()
 	t.local.version = v
 	fr := frame(frameDropTenant, func(b []byte) []byte { return appendUint(appendString(b, name), v) })
@@ -209,6 +212,9 @@ func (c *Cluster) Detach(name string) {
 	t.waiters = nil
 	t.mu.Unlock()
 }
+
+// nextVersion returns the version of a new change of this node's routes.
+func (c *Cluster) nextVersion() uint64 { return c.versions.Add(1) }
 
 // tenant returns an attached tenant, nil if none.
 func (c *Cluster) tenant(name string) *tenantPeers {

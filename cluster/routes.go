@@ -9,7 +9,8 @@ import (
 
 // localRoutes is this node's routes for one tenant: the filters it has
 // local subscribers for. Each node is the only writer of its own routes.
-// version counts the changes; hash is the XOR of the entries' hashes, so
+// version is that of the last change, from a counter of the whole node, so
+// that a tenant removed and created again never reuses one; hash is the XOR of the entries' hashes, so
 // that a digest (version, hash) tells a peer whether its copy is whole.
 type localRoutes struct {
 	version uint64
@@ -19,8 +20,9 @@ type localRoutes struct {
 
 func newLocalRoutes() *localRoutes { return &localRoutes{entries: make(map[string]uint64)} }
 
-// apply records a change; false when it changes nothing.
-func (l *localRoutes) apply(filter string, added bool) bool {
+// apply records a change as version next(); false when it changes
+// nothing.
+func (l *localRoutes) apply(filter string, added bool, next func() uint64) bool {
 	_, ok := l.entries[filter]
 	if ok == added {
 		return false
@@ -30,7 +32,7 @@ func (l *localRoutes) apply(filter string, added bool) bool {
 	} else {
 		delete(l.entries, filter)
 	}
-	l.version++
+	l.version = next()
 	l.hash ^= entryHash(filter)
 	return true
 }

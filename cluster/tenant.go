@@ -38,7 +38,7 @@ type routeWaiter struct {
 func (t *tenantPeers) RouteChanged(filter string, added bool) <-chan struct{} {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.detached || !t.local.apply(filter, added) {
+	if t.detached || !t.local.apply(filter, added, t.c.nextVersion) {
 		return nil
 	}
 	v := t.local.version
