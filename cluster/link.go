@@ -243,7 +243,11 @@ func (l *link) dial() (net.Conn, error) {
 		return nil, err
 	}
 	if l.c.cfg.TLS != nil {
-		conn = tls.Client(conn, l.c.cfg.TLS.Clone())
+		tc := l.c.cfg.TLS.Clone()
+		if tc.ServerName == "" { // as tls.Dial does: the certificate must name the address dialed
+			tc.ServerName, _, _ = net.SplitHostPort(l.addr)
+		}
+		conn = tls.Client(conn, tc)
 	}
 	if err := l.handshake(conn); err != nil {
 		_ = conn.Close()
