@@ -52,6 +52,10 @@ type Cluster struct {
 	subackTimeouts atomic.Int64
 	resyncs        atomic.Int64
 	linkErrors     atomic.Int64
+	// fwdIDs numbers the forwards of every link: a link made anew to a
+	// peer (dead, then alive again) continues above the ids the peer
+	// has seen from this boot, which it would drop as duplicates.
+	fwdIDs atomic.Uint64
 }
 
 // peerState is what gossip last said of a node.

@@ -115,7 +115,7 @@ func (c *Config) setDefaults() {
 		c.Label = DefaultLabel
 	}
 	if c.Dial == nil {
-		d := net.Dialer{Timeout: 5 * time.Second}
+		d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: localTCPAddr(c.LinkAddr)}
 		c.Dial = func(addr string) (net.Conn, error) { return d.Dial("tcp", addr) }
 	}
 }
@@ -143,4 +143,19 @@ func (c *Config) validate() error {
 		errs = append(errs, errors.New("cluster: byte limits must not be negative"))
 	}
 	return errors.Join(errs...)
+}
+
+// localTCPAddr is the address outgoing connections are made from: the
+// host of bind when it is a specific IP (so that the peers, which hear only
+// the members' addresses, see that one), else nil (the kernel's choice).
+func localTCPAddr(bind string) *net.TCPAddr {
+	host, _, err := net.SplitHostPort(bind)
+	if err != nil {
+		return nil
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || ip.IsUnspecified() {
+		return nil
+	}
+	return &net.TCPAddr{IP: ip}
 }

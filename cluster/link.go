@@ -127,7 +127,7 @@ func (l *link) forward(t *tenantPeers, peer string, body []byte, groups []string
 		}
 		return false
 	}
-	l.nextID++
+	l.nextID = l.c.fwdIDs.Add(1)
 	l.pending = append(l.pending, &pendingFwd{id: l.nextID, body: body, groups: groups, g: g, at: now, pc: pc, size: size})
 	l.bytes += size
 	l.cond.Signal()

@@ -38,7 +38,7 @@ func (c *Cluster) startGossip() error {
 	if err != nil {
 		return fmt.Errorf("cluster: gossip address %s: %w", c.cfg.GossipAddr, err)
 	}
-	c.transport = newFilterTransport(nt, c.allowed)
+	c.transport = newFilterTransport(nt, c.allowed, localTCPAddr(c.cfg.GossipAddr))
 	bound := &net.TCPAddr{IP: net.ParseIP(host), Port: nt.GetAutoBindPort()}
 	c.gossipAdv = advertised(c.cfg.GossipAdvertise, bound)
 	advHost, advPort, _ := net.SplitHostPort(c.gossipAdv)
@@ -145,8 +145,18 @@ func (c *Cluster) Members() []Member {
 type events struct{ c *Cluster }
 
 func (e *events) NotifyJoin(n *memberlist.Node)   { e.c.events.push(nodeEvent(n)) }
-func (e *events) NotifyLeave(n *memberlist.Node)  { e.c.events.push(nodeEvent(n)) }
 func (e *events) NotifyUpdate(n *memberlist.Node) { e.c.events.push(nodeEvent(n)) }
+
+// NotifyLeave reports a node dead or departed. memberlist v0.6.0 hands it
+// a Node whose State is never set (nodeState.State shadows it), which
+// nodeEvent would read as alive.
+func (e *events) NotifyLeave(n *memberlist.Node) {
+	ev := nodeEvent(n)
+	if ev.state == "alive" || ev.state == "suspect" {
+		ev.state = "dead"
+	}
+	e.c.events.push(ev)
+}
 
 // event is a node's new gossip state.
 type event struct {
@@ -402,6 +412,7 @@ func (w *mlWriter) Write(p []byte) (int, error) {
 type filterTransport struct {
 	*memberlist.NetTransport
 	allowed func(net.Addr) bool
+	local   *net.TCPAddr // where streams are dialed from; nil: the kernel's choice
 	packets chan *memberlist.Packet
 	streams chan net.Conn
 	quit    chan struct{} // closed at Shutdown: drop what still arrives
@@ -409,8 +420,8 @@ type filterTransport struct {
 	wg      sync.WaitGroup
 }
 
-func newFilterTransport(nt *memberlist.NetTransport, allowed func(net.Addr) bool) *filterTransport {
-	t := &filterTransport{NetTransport: nt, allowed: allowed, packets: make(chan *memberlist.Packet),
+func newFilterTransport(nt *memberlist.NetTransport, allowed func(net.Addr) bool, local *net.TCPAddr) *filterTransport {
+	t := &filterTransport{NetTransport: nt, allowed: allowed, local: local, packets: make(chan *memberlist.Packet),
 		streams: make(chan net.Conn), quit: make(chan struct{}), stopped: make(chan struct{})}
 	t.wg.Add(2)
 	go func() {
@@ -449,6 +460,17 @@ func newFilterTransport(nt *memberlist.NetTransport, allowed func(net.Addr) bool
 		}
 	}()
 	return t
+}
+
+// DialTimeout implements memberlist.Transport, from the bound address.
+func (t *filterTransport) DialTimeout(addr string, timeout time.Duration) (net.Conn, error) {
+	d := net.Dialer{Timeout: timeout, LocalAddr: t.local}
+	return d.Dial("tcp", addr)
+}
+
+// DialAddressTimeout implements memberlist.NodeAwareTransport.
+func (t *filterTransport) DialAddressTimeout(a memberlist.Address, timeout time.Duration) (net.Conn, error) {
+	return t.DialTimeout(a.Addr, timeout)
 }
 
 // PacketCh implements memberlist.Transport.
