@@ -30,11 +30,19 @@ type Peers interface {
 	RouteChanged(filter string, added bool) <-chan struct{}
 	// Forward hands a message published on this node to the peers with a
 	// matching route, and reports whether there was one. m is valid for
-	// the call only. With done != nil, wait is true when done will be
-	// called once every such peer has the message in its sessions (or
-	// has left the cluster, or a bounded wait has passed), and false,
-	// done never called, when there is nothing to wait for.
-	Forward(m *packet.Publish, done func()) (forwarded, wait bool)
+	// the call only. With w != nil, wait is true when w.Forwarded will be
+	// called, once, when every such peer has the message in its sessions
+	// (or has left the cluster, or a bounded wait has passed), and false,
+	// w never called, when there is nothing to wait for.
+	Forward(m *packet.Publish, w ForwardWaiter) (forwarded, wait bool)
+}
+
+// ForwardWaiter waits for the peers that should have a forwarded message
+// (a publisher's PUBACK or PUBREC).
+type ForwardWaiter interface {
+	// Forwarded is called once every peer has the message; it does not
+	// block.
+	Forwarded()
 }
 
 // SysReporter is implemented by Peers that report figures: the broker
@@ -135,12 +143,15 @@ func (b *Broker) unsubscribeTrie(filter string, s *session) {
 	b.peers.RouteChanged(filter, false)
 }
 
-// forward hands the message r routes to the peers; done (may be nil) as in
+// forward hands the message r routes to the peers; w (may be nil) as in
 // Peers.Forward.
-func (r *route) forward(done func()) (forwarded, wait bool) {
+func (r *route) forward(w ForwardWaiter) (forwarded, wait bool) {
 	p := r.b.peers
 	if p == nil || r.remote {
 		return false, false
+	}
+	if r.pub != nil && r.pub.Props.Present&^forwardedProps == 0 {
+		return p.Forward(r.pub, w) // as received: nothing to take out
 	}
 	var pub packet.Publish
 	topic, payload, props, retain := r.source()
@@ -152,7 +163,7 @@ func (r *route) forward(done func()) (forwarded, wait bool) {
 		pub.Props.MessageExpiry = uint32(max(left, 1))
 		pub.Props.Set(packet.PropMessageExpiry)
 	}
-	return p.Forward(&pub, done)
+	return p.Forward(&pub, w)
 }
 
 // servesGroup reports whether this delivery serves the shared group g
@@ -177,7 +188,7 @@ func (c *client) forward(qos byte) (*fwdWait, bool) {
 		return nil, fwd
 	}
 	w := &fwdWait{c: c}
-	fwd, wait := c.sc.route.forward(w.finish)
+	fwd, wait := c.sc.route.forward(w)
 	if !wait {
 		return nil, fwd
 	}
@@ -192,9 +203,9 @@ type fwdWait struct {
 	done bool // guarded by c.ackMu
 }
 
-// finish records that the peers have the message and sends the
+// Forwarded records that the peers have the message and sends the
 // acknowledgements it held back, in order.
-func (w *fwdWait) finish() {
+func (w *fwdWait) Forwarded() {
 	w.once.Do(func() {
 		c := w.c
 		c.ackMu.Lock()

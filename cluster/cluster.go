@@ -42,9 +42,10 @@ type Cluster struct {
 	// linkList is links as a slice, replaced whole under mu.
 	linkList atomic.Pointer[[]*link]
 
-	events eventQueue
-	wg     sync.WaitGroup
-	done   chan struct{}
+	events    eventQueue
+	rejoinNow chan struct{} // wakes rejoinLoop (Rejoin)
+	wg        sync.WaitGroup
+	done      chan struct{}
 
 	// versions numbers every change of this node's routes, all tenants.
 	versions atomic.Uint64
@@ -84,7 +85,7 @@ func New(cfg Config, log *zap.Logger) (*Cluster, error) {
 	c := &Cluster{cfg: cfg, log: log.Named("cluster"), epoch: uint64(time.Now().UnixNano()),
 		tenants: make(map[string]*tenantPeers), remote: make(map[string]*remoteRoutes),
 		links: make(map[string]*link), inbound: make(map[string]*inbound), dedup: make(map[string]dedupState),
-		peerInfo: make(map[string]peerState), done: make(chan struct{})}
+		peerInfo: make(map[string]peerState), done: make(chan struct{}), rejoinNow: make(chan struct{}, 1)}
 	c.linkList.Store(&[]*link{})
 	c.events.init()
 	c.linkKey = derive(cfg.Secret, "jmqx link")

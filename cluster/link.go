@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/jmqx/jmqx/broker"
 )
 
 // link is this node's side of the link to one live peer: it dials the
@@ -53,7 +55,7 @@ type pendingFwd struct {
 	id     uint64
 	body   []byte // shared by every peer of the message
 	groups []string
-	g      *fwdGroup // nil once the publisher no longer waits for it
+	w      broker.ForwardWaiter // nil once the publisher no longer waits for it
 	at     time.Time
 	pc     *peerCounters
 	size   int64
@@ -100,7 +102,7 @@ func (l *link) linkState() string {
 
 // forward queues a forward; false when it is dropped (the link is closed,
 // or the peer's queue is full), in which case nobody waits for it.
-func (l *link) forward(t *tenantPeers, peer string, body []byte, groups []string, g *fwdGroup) bool {
+func (l *link) forward(t *tenantPeers, peer string, body []byte, groups []string, w broker.ForwardWaiter) bool {
 	pc := t.counters(peer)
 	size := int64(len(body) + 64)
 	for _, gr := range groups {
@@ -128,7 +130,7 @@ func (l *link) forward(t *tenantPeers, peer string, body []byte, groups []string
 		return false
 	}
 	l.nextID = l.c.fwdIDs.Add(1)
-	l.pending = append(l.pending, &pendingFwd{id: l.nextID, body: body, groups: groups, g: g, at: now, pc: pc, size: size})
+	l.pending = append(l.pending, &pendingFwd{id: l.nextID, body: body, groups: groups, w: w, at: now, pc: pc, size: size})
 	l.bytes += size
 	l.cond.Signal()
 	l.mu.Unlock()
@@ -140,13 +142,13 @@ func (l *link) forward(t *tenantPeers, peer string, body []byte, groups []string
 
 // acknowledged removes the forwards up to id, which the peer has.
 func (l *link) acknowledged(id uint64) {
-	var done []*fwdGroup
+	var done []broker.ForwardWaiter
 	l.mu.Lock()
 	k := 0
 	for k < len(l.pending) && l.pending[k].id <= id {
 		p := l.pending[k]
-		if p.g != nil {
-			done = append(done, p.g)
+		if p.w != nil {
+			done = append(done, p.w)
 		}
 		l.bytes -= p.size
 		p.pc.awaiting.Add(-1)
@@ -157,35 +159,35 @@ func (l *link) acknowledged(id uint64) {
 	l.sent = max(0, l.sent-k)
 	l.scan = max(0, l.scan-k)
 	l.mu.Unlock()
-	for _, g := range done {
-		g.finish()
+	for _, w := range done {
+		w.Forwarded()
 	}
 }
 
 // expireForwards lets publishers go on whose forwards the peer has not
 // acknowledged within ForwardWait; the forwards stay queued.
 func (l *link) expireForwards(now time.Time) {
-	var done []*fwdGroup
+	var done []broker.ForwardWaiter
 	l.mu.Lock()
 	for l.scan < len(l.pending) && now.Sub(l.pending[l.scan].at) >= l.c.cfg.ForwardWait {
 		p := l.pending[l.scan]
-		if p.g != nil {
-			done = append(done, p.g)
-			p.g = nil
+		if p.w != nil {
+			done = append(done, p.w)
+			p.w = nil
 			p.pc.ackTimeouts.Add(1)
 		}
 		l.scan++
 	}
 	l.mu.Unlock()
-	for _, g := range done {
-		g.finish()
+	for _, w := range done {
+		w.Forwarded()
 	}
 }
 
 // close ends the link for good (the peer left or died, or this node
 // stops): nobody waits for its forwards any more.
 func (l *link) close() {
-	var done []*fwdGroup
+	var done []broker.ForwardWaiter
 	l.mu.Lock()
 	if l.state == "closed" {
 		l.mu.Unlock()
@@ -193,8 +195,8 @@ func (l *link) close() {
 	}
 	l.state = "closed"
 	for _, p := range l.pending {
-		if p.g != nil {
-			done = append(done, p.g)
+		if p.w != nil {
+			done = append(done, p.w)
 		}
 		p.pc.awaiting.Add(-1)
 	}
@@ -205,8 +207,8 @@ func (l *link) close() {
 	close(l.quit)
 	l.cond.Broadcast()
 	l.mu.Unlock()
-	for _, g := range done {
-		g.finish()
+	for _, w := range done {
+		w.Forwarded()
 	}
 }
 

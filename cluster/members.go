@@ -38,7 +38,7 @@ func (c *Cluster) startGossip() error {
 	if err != nil {
 		return fmt.Errorf("cluster: gossip address %s: %w", c.cfg.GossipAddr, err)
 	}
-	c.transport = newFilterTransport(nt, c.allowed, localTCPAddr(c.cfg.GossipAddr))
+	c.transport = newFilterTransport(nt, c.allowed, localTCPAddr(c.cfg.GossipAddr), c.log)
 	bound := &net.TCPAddr{IP: net.ParseIP(host), Port: nt.GetAutoBindPort()}
 	c.gossipAdv = advertised(c.cfg.GossipAdvertise, bound)
 	advHost, advPort, _ := net.SplitHostPort(c.gossipAdv)
@@ -83,7 +83,18 @@ func (c *Cluster) rejoinLoop() {
 		case <-c.done:
 			return
 		case <-t.C:
+		case <-c.rejoinNow:
 		}
+	}
+}
+
+// Rejoin joins, without waiting, the Seeds that gossip does not see alive,
+// now rather than at the next RejoinInterval: call it when the members the
+// control plane knows change.
+func (c *Cluster) Rejoin() {
+	select {
+	case c.rejoinNow <- struct{}{}:
+	default:
 	}
 }
 
@@ -413,6 +424,9 @@ type filterTransport struct {
 	*memberlist.NetTransport
 	allowed func(net.Addr) bool
 	local   *net.TCPAddr // where streams are dialed from; nil: the kernel's choice
+	log     *zap.Logger
+	logMu   sync.Mutex
+	lastLog time.Time // of a refusal
 	packets chan *memberlist.Packet
 	streams chan net.Conn
 	quit    chan struct{} // closed at Shutdown: drop what still arrives
@@ -420,8 +434,8 @@ type filterTransport struct {
 	wg      sync.WaitGroup
 }
 
-func newFilterTransport(nt *memberlist.NetTransport, allowed func(net.Addr) bool, local *net.TCPAddr) *filterTransport {
-	t := &filterTransport{NetTransport: nt, allowed: allowed, local: local, packets: make(chan *memberlist.Packet),
+func newFilterTransport(nt *memberlist.NetTransport, allowed func(net.Addr) bool, local *net.TCPAddr, log *zap.Logger) *filterTransport {
+	t := &filterTransport{NetTransport: nt, allowed: allowed, local: local, log: log, packets: make(chan *memberlist.Packet),
 		streams: make(chan net.Conn), quit: make(chan struct{}), stopped: make(chan struct{})}
 	t.wg.Add(2)
 	go func() {
@@ -431,7 +445,9 @@ func newFilterTransport(nt *memberlist.NetTransport, allowed func(net.Addr) bool
 			case <-t.stopped:
 				return
 			case p := <-nt.PacketCh():
-				if allowed(p.From) {
+				if !allowed(p.From) {
+					t.refused(p.From)
+				} else {
 					select {
 					case t.packets <- p:
 					case <-t.quit:
@@ -448,6 +464,7 @@ func newFilterTransport(nt *memberlist.NetTransport, allowed func(net.Addr) bool
 				return
 			case s := <-nt.StreamCh():
 				if !allowed(s.RemoteAddr()) {
+					t.refused(s.RemoteAddr())
 					_ = s.Close()
 					continue
 				}
@@ -460,6 +477,20 @@ func newFilterTransport(nt *memberlist.NetTransport, allowed func(net.Addr) bool
 		}
 	}()
 	return t
+}
+
+// refused logs, at most once every 10 s, that gossip from addr was ignored.
+func (t *filterTransport) refused(addr net.Addr) {
+	t.logMu.Lock()
+	now := time.Now()
+	logIt := now.Sub(t.lastLog) >= 10*time.Second
+	if logIt {
+		t.lastLog = now
+	}
+	t.logMu.Unlock()
+	if logIt {
+		t.log.Warn("gossip ignored: the address is not a cluster member's (logged once every 10 s)", zap.Stringer("remote", addr))
+	}
 }
 
 // DialTimeout implements memberlist.Transport, from the bound address.

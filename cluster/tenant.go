@@ -116,7 +116,7 @@ func (t *tenantPeers) counters(peer string) *peerCounters {
 // Forward implements broker.Peers: the message goes once to each peer with
 // a matching route; a shared group with a member on this node is served
 // here, one without goes to one of the peers that have members.
-func (t *tenantPeers) Forward(m *packet.Publish, done func()) (forwarded, wait bool) {
+func (t *tenantPeers) Forward(m *packet.Publish, w broker.ForwardWaiter) (forwarded, wait bool) {
 	if t.remote.trie.Len() == 0 {
 		return false, false
 	}
@@ -147,24 +147,32 @@ func (t *tenantPeers) Forward(m *packet.Publish, done func()) (forwarded, wait b
 	if len(targets) == 0 {
 		return false, false
 	}
+	pid := m.PacketID
 	m.PacketID = 1 // any: the receiver ignores it, but QoS > 0 needs one
 	body := appendString(make([]byte, 0, len(t.name)+len(m.Topic)+len(m.Payload)+32), t.name)
 	body = m.AppendTo(body, packet.V5)
-	var g *fwdGroup
-	if done != nil && m.QoS > 0 && !t.ackLocal.Load() {
-		g = &fwdGroup{done: done}
-		g.n.Store(int32(len(targets)) + 1) // +1 until every peer has it
+	m.PacketID = pid
+	if w == nil || m.QoS == 0 || t.ackLocal.Load() {
+		for _, tg := range targets {
+			if l := t.c.link(tg.peer); l != nil {
+				l.forward(t, tg.peer, body, tg.groups, nil)
+			}
+		}
+		return true, false
 	}
+	if len(targets) == 1 { // the common case: the publisher waits for one peer
+		l := t.c.link(targets[0].peer)
+		return true, l != nil && l.forward(t, targets[0].peer, body, targets[0].groups, w)
+	}
+	g := &fwdGroup{w: w}
+	g.n.Store(int32(len(targets)) + 1) // +1 until every peer has it
 	for _, tg := range targets {
 		l := t.c.link(tg.peer)
 		if l == nil || !l.forward(t, tg.peer, body, tg.groups, g) {
-			g.finish()
+			g.Forwarded()
 		}
 	}
-	if g == nil || g.n.Add(-1) == 0 {
-		return true, false
-	}
-	return true, true
+	return true, g.n.Add(-1) != 0
 }
 
 // target is one peer a message goes to, with the shared groups it serves.
@@ -189,17 +197,17 @@ func addTarget(ts []target, peer, group string) []target {
 	return append(ts, t)
 }
 
-// fwdGroup counts the peers a publisher's acknowledgement waits for.
+// fwdGroup is a publisher's wait for several peers: the last one's
+// answer (or end) tells the publisher.
 type fwdGroup struct {
-	n    atomic.Int32
-	done func()
+	n atomic.Int32
+	w broker.ForwardWaiter
 }
 
-// finish records one peer's answer (or its end); the last calls done. A
-// nil group is a forward nobody waits for.
-func (g *fwdGroup) finish() {
-	if g != nil && g.n.Add(-1) == 0 {
-		g.done()
+// Forwarded implements broker.ForwardWaiter for one of the peers.
+func (g *fwdGroup) Forwarded() {
+	if g.n.Add(-1) == 0 {
+		g.w.Forwarded()
 	}
 }
 

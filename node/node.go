@@ -380,6 +380,9 @@ func (n *Node) loop(changes <-chan struct{}, unwatch func()) {
 			return
 		case <-changes:
 			_ = n.reconcile()
+			if n.cluster != nil {
+				n.cluster.Rejoin() // a member (or its gossip address) may be new
+			}
 		case <-tick.C:
 			n.rates.sample(n.host.List())
 			if n.dirty.Load() {
