@@ -54,10 +54,10 @@ type Broker struct {
 	mem        *Budget
 	drops      dropLog
 
-	// peers is the cluster (nil: none), set by SetPeers before serving;
+	// peers is the cluster (none: nil), set by SetPeers before serving;
 	// routes counts each filter's subscriptions while there are peers.
 	// routesMu makes a trie change and its route change one step.
-	peers    Peers
+	peers    atomic.Pointer[peersRef]
 	routesMu sync.Mutex
 	routes   map[string]int
 

@@ -64,9 +64,20 @@ func (b *Broker) SetPeers(p Peers) error {
 	if b.subs.Len() > 0 {
 		return ErrPeersLate
 	}
-	b.peers = p
+	b.peers.Store(&peersRef{p})
 	if p != nil && b.routes == nil {
 		b.routes = make(map[string]int)
+	}
+	return nil
+}
+
+// peersRef holds a broker's Peers (see Broker.peers).
+type peersRef struct{ p Peers }
+
+// peersOf returns the broker's Peers, nil if none.
+func (b *Broker) peersOf() Peers {
+	if r := b.peers.Load(); r != nil {
+		return r.p
 	}
 	return nil
 }
@@ -107,7 +118,8 @@ func (b *Broker) DeliverRemote(m *packet.Publish, groups []string) int {
 // the filter's first, tells the peers; the channel (nil without peers or
 // when not new) is closed once they know.
 func (b *Broker) subscribeTrie(filter string, s *session, o subOpts) <-chan struct{} {
-	if b.peers == nil {
+	peers := b.peersOf()
+	if peers == nil {
 		b.subs.Subscribe(filter, s, o)
 		return nil
 	}
@@ -118,7 +130,7 @@ func (b *Broker) subscribeTrie(filter string, s *session, o subOpts) <-chan stru
 	}
 	b.routes[filter]++
 	if b.routes[filter] == 1 {
-		return b.peers.RouteChanged(filter, true)
+		return peers.RouteChanged(filter, true)
 	}
 	return nil
 }
@@ -126,7 +138,8 @@ func (b *Broker) subscribeTrie(filter string, s *session, o subOpts) <-chan stru
 // unsubscribeTrie removes s's subscription to filter from the trie and,
 // when it was the filter's last, tells the peers.
 func (b *Broker) unsubscribeTrie(filter string, s *session) {
-	if b.peers == nil {
+	peers := b.peersOf()
+	if peers == nil {
 		b.subs.Unsubscribe(filter, s)
 		return
 	}
@@ -140,13 +153,13 @@ func (b *Broker) unsubscribeTrie(filter string, s *session) {
 		return
 	}
 	delete(b.routes, filter)
-	b.peers.RouteChanged(filter, false)
+	peers.RouteChanged(filter, false)
 }
 
 // forward hands the message r routes to the peers; w (may be nil) as in
 // Peers.Forward.
 func (r *route) forward(w ForwardWaiter) (forwarded, wait bool) {
-	p := r.b.peers
+	p := r.b.peersOf()
 	if p == nil || r.remote {
 		return false, false
 	}

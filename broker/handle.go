@@ -150,7 +150,7 @@ func (c *client) handlePublish(h packet.FixedHeader, body []byte) error {
 			rc = c.b.overQuota(c, "memory budget", p.Topic)
 		} else {
 			n := c.sc.route.run()
-			if c.b.peers != nil {
+			if c.b.peers.Load() != nil {
 				var fwd bool
 				fw, fwd = c.forward(p.QoS)
 				n += btoi(fwd)

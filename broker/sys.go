@@ -51,7 +51,7 @@ func (b *Broker) publishSys() {
 	for _, v := range values {
 		b.routeMessage(newRetainedValue(v.topic, v.value), now)
 	}
-	if r, ok := b.peers.(SysReporter); ok {
+	if r, ok := b.peersOf().(SysReporter); ok {
 		for name, n := range r.SysValues() {
 			b.routeMessage(newRetainedValue("$SYS/broker/cluster/"+name, i64(n)), now)
 		}

@@ -49,6 +49,7 @@ func (n *Node) startCluster(token string) error {
 	}
 	n.cluster = c
 	n.gossipAdv, n.clusterAdv = c.GossipAddr(), c.LinkAddr()
+	n.peers.setOwn(n.cfg.RaftAdvertise, n.gossipAdv, n.clusterAdv)
 	return nil
 }
 
@@ -70,8 +71,16 @@ func (n *Node) seeds() []cluster.Seed {
 type peerIPs struct {
 	n     *Node
 	mu    sync.Mutex
+	own   []string // this node's addresses
 	index uint64
 	ips   map[string]bool
+}
+
+// setOwn records this node's own addresses.
+func (p *peerIPs) setOwn(addrs ...string) {
+	p.mu.Lock()
+	p.own, p.ips = addrs, nil
+	p.mu.Unlock()
 }
 
 // allowed reports whether ip belongs to a member.
@@ -83,14 +92,13 @@ func (p *peerIPs) allowed(ip net.IP) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.ips == nil || p.index != st.Index {
-		p.ips, p.index = memberIPs(st, p.n), st.Index
+		p.ips, p.index = memberIPs(st, p.own), st.Index
 	}
 	return p.ips[ip.String()]
 }
 
-// memberIPs collects the IP addresses of every member record and of this
-// node's own addresses.
-func memberIPs(st meta.State, n *Node) map[string]bool {
+// memberIPs collects the IP addresses of every member record and of own.
+func memberIPs(st meta.State, own []string) map[string]bool {
 	ips := map[string]bool{}
 	add := func(addr string) {
 		host, _, err := net.SplitHostPort(addr)
@@ -112,7 +120,7 @@ func memberIPs(st meta.State, n *Node) map[string]bool {
 			add(a)
 		}
 	}
-	for _, a := range []string{n.cfg.RaftAdvertise, n.gossipAdv, n.clusterAdv} {
+	for _, a := range own {
 		add(a)
 	}
 	return ips
