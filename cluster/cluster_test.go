@@ -75,7 +75,7 @@ func TestSubscribeThenPublishElsewhere(t *testing.T) {
 	_, nodes := three(t)
 	sub := dial(t, nodes[1], "sub")
 	pub := dial(t, nodes[0], "pub")
-	rounds := 300
+	rounds := 1000
 	if testing.Short() {
 		rounds = 50
 	}

@@ -12,6 +12,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -51,6 +52,9 @@ func readFrame(br *bufio.Reader, buf []byte, limit int) (byte, []byte, []byte, e
 		}
 		m, err := io.ReadAtLeast(br, body[len(body):min(uint64(cap(body)), n)], 1)
 		body = body[:len(body)+m]
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF // the connection ended inside a frame
+		}
 		if err != nil {
 			return 0, nil, body, err
 		}
@@ -139,8 +143,15 @@ type inbound struct {
 	epoch uint64
 	conn  net.Conn
 
+	// resyncing is set while resync requests are being written.
+	resyncing atomic.Bool
+
 	wmu sync.Mutex // guards w
 	w   *bufio.Writer
+
+	// done is closed once the link applies no more frames, nor does the
+	// one it replaced: a peer's links apply its frames one after another.
+	done chan struct{}
 
 	// set by the reader goroutine only
 	fwdAcked uint64            // last forward id acknowledged
@@ -216,6 +227,7 @@ func (c *Cluster) serveInbound(conn net.Conn) {
 		return
 	}
 	err = in.read(br)
+	close(in.done)
 	c.mu.Lock()
 	if c.inbound[in.peer] == in {
 		delete(c.inbound, in.peer)
@@ -256,7 +268,7 @@ func (c *Cluster) acceptHandshake(conn net.Conn) (*inbound, *bufio.Reader, error
 		return nil, nil, fmt.Errorf("a link from a node named as this one (%q)", h.name)
 	}
 	in := &inbound{c: c, peer: h.name, epoch: h.epoch, conn: conn, w: bufio.NewWriterSize(conn, 4096),
-		routeAck: map[string]uint64{}}
+		routeAck: map[string]uint64{}, done: make(chan struct{})}
 	c.mu.Lock()
 	info := c.peerInfo[h.name]
 	if c.closed || info.state != "alive" && info.state != "suspect" {
@@ -265,16 +277,33 @@ func (c *Cluster) acceptHandshake(conn net.Conn) (*inbound, *bufio.Reader, error
 	}
 	old := c.inbound[h.name]
 	c.inbound[h.name] = in
+	c.mu.Unlock()
+	if old != nil {
+		old.close()
+	}
+	if _, err := conn.Write(frame(frameWelcome, func(b []byte) []byte { return b })); err != nil {
+		if old != nil {
+			<-old.done
+		}
+		close(in.done)
+		return nil, nil, fmt.Errorf("send welcome: %w", err)
+	}
+	// The old link's reader may still be applying frames it had read
+	// (the peer sends again what it did not see acknowledged): this link
+	// starts where that one ends, or forwards would be delivered twice.
+	if old != nil {
+		<-old.done
+	}
+	c.mu.Lock()
 	d := c.dedup[h.name]
 	if d.epoch != h.epoch {
 		d = dedupState{epoch: h.epoch}
 		c.dedup[h.name] = d
 	}
-	in.fwdLast, in.fwdAcked = d.last, d.last
+	// fwdAcked stays 0: the first answer acknowledges what the old link
+	// delivered, which the peer sends again if it missed that answer.
+	in.fwdLast = d.last
 	c.mu.Unlock()
-	if old != nil {
-		old.close()
-	}
 	// The peer sends a snapshot of every tenant it lists: its routes of
 	// any other tenant are gone.
 	listed := make(map[string]bool, len(h.tenants))
@@ -291,9 +320,6 @@ func (c *Cluster) acceptHandshake(conn net.Conn) (*inbound, *bufio.Reader, error
 	c.mu.Unlock()
 	for _, r := range stale {
 		r.drop(h.name)
-	}
-	if _, err := conn.Write(frame(frameWelcome, func(b []byte) []byte { return b })); err != nil {
-		return nil, nil, fmt.Errorf("send welcome: %w", err)
 	}
 	_ = conn.SetDeadline(time.Time{})
 	c.log.Info("link from peer up", zap.String("peer", h.name), zap.Stringer("remote", conn.RemoteAddr()))

@@ -372,14 +372,26 @@ func (d *delegate) MergeRemoteState(buf []byte, _ bool) {
 	if in == nil || in.epoch != st.Epoch {
 		return // no link yet, or another boot: the link's snapshot will do
 	}
+	var stale []string
 	for name, dg := range st.Tenants {
 		if c.remoteFor(name).check(st.Name, dg) {
+			stale = append(stale, name)
+		}
+	}
+	// Gossip must not wait on a link: the requests go from a goroutine of
+	// their own, one per link at a time (a later digest asks again).
+	if len(stale) == 0 || !in.resyncing.CompareAndSwap(false, true) {
+		return
+	}
+	go func() {
+		defer in.resyncing.Store(false)
+		for _, name := range stale {
 			c.resyncs.Add(1)
 			c.log.Info("route digest differs: asking the peer for the tenant's routes again",
 				zap.String("peer", st.Name), zap.String("tenant", name))
 			in.requestResync(name)
 		}
-	}
+	}()
 }
 
 // mlWriter turns memberlist's log lines into zap entries at their level.
