@@ -49,6 +49,8 @@ type Cluster struct {
 
 	// versions numbers every change of this node's routes, all tenants.
 	versions atomic.Uint64
+	// tenantGen changes whenever a tenant is attached or detached.
+	tenantGen atomic.Uint64
 
 	subackTimeouts atomic.Int64
 	resyncs        atomic.Int64
@@ -175,10 +177,12 @@ func (c *Cluster) Attach(name string, b *broker.Broker, ackLocal bool) error {
 	t := &tenantPeers{c: c, name: name, b: b, local: newLocalRoutes(), remote: c.remoteLocked(name)}
 	t.ackLocal.Store(ackLocal)
 	c.tenants[name] = t
+	c.tenantGen.Add(1)
 	c.mu.Unlock()
 	if err := b.SetPeers(t); err != nil {
 		c.mu.Lock()
 		delete(c.tenants, name)
+		c.tenantGen.Add(1)
 		c.mu.Unlock()
 		return fmt.Errorf("cluster: tenant %q: %w", name, err)
 	}
@@ -198,6 +202,7 @@ func (c *Cluster) Detach(name string) {
 	c.mu.Lock()
 	t := c.tenants[name]
 	delete(c.tenants, name)
+	c.tenantGen.Add(1)
 	c.mu.Unlock()
 	if t == nil {
 		return

@@ -532,6 +532,7 @@ func FuzzInbound(f *testing.F) {
 				break // the link ends here
 			}
 			n.routes(t)
+			in.saveDedup() // as flushAcks does before it acknowledges
 			if d := n.c.dedup["p"]; d.epoch != 1 || d.last != in.fwdLast {
 				t.Fatalf("dedup %+v, the link delivered up to %d", d, in.fwdLast)
 			}

@@ -154,9 +154,11 @@ type inbound struct {
 	done chan struct{}
 
 	// set by the reader goroutine only
-	fwdAcked uint64            // last forward id acknowledged
-	fwdLast  uint64            // last forward id delivered (or a duplicate)
-	routeAck map[string]uint64 // tenant → version applied, not yet acknowledged
+	tenants    map[string]*tenantPeers // cache of c.tenant, valid for tenantsGen
+	tenantsGen uint64
+	fwdAcked   uint64            // last forward id acknowledged
+	fwdLast    uint64            // last forward id delivered (or a duplicate)
+	routeAck   map[string]uint64 // tenant → version applied, not yet acknowledged
 }
 
 // acceptLoop accepts links until the listener closes.
@@ -227,6 +229,7 @@ func (c *Cluster) serveInbound(conn net.Conn) {
 		return
 	}
 	err = in.read(br)
+	in.saveDedup()
 	close(in.done)
 	c.mu.Lock()
 	if c.inbound[in.peer] == in {
@@ -410,7 +413,7 @@ func (in *inbound) deliver(body []byte, pub *packet.Publish) error {
 		return err
 	}
 	if f.id <= in.fwdLast {
-		if t := in.c.tenant(f.tenant); t != nil {
+		if t := in.tenant(f.tenant); t != nil {
 			t.counters(in.peer).duplicates.Add(1)
 		}
 		return nil // delivered before the link broke: acknowledged again below
@@ -422,23 +425,51 @@ func (in *inbound) deliver(body []byte, pub *packet.Publish) error {
 	if err := pub.Decode(h.Flags, f.publish[hl:], packet.V5, false); err != nil {
 		return fmt.Errorf("%w: forward %d: %v", errFrame, f.id, err)
 	}
-	if t := in.c.tenant(f.tenant); t != nil {
+	if t := in.tenant(f.tenant); t != nil {
 		pc := t.counters(in.peer)
 		pc.inMsgs.Add(1)
 		pc.inBytes.Add(int64(len(f.publish)))
 		t.b.DeliverRemote(pub, f.groups)
 	}
 	in.fwdLast = f.id
-	in.c.mu.Lock()
-	if d := in.c.dedup[in.peer]; d.epoch == in.epoch {
-		in.c.dedup[in.peer] = dedupState{epoch: in.epoch, last: f.id}
-	}
-	in.c.mu.Unlock()
 	return nil
 }
 
+// saveDedup records the last forward delivered, for the next link from the
+// same boot of the peer (before it is acknowledged, and when the link ends).
+func (in *inbound) saveDedup() {
+	in.c.mu.Lock()
+	if d := in.c.dedup[in.peer]; d.epoch == in.epoch && d.last < in.fwdLast {
+		in.c.dedup[in.peer] = dedupState{epoch: in.epoch, last: in.fwdLast}
+	}
+	in.c.mu.Unlock()
+}
+
+// tenant returns an attached tenant, from a cache kept while no tenant is
+// attached or detached.
+func (in *inbound) tenant(name string) *tenantPeers {
+	if gen := in.c.tenantGen.Load(); gen != in.tenantsGen || in.tenants == nil {
+		in.tenants, in.tenantsGen = map[string]*tenantPeers{}, gen
+	}
+	t, ok := in.tenants[name]
+	if !ok {
+		t = in.c.tenant(name)
+		if len(in.tenants) < maxCachedTenants {
+			in.tenants[name] = t
+		}
+	}
+	return t
+}
+
+// maxCachedTenants bounds an inbound link's tenant cache (a peer could name
+// any tenant).
+const maxCachedTenants = 4096
+
 // flushAcks answers for what was applied since the last answer.
 func (in *inbound) flushAcks() error {
+	if in.fwdLast != in.fwdAcked {
+		in.saveDedup()
+	}
 	in.wmu.Lock()
 	defer in.wmu.Unlock()
 	for t, v := range in.routeAck {

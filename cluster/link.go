@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net"
+	"runtime"
 	"sync"
 	"time"
 
@@ -60,6 +61,11 @@ type pendingFwd struct {
 	pc     *peerCounters
 	size   int64
 }
+
+// smallBatch is the number of queued forwards below which a writer that
+// was waiting yields once before writing, so that a burst goes out in one
+// write rather than one write per message.
+const smallBatch = 16
 
 // linkWriteTimeout bounds one flush to a peer; past it the connection is
 // dropped and made again.
@@ -357,8 +363,17 @@ func (l *link) write(conn net.Conn) error {
 	var hdr []byte
 	for {
 		l.mu.Lock()
+		waited := false
 		for len(l.routes) == 0 && len(l.resync) == 0 && l.sent == len(l.pending) && !l.broken && l.state != "closed" {
 			l.cond.Wait()
+			waited = true
+		}
+		if waited && len(l.pending)-l.sent < smallBatch {
+			// Woken by the first forward of a burst: let the publishers
+			// running now add theirs, and write them in one go.
+			l.mu.Unlock()
+			runtime.Gosched()
+			l.mu.Lock()
 		}
 		if l.broken || l.state == "closed" {
 			l.mu.Unlock()

@@ -30,6 +30,7 @@ go build -o "$work/jmqx" "$root/cmd/jmqx"
 entries=(
 	"pairs-q1|-scenario pairs -pubs 500 -qos 1 -size 64 -inflight 20 -duration 12s -warmup 2s"
 	"fanin-q0|-scenario fanin -pubs 100 -subs 1 -qos 0 -size 64 -inflight 20 -duration 12s -warmup 2s"
+	"latency-q1|-scenario latency -pubs 20 -qos 1 -size 64 -rate 200 -duration 12s -warmup 2s"
 )
 mqtt=21883
 
@@ -58,6 +59,20 @@ wait_links() {
 	exit 1
 }
 
+# wait_mqtt N: until the default tenant listens on nodes 1..N.
+wait_mqtt() {
+	for i in $(seq 1 "$1"); do
+		for _ in $(seq 1 300); do
+			if (exec 3<>"/dev/tcp/127.0.0.$i/$mqtt") 2>/dev/null; then
+				continue 2
+			fi
+			sleep 0.1
+		done
+		echo "node $i does not serve MQTT on $mqtt; logs in $work" >&2
+		exit 1
+	done
+}
+
 stop_all() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
@@ -79,6 +94,7 @@ for round in $(seq 1 "$rounds"); do
 		if [ $setup = single ]; then
 			start_node 1
 			wait_links 1
+			wait_mqtt 1
 			addrs=127.0.0.1:$mqtt
 			extra=""
 		else
@@ -87,6 +103,7 @@ for round in $(seq 1 "$rounds"); do
 			start_node 2 127.0.0.1:21083
 			start_node 3 127.0.0.1:21083
 			wait_links 3
+			wait_mqtt 3
 			addrs=127.0.0.1:$mqtt,127.0.0.2:$mqtt,127.0.0.3:$mqtt
 			extra="-sub-offset 1"
 		fi
@@ -95,7 +112,11 @@ for round in $(seq 1 "$rounds"); do
 			flags=${e#*|}
 			echo "round $round: $setup $name" >&2
 			# shellcheck disable=SC2086
-			run_entry "$setup $name" "$addrs" "$extra" $flags
+			if ! run_entry "$setup $name" "$addrs" "$extra" $flags; then
+				echo "mqttbench failed; node logs in $work:" >&2
+				tail -n 5 "$work"/node*.log >&2
+				exit 1
+			fi
 		done
 		stop_all
 	done
