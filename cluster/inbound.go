@@ -237,7 +237,7 @@ func (c *Cluster) serveInbound(conn net.Conn) {
 	}
 	c.mu.Unlock()
 	_ = conn.Close()
-	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+	if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) { // read ends only with an error
 		c.linkErrors.Add(1)
 		c.log.Warn("link from peer ended", zap.String("peer", in.peer), zap.Error(err))
 	}

@@ -174,17 +174,6 @@ func (r *remoteRoutes) drop(peer string) int {
 	return len(v.filters)
 }
 
-// count returns how many routes r holds.
-func (r *remoteRoutes) count() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	n := 0
-	for _, v := range r.peers {
-		n += len(v.filters)
-	}
-	return n
-}
-
 // check compares peer's view with the digest the peer gossips and reports
 // whether it needs a resync: same version but another hash, or a version
 // still older than one seen at the previous check.
