@@ -75,14 +75,15 @@ func startBench(tb testing.TB) (*Broker, string) {
 // fanoutRig publishes pre-encoded QoS 0 PUBLISH packets and waits until
 // each of n subscribers has read its copy.
 type fanoutRig struct {
+	b     *Broker
 	pub   *rawClient
 	frame []byte
 	got   chan struct{}
 }
 
 func newFanoutRig(tb testing.TB, subs int, version byte) *fanoutRig {
-	_, addr := startBench(tb)
-	rig := &fanoutRig{got: make(chan struct{}, 1024)}
+	b, addr := startBench(tb)
+	rig := &fanoutRig{b: b, got: make(chan struct{}, 1024)}
 	p := packet.Publish{Topic: "bench/topic", Payload: make([]byte, 64)}
 	rig.frame = p.AppendTo(nil, version)
 	for i := 0; i < subs; i++ {

@@ -107,11 +107,14 @@ func (b *Broker) DeliverRemote(m *packet.Publish, groups []string) int {
 		return 0
 	}
 	b.stats.msgsReceived.Add(1)
-	now := time.Now()
-	var r route
-	r.reset(b, m, nil, nil, now)
+	sc := b.getScratch() // the route's buffers are reused, as a client's are
+	r := &sc.route
+	r.reset(b, m, nil, nil, time.Now())
 	r.groups, r.remote = groups, true
-	return r.run()
+	n := r.run()
+	r.groups = nil
+	b.putScratch(sc)
+	return n
 }
 
 // subscribeTrie adds s's subscription to filter to the trie and, when it is
