@@ -198,7 +198,8 @@ type MemberView struct {
 	Voter       bool   `json:"voter"`
 	Healthy     bool   `json:"healthy"`
 	// Gossip is the member's gossip state as seen from the answering
-	// node: "alive", "suspect", "dead" or "left"; "off" when the
+	// node: "alive" or "dead" ("suspect" and "left" are reserved: the
+	// gossip library reports neither yet); "off" when the
 	// answering node's data plane is off; "" when unknown. Ignored in a
 	// join.
 	Gossip string `json:"gossip"`

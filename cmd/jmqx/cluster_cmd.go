@@ -17,7 +17,8 @@ func clusterCommand(env appEnv) *cli.Command {
 				name:  "members",
 				usage: "list the cluster's members",
 				description: "members lists each member with, as the answering node sees them, its gossip\n" +
-					"state (GOSSIP: alive, suspect, dead or left) and the state of the link to it\n" +
+					"state (GOSSIP: alive or dead; memberlist v0.6.0 reports neither suspect nor\n" +
+					"left) and the state of the link to it\n" +
 					"(LINK: up, down, connecting, or self for the answering node); both are off\n" +
 					"when the answering node's data plane is off, and - when unknown.",
 				run: runClusterMembers,
