@@ -443,7 +443,16 @@ func TestCutLinksKeepAcknowledgedMessages(t *testing.T) {
 		return nil
 	})
 	faults[victim.name].set(cut)
-	time.Sleep(time.Second) // the cut lasts a second
+	testwait.Until(t, waitFor, func() error { // the cut holds until every peer has lost its link to the victim
+		for _, x := range nodes {
+			for _, m := range x.c.Members() {
+				if x != victim && m.Name == victim.name && m.Link == "up" {
+					return fmt.Errorf("%s's link to %s is still up", x.name, victim.name)
+				}
+			}
+		}
+		return nil
+	})
 	faults[victim.name].set(healthy)
 
 	acked := l.finish(perPublisher)

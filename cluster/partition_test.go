@@ -169,13 +169,18 @@ func TestPartitionLongerThanGossipToTheDead(t *testing.T) {
 	}
 	sub.sub(t, "during/#", 1)
 
-	// The schedule, not a wait: the cut outlasts GossipToTheDeadTime after
-	// the deaths, past which gossip contacts none of them again; only the
-	// re-join of the Seeds can heal it.
-	time.Sleep(toTheDead + 2*time.Second)
-	if err := routesOf(others[0], 0)(); err != nil {
-		t.Fatalf("the partition leaked: %v", err)
-	}
+	// The cut holds until it has outlasted GossipToTheDeadTime after the
+	// deaths, past which gossip contacts none of them again: only the
+	// re-join of the Seeds can heal it. It must not leak meanwhile.
+	testwait.Until(t, toTheDead+15*time.Second, func() error {
+		if err := errors.Join(routesOf(others[0], 0)(), allDead(iso, others)); err != nil {
+			t.Fatalf("the partition leaked: %v", err)
+		}
+		if time.Since(dead) < toTheDead+2*time.Second {
+			return errors.New("the cut has not outlasted GossipToTheDeadTime yet")
+		}
+		return nil
+	})
 
 	healed := time.Now()
 	p.heal()

@@ -192,9 +192,11 @@ func casWriter(c *faultCluster, led *faultLedger, w int, rng *rand.Rand, stop <-
 func applyOnLeader(c *faultCluster, t CommandType, payload any) error {
 	i := c.leader()
 	if i < 0 {
-		// Back off briefly (an election takes a few ms in memory) rather
-		// than spin; the writer retries with the next command.
-		time.Sleep(2 * time.Millisecond)
+		// Wait, briefly, for a node to learn of a leader (an election
+		// takes a few ms in memory); the writer retries either way.
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		defer cancel()
+		_ = c.store(0).WaitLeader(ctx)
 		return errNoLeader
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
