@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jmqx/jmqx/broker/packet"
+	"github.com/jmqx/jmqx/internal/packet"
 	"github.com/jmqx/jmqx/internal/testwait"
 )
 

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jmqx/jmqx/broker/packet"
+	"github.com/jmqx/jmqx/internal/packet"
 )
 
 // rawClient is a test MQTT client that encodes nothing per message, so

@@ -3,7 +3,7 @@ package broker
 import (
 	"time"
 
-	"github.com/jmqx/jmqx/broker/packet"
+	"github.com/jmqx/jmqx/internal/packet"
 )
 
 // attach binds c to the session of its client identifier: it takes the

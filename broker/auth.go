@@ -5,7 +5,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/jmqx/jmqx/broker/packet"
+	"github.com/jmqx/jmqx/internal/packet"
 )
 
 // enhancedAuth runs MQTT 5 enhanced authentication for a CONNECT carrying

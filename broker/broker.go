@@ -11,8 +11,8 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/jmqx/jmqx/broker/packet"
-	"github.com/jmqx/jmqx/broker/topics"
+	"github.com/jmqx/jmqx/internal/packet"
+	"github.com/jmqx/jmqx/internal/topics"
 )
 
 // ErrClosed is returned by Serve, ServeConn, Publish and Subscribe once

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jmqx/jmqx/broker/packet"
+	"github.com/jmqx/jmqx/internal/packet"
 )
 
 func TestBudgetChargesParentAndRefusesPastLimit(t *testing.T) {

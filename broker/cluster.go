@@ -5,7 +5,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/jmqx/jmqx/broker/packet"
+	"github.com/jmqx/jmqx/internal/packet"
 )
 
 // Peers connects a broker to the other nodes of a cluster; package cluster

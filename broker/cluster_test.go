@@ -3,7 +3,7 @@ package broker
 import (
 	"testing"
 
-	"github.com/jmqx/jmqx/broker/packet"
+	"github.com/jmqx/jmqx/internal/packet"
 )
 
 // TestDeliverRemoteAllocs guards the receiving side of the cluster: a QoS 0

@@ -3,7 +3,7 @@ package broker
 import (
 	"strings"
 
-	"github.com/jmqx/jmqx/broker/packet"
+	"github.com/jmqx/jmqx/internal/packet"
 )
 
 // pubSpec describes one outgoing PUBLISH.

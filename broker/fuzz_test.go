@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jmqx/jmqx/broker/packet"
+	"github.com/jmqx/jmqx/internal/packet"
 )
 
 // FuzzConn feeds arbitrary bytes to a broker connection after a valid

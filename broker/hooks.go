@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"net"
 
-	"github.com/jmqx/jmqx/broker/packet"
+	"github.com/jmqx/jmqx/internal/packet"
 )
 
 // ClientInfo describes a connected (or connecting) client. Hooks receive it

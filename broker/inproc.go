@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/jmqx/jmqx/broker/packet"
+	"github.com/jmqx/jmqx/internal/packet"
 )
 
 // Publish publishes an application message from inside the process, as if

@@ -5,7 +5,7 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/jmqx/jmqx/broker/packet"
+	"github.com/jmqx/jmqx/internal/packet"
 )
 
 // Message is an application message as hooks and in-process subscribers see

@@ -8,7 +8,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/jmqx/jmqx/broker/packet"
+	"github.com/jmqx/jmqx/internal/packet"
 )
 
 // readBufSize is the size of pooled read buffers; larger packets get a

@@ -3,8 +3,8 @@ package broker
 import (
 	"time"
 
-	"github.com/jmqx/jmqx/broker/packet"
-	"github.com/jmqx/jmqx/broker/topics"
+	"github.com/jmqx/jmqx/internal/packet"
+	"github.com/jmqx/jmqx/internal/topics"
 )
 
 // route decides who receives one application message: it matches the

@@ -4,7 +4,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/jmqx/jmqx/broker/packet"
+	"github.com/jmqx/jmqx/internal/packet"
 )
 
 // The outbound window: QoS 1/2 messages sent to a session's client and

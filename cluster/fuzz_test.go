@@ -15,7 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/jmqx/jmqx/broker"
-	"github.com/jmqx/jmqx/broker/packet"
+	"github.com/jmqx/jmqx/internal/packet"
 	"github.com/jmqx/jmqx/internal/testwait"
 )
 

@@ -4,7 +4,7 @@ import (
 	"hash/fnv"
 	"sync"
 
-	"github.com/jmqx/jmqx/broker/topics"
+	"github.com/jmqx/jmqx/internal/topics"
 )
 
 // localRoutes is this node's routes for one tenant: the filters it has

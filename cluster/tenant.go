@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/jmqx/jmqx/broker"
-	"github.com/jmqx/jmqx/broker/packet"
+	"github.com/jmqx/jmqx/internal/packet"
 )
 
 // tenantPeers is one tenant's side of the cluster: the broker.Peers of its

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/jmqx/jmqx/broker"
-	"github.com/jmqx/jmqx/broker/packet"
+	"github.com/jmqx/jmqx/internal/packet"
 )
 
 // Bounded memory and time before CONNECT: what a connection that has not

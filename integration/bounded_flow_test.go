@@ -15,7 +15,7 @@ import (
 	"github.com/eclipse/paho.golang/paho"
 
 	"github.com/jmqx/jmqx/broker"
-	"github.com/jmqx/jmqx/broker/packet"
+	"github.com/jmqx/jmqx/internal/packet"
 )
 
 // Bounded outbound flow: what subscribers that read slowly, or not at all,

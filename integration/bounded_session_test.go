@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/jmqx/jmqx/broker"
-	"github.com/jmqx/jmqx/broker/packet"
+	"github.com/jmqx/jmqx/internal/packet"
 )
 
 // Bounded sessions: what a session may hold, what a client may write, and

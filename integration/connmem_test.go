@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/jmqx/jmqx/broker"
-	"github.com/jmqx/jmqx/broker/packet"
+	"github.com/jmqx/jmqx/internal/packet"
 )
 
 // heapAndStacks returns the bytes of live heap objects and goroutine

@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"github.com/jmqx/jmqx/broker"
-	"github.com/jmqx/jmqx/broker/packet"
+	"github.com/jmqx/jmqx/internal/packet"
 )
 
 // Run-time control of a broker: Broker.Disconnect (with a Server

@@ -9,7 +9,7 @@ import (
 	"github.com/eclipse/paho.golang/paho"
 
 	"github.com/jmqx/jmqx/broker"
-	"github.com/jmqx/jmqx/broker/packet"
+	"github.com/jmqx/jmqx/internal/packet"
 )
 
 // TestFanInFlowControlLosesNothing: many publishers flood one subscriber

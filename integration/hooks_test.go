@@ -11,7 +11,7 @@ import (
 	"github.com/eclipse/paho.golang/paho"
 
 	"github.com/jmqx/jmqx/broker"
-	"github.com/jmqx/jmqx/broker/packet"
+	"github.com/jmqx/jmqx/internal/packet"
 )
 
 // denyPrefix is an Authorizer refusing topics and filters under "secret/".

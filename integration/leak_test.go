@@ -8,7 +8,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/jmqx/jmqx/broker"
-	"github.com/jmqx/jmqx/broker/packet"
+	"github.com/jmqx/jmqx/internal/packet"
 )
 
 // After Shutdown returns, no goroutine of the broker is left: not the

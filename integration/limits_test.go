@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/jmqx/jmqx/broker"
-	"github.com/jmqx/jmqx/broker/packet"
+	"github.com/jmqx/jmqx/internal/packet"
 )
 
 // connectedRaw returns an accepted raw client of version.

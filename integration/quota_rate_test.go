@@ -11,7 +11,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/jmqx/jmqx/broker"
-	"github.com/jmqx/jmqx/broker/packet"
+	"github.com/jmqx/jmqx/internal/packet"
 )
 
 // Publish rates: per client (DISCONNECT 0x96) and for the whole broker

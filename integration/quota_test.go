@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/jmqx/jmqx/broker"
-	"github.com/jmqx/jmqx/broker/packet"
+	"github.com/jmqx/jmqx/internal/packet"
 )
 
 // Quotas: connection rate and count, subscriptions per client, the

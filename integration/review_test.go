@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/jmqx/jmqx/broker"
-	"github.com/jmqx/jmqx/broker/packet"
+	"github.com/jmqx/jmqx/internal/packet"
 )
 
 // publishes encodes PUBLISH packets with packet identifiers from..to, each

@@ -8,7 +8,7 @@ import (
 	"github.com/eclipse/paho.golang/paho"
 
 	"github.com/jmqx/jmqx/broker"
-	"github.com/jmqx/jmqx/broker/packet"
+	"github.com/jmqx/jmqx/internal/packet"
 )
 
 // waitConnected waits until the broker counts k connected clients, so that

@@ -16,8 +16,8 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/jmqx/jmqx/broker"
-	"github.com/jmqx/jmqx/broker/packet"
 	"github.com/jmqx/jmqx/internal/certgen"
+	"github.com/jmqx/jmqx/internal/packet"
 )
 
 // Certificates rotate without a restart: after the files are replaced and

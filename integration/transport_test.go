@@ -14,8 +14,8 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/jmqx/jmqx/broker"
-	"github.com/jmqx/jmqx/broker/packet"
 	"github.com/jmqx/jmqx/internal/certgen"
+	"github.com/jmqx/jmqx/internal/packet"
 	"github.com/jmqx/jmqx/listeners"
 )
 

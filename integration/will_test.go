@@ -8,7 +8,7 @@ import (
 	"github.com/eclipse/paho.golang/paho"
 
 	"github.com/jmqx/jmqx/broker"
-	"github.com/jmqx/jmqx/broker/packet"
+	"github.com/jmqx/jmqx/internal/packet"
 )
 
 // The will is published when the network connection is lost

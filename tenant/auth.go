@@ -8,7 +8,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/jmqx/jmqx/broker"
-	"github.com/jmqx/jmqx/broker/packet"
+	"github.com/jmqx/jmqx/internal/packet"
 )
 
 // Credential is the ClientInfo.AuthTag of a client authenticated by a

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/jmqx/jmqx/broker"
-	"github.com/jmqx/jmqx/broker/packet"
+	"github.com/jmqx/jmqx/internal/packet"
 )
 
 func mustAccess(t testing.TB, s Spec) *access {

@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/jmqx/jmqx/broker"
-	"github.com/jmqx/jmqx/broker/packet"
+	"github.com/jmqx/jmqx/internal/packet"
 )
 
 func FuzzSpecJSON(f *testing.F) {

@@ -12,7 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/jmqx/jmqx/broker"
-	"github.com/jmqx/jmqx/broker/packet"
+	"github.com/jmqx/jmqx/internal/packet"
 )
 
 // Host runs one broker per tenant, each with its own listeners, and

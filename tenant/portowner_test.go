@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jmqx/jmqx/broker/packet"
+	"github.com/jmqx/jmqx/internal/packet"
 )
 
 // A second tenant on a port the first configures is refused before it is

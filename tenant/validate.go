@@ -9,7 +9,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/jmqx/jmqx/broker/packet"
+	"github.com/jmqx/jmqx/internal/packet"
 )
 
 // Defaults of Limits, documented on its fields.

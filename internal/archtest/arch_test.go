@@ -32,7 +32,7 @@ type rule struct {
 // restrictions. Add a line when a package or an arrow appears.
 var rules = []rule{
 	{
-		pkg:        "broker/packet/...",
+		pkg:        "internal/packet/...",
 		onlyStdlib: true,
 		why:        "the MQTT codec knows nothing of sockets or sessions and imports only the standard library",
 	},
@@ -52,7 +52,7 @@ var rules = []rule{
 		why:        "the tests' way of waiting is a leaf every package's tests may use",
 	},
 	{
-		pkg:        "broker/topics/...",
+		pkg:        "internal/topics/...",
 		onlyStdlib: true,
 		why:        "topic matching imports only the standard library",
 	},
@@ -259,8 +259,8 @@ func TestViolationsCatchBrokenArrows(t *testing.T) {
 	pkgs := []goPackage{
 		{ImportPath: "fmt", Standard: true},
 		{ImportPath: "github.com/other/x", Module: other},
-		{ImportPath: mod + "/broker/packet", Module: own, Deps: []string{"fmt", "github.com/other/x"}},
-		{ImportPath: mod + "/broker", Module: own, Deps: []string{"fmt", mod + "/broker/packet", mod + "/tenant"}},
+		{ImportPath: mod + "/internal/packet", Module: own, Deps: []string{"fmt", "github.com/other/x"}},
+		{ImportPath: mod + "/broker", Module: own, Deps: []string{"fmt", mod + "/internal/packet", mod + "/tenant"}},
 		{ImportPath: mod + "/listeners", Module: own, Deps: []string{"fmt", mod + "/broker"}},
 		{ImportPath: mod + "/tenant", Module: own, Deps: []string{mod + "/broker", mod + "/listeners"}},
 		{ImportPath: mod + "/cmd/jmqx/internal/x", Module: own},
@@ -269,7 +269,7 @@ func TestViolationsCatchBrokenArrows(t *testing.T) {
 	}
 	got := violations(mod, pkgs, rules)
 	want := []string{
-		"broker/packet depends on github.com/other/x, but may use only the standard library",
+		"internal/packet depends on github.com/other/x, but may use only the standard library",
 		"broker depends on github.com/jmqx/jmqx/tenant",
 		"listeners depends on github.com/jmqx/jmqx/broker",
 		"integration depends on github.com/jmqx/jmqx/cmd/jmqx/internal/x",
