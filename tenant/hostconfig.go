@@ -198,10 +198,14 @@ func WithLogger(l *zap.Logger) Option {
 	}
 }
 
-// WithHooks gives each tenant's broker extra hooks (see broker.WithHooks)
-// besides the tenant's own authentication and ACL: fn is called once per
-// tenant, when it starts, with its spec. Hook refusals add to the spec's:
-// a client must pass both.
+// WithHooks gives each tenant's broker extra hooks (see broker.WithHooks):
+// fn is called once per tenant, when it starts, with its spec. Their
+// refusals add to the decision of the spec (its Auth and ACL) or of the
+// application where it decides instead (WithAuthenticator,
+// WithAuthorizer): an Authenticator among them is asked only once that
+// decision accepted the client, and must accept too; an Authorizer must
+// allow too. To admit clients the spec does not list, use
+// WithAuthenticator.
 func WithHooks(fn func(spec Spec) []any) Option {
 	return func(h *Host) { h.hooks = fn }
 }
