@@ -104,7 +104,7 @@ func ExampleWithAuthenticator() {
 	fmt.Println("own ports:", addr["acme"] != addr["globex"])
 
 	connect := func(tenantName, user, password string) {
-		opts := mqtt.NewClientOptions().AddBroker("tcp://"+addr[tenantName]).
+		opts := mqtt.NewClientOptions().AddBroker("tcp://" + addr[tenantName]).
 			SetClientID(user).SetUsername(user).SetPassword(password).
 			SetAutoReconnect(false).SetConnectTimeout(5 * time.Second)
 		c := mqtt.NewClient(opts)
