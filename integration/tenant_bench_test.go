@@ -365,7 +365,7 @@ func BenchmarkNoisyNeighbour(b *testing.B) {
 	flooders := benchEnvInt("JMQX_BENCH_FLOODERS", 4)
 
 	for range b.N {
-		h := benchHost(b, tenant.HostConfig{Broker: broker.Config{SysInterval: -1}})
+		h := benchHost(b, tenant.HostConfig{Broker: tenant.BrokerSettings{SysInterval: -1}})
 		specA := basicSpec("a")
 		specA.Limits.MaxMessagesPerSecond = rateA
 		benchApply(b, h, specA)

@@ -16,20 +16,20 @@ import (
 	"go.uber.org/zap/zaptest"
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/jmqx/jmqx/broker"
 	"github.com/jmqx/jmqx/internal/packet"
 	"github.com/jmqx/jmqx/tenant"
 )
 
-// startHost runs a tenant Host on 127.0.0.1; cfg.Broker.SysInterval
+// startHost runs a tenant Host on 127.0.0.1 with opts; cfg.Broker.SysInterval
 // defaults to off. t.Cleanup closes it.
-func startHost(t *testing.T, cfg tenant.HostConfig) *tenant.Host {
+func startHost(t *testing.T, cfg tenant.HostConfig, opts ...tenant.Option) *tenant.Host {
 	t.Helper()
 	cfg.BindHost, cfg.AdvertiseHost = "127.0.0.1", "127.0.0.1"
 	if cfg.Broker.SysInterval == 0 {
 		cfg.Broker.SysInterval = -1
 	}
-	h, err := tenant.NewHost(cfg, tenant.WithLogger(zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))))
+	opts = append([]tenant.Option{tenant.WithLogger(zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)))}, opts...)
+	h, err := tenant.NewHost(cfg, opts...)
 	if err != nil {
 		t.Fatalf("NewHost: %v", err)
 	}
@@ -54,7 +54,7 @@ func apply(t *testing.T, h *tenant.Host, spec tenant.Spec) tenant.Status {
 }
 
 // tenantNode returns the node of a tenant's listener for the dial helpers.
-func tenantNode(t *testing.T, h *tenant.Host, name, listener string) *node {
+func tenantNode(t *testing.T, h *tenant.Host, name string, listener tenant.ListenerKind) *node {
 	t.Helper()
 	st, ok := h.Get(name)
 	if !ok {
@@ -104,7 +104,7 @@ func portOf(t *testing.T, addr string) int {
 }
 
 func TestTenantIsolation(t *testing.T) {
-	h := startHost(t, tenant.HostConfig{Broker: broker.Config{SysInterval: 20 * time.Millisecond}})
+	h := startHost(t, tenant.HostConfig{Broker: tenant.BrokerSettings{SysInterval: 20 * time.Millisecond}})
 	a, b := basicSpec("tenant-a"), basicSpec("tenant-b")
 	a.Auth = tenant.Auth{Users: []tenant.User{user(t, "alice", "a-pass")}}
 	b.Auth = tenant.Auth{Users: []tenant.User{user(t, "bob", "b-pass")}}
@@ -495,19 +495,19 @@ func TestTenantAllTransports(t *testing.T) {
 	spec := tenant.Spec{Name: "all", Auth: tenant.Auth{AllowAnonymous: true}, Listeners: tenant.Listeners{WSPath: "/devices"}}
 	st := apply(t, h, spec)
 	for _, k := range allTransports {
-		if st.Listeners[k] == "" {
+		if st.Listeners[tenant.ListenerKind(k)] == "" {
 			t.Fatalf("no %s listener by default with host TLS: %v", k, st.Listeners)
 		}
 	}
 	subs := map[string]*rawClient{}
 	for _, k := range allTransports {
-		s := tenantClient(t, k, st.Listeners[k], "/devices", hostBundle.CAPool(), "sub-"+k)
+		s := tenantClient(t, k, st.Listeners[tenant.ListenerKind(k)], "/devices", hostBundle.CAPool(), "sub-"+k)
 		s.send(&packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "x/#"}}})
 		expectPacket[*packet.Suback](s)
 		subs[k] = s
 	}
 	for _, k := range allTransports {
-		p := tenantClient(t, k, st.Listeners[k], "/devices", hostBundle.CAPool(), "pub-"+k)
+		p := tenantClient(t, k, st.Listeners[tenant.ListenerKind(k)], "/devices", hostBundle.CAPool(), "pub-"+k)
 		p.send(&packet.Publish{Topic: "x/" + k, Payload: []byte(k)})
 	}
 	for _, k := range allTransports {

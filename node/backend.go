@@ -364,7 +364,7 @@ func (b *backend) LocalStatus(tenantName string) (admin.NodeStatus, bool) {
 	s := st.Stats
 	in, out := b.n.rates.get(tenantName)
 	ns := admin.NodeStatus{
-		Node: b.n.id, Listeners: st.Listeners, Connections: s.ClientsConnected, Sessions: s.Sessions,
+		Node: b.n.id, Listeners: listenerAddrs(st), Connections: s.ClientsConnected, Sessions: s.Sessions,
 		Subscriptions: s.Subscriptions, Retained: s.Retained, MessagesIn: s.MessagesReceived, MessagesOut: s.MessagesSent,
 		BytesIn: s.BytesReceived, BytesOut: s.BytesSent, MessagesInRate: in, MessagesOutRate: out,
 		Dropped: s.MessagesDropped, Refusals: map[string]int64{}, Error: st.Error,

@@ -471,7 +471,7 @@ func (n *Node) recordMember(st meta.State) bool {
 func (n *Node) report(st meta.State) bool {
 	var stale []tenant.Status
 	for _, ts := range n.host.List() {
-		if !maps.Equal(st.BoundAddrs(ts.Spec.Name, n.id), ts.Listeners) {
+		if !maps.Equal(st.BoundAddrs(ts.Spec.Name, n.id), listenerAddrs(ts)) {
 			stale = append(stale, ts)
 		}
 	}
@@ -487,7 +487,7 @@ func (n *Node) report(st meta.State) bool {
 			defer func() { <-sem; wg.Done() }()
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
-			err := n.self.RecordBound(ctx, ts.Spec.Name, n.id, ts.Listeners)
+			err := n.self.RecordBound(ctx, ts.Spec.Name, n.id, listenerAddrs(ts))
 			if err != nil && !errors.Is(err, admin.ErrNotFound) {
 				n.log.Debug("bound addresses not recorded yet", zap.String("tenant", ts.Spec.Name), zap.Error(err))
 				failed.Store(true)
@@ -500,11 +500,11 @@ func (n *Node) report(st meta.State) bool {
 
 // portHint is the port this node had bound for a tenant's listener: as
 // saved in the data directory, else as the control plane recorded it.
-func (n *Node) portHint(tenantName, listener string) int {
-	if p := n.ports.get(tenantName, listener); p != 0 {
+func (n *Node) portHint(tenantName string, listener tenant.ListenerKind) int {
+	if p := n.ports.get(tenantName, string(listener)); p != 0 {
 		return p
 	}
-	addr := n.store.State().BoundAddrs(tenantName, n.id)[listener]
+	addr := n.store.State().BoundAddrs(tenantName, n.id)[string(listener)]
 	if _, p, err := net.SplitHostPort(addr); err == nil {
 		port, _ := strconv.Atoi(p)
 		return port

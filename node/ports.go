@@ -54,7 +54,7 @@ func (b *portBook) save(list []tenant.Status, known func(tenantName string) bool
 		m := make(map[string]int, len(st.Listeners))
 		for name, addr := range st.Listeners {
 			if _, p, err := net.SplitHostPort(addr); err == nil {
-				m[name], _ = strconv.Atoi(p)
+				m[string(name)], _ = strconv.Atoi(p)
 			}
 		}
 		next[st.Spec.Name] = m
@@ -80,4 +80,14 @@ func (b *portBook) save(list []tenant.Status, known func(tenantName string) bool
 	if err != nil {
 		b.log.Warn("could not save the tenant ports", zap.String("file", b.path), zap.Error(err))
 	}
+}
+
+// listenerAddrs returns the bound addresses of st keyed by listener name,
+// as the control plane records them (meta.RecordBound).
+func listenerAddrs(st tenant.Status) map[string]string {
+	m := make(map[string]string, len(st.Listeners))
+	for k, addr := range st.Listeners {
+		m[string(k)] = addr
+	}
+	return m
 }

@@ -234,7 +234,7 @@ func TestHostConfigPasswordChecks(t *testing.T) {
 	}{
 		{HostConfig{}, max(1, runtime.GOMAXPROCS(0)/2), PasswordCheckWait},
 		{HostConfig{MaxConcurrentPasswordChecks: 3}, 3, PasswordCheckWait},
-		{HostConfig{Broker: broker.Config{ConnectTimeout: time.Second}}, max(1, runtime.GOMAXPROCS(0)/2), time.Second},
+		{HostConfig{Broker: BrokerSettings{ConnectTimeout: time.Second}}, max(1, runtime.GOMAXPROCS(0)/2), time.Second},
 	} {
 		h, err := NewHost(tt.cfg)
 		if err != nil {

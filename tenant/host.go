@@ -22,7 +22,12 @@ type Host struct {
 	cfg   HostConfig
 	log   *zap.Logger
 	hooks func(Spec) []any
-	hints func(tenant, listener string) int
+	// authn and authz choose the tenants whose authentication and
+	// authorization the application does (WithAuthenticator,
+	// WithAuthorizer); nil: none.
+	authn func(Spec) broker.Authenticator
+	authz func(Spec) broker.Authorizer
+	hints func(tenant string, listener ListenerKind) int
 	// peering is the cluster the brokers are attached to; nil: none.
 	peering Peering
 	// budget is the node's memory budget (cfg.MemoryBudget), charged by
@@ -55,6 +60,7 @@ type running struct {
 	spec      Spec // with defaults
 	broker    *broker.Broker
 	guard     *guard
+	deleg     delegation // what the application decides instead of the spec
 	listeners [numKinds]*served
 	dirty     bool // the last update failed in part: the next Apply retries
 }
@@ -173,11 +179,13 @@ func (h *Host) start(spec Spec) (*running, error) {
 	}
 	log := h.log.With(zap.String("tenant", spec.Name))
 	t.guard.checks, t.guard.log = h.checks, log
-	hooks := []any{t.guard}
+	hooks, deleg := h.accessHooks(spec, t.guard)
+	t.deleg = deleg
+	h.warnUnused(spec, deleg)
 	if h.hooks != nil {
 		hooks = append(hooks, h.hooks(spec)...)
 	}
-	b, err := broker.New(h.brokerConfig(spec), broker.WithLogger(log), broker.WithHooks(hooks...),
+	b, err := broker.New(h.brokerConfig(spec, deleg.authn), broker.WithLogger(log), broker.WithHooks(hooks...),
 		broker.WithMemoryBudget(h.budget))
 	if err != nil {
 		h.closeListeners(t)
@@ -200,10 +208,12 @@ func (h *Host) start(spec Spec) (*running, error) {
 	return t, nil
 }
 
-// brokerConfig is the broker configuration of spec on this Host.
-func (h *Host) brokerConfig(spec Spec) broker.Config {
-	cfg := spec.brokerConfig(h.cfg.Broker)
-	cfg.CertCNAsUsername = h.cfg.Broker.CertCNAsUsername || len(spec.Auth.CertificateCNs) > 0
+// brokerConfig is the broker configuration of spec on this Host; a
+// tenant whose authentication is delegated (delegated) does not use the
+// spec's Auth.CertificateCNs.
+func (h *Host) brokerConfig(spec Spec, delegated bool) broker.Config {
+	cfg := spec.brokerConfig(h.cfg.Broker.config())
+	cfg.CertCNAsUsername = h.cfg.Broker.CertCNAsUsername || !delegated && len(spec.Auth.CertificateCNs) > 0
 	return cfg
 }
 
@@ -228,7 +238,7 @@ func (h *Host) update(t *running, spec Spec) error {
 	if h.peering != nil && old.Limits.ClusterAck != spec.Limits.ClusterAck {
 		h.peering.SetAckLocal(spec.Name, spec.Limits.ClusterAck == ClusterAckLocal)
 	}
-	if err := t.broker.SetConfig(h.brokerConfig(spec)); err != nil {
+	if err := t.broker.SetConfig(h.brokerConfig(spec, t.deleg.authn)); err != nil {
 		errs = append(errs, fmt.Errorf("tenant %q: %w", spec.Name, err))
 	}
 	if !reflect.DeepEqual(old.Auth, spec.Auth) || !reflect.DeepEqual(old.ACL, spec.ACL) {
@@ -237,14 +247,17 @@ func (h *Host) update(t *running, spec Spec) error {
 			errs = append(errs, fmt.Errorf("tenant %q: %w", spec.Name, err))
 		} else {
 			t.guard.set(acc)
-			n := t.broker.Disconnect(func(c *broker.ClientInfo) bool {
-				_, ours := c.AuthTag.(Credential) // an application hook's tag is not ours to judge
-				return ours && !acc.credentialValid(c.AuthTag)
-			}, packet.NotAuthorized, "")
-			if n > 0 {
-				h.log.Info("clients disconnected: credential removed", zap.String("tenant", spec.Name), zap.Int("clients", n))
+			h.warnUnused(spec, t.deleg)
+			if !t.deleg.authn {
+				n := t.broker.Disconnect(func(c *broker.ClientInfo) bool {
+					_, ours := c.AuthTag.(Credential) // an application hook's tag is not ours to judge
+					return ours && !acc.credentialValid(c.AuthTag)
+				}, packet.NotAuthorized, "")
+				if n > 0 {
+					h.log.Info("clients disconnected: credential removed", zap.String("tenant", spec.Name), zap.Int("clients", n))
+				}
 			}
-			if !reflect.DeepEqual(old.ACL, spec.ACL) {
+			if !t.deleg.authz && !reflect.DeepEqual(old.ACL, spec.ACL) {
 				if n := t.broker.RecheckSubscriptions(); n > 0 {
 					h.log.Info("subscriptions removed by the new ACL", zap.String("tenant", spec.Name), zap.Int("subscriptions", n))
 				}

@@ -80,7 +80,7 @@ func mqttOnly(name string, port Port) Spec {
 }
 
 // boundPort returns the port tenant name's listener is bound to, 0 if none.
-func boundPort(t *testing.T, h *Host, name, listener string) int {
+func boundPort(t *testing.T, h *Host, name string, listener ListenerKind) int {
 	t.Helper()
 	st, ok := h.Get(name)
 	if !ok {

@@ -35,9 +35,10 @@ type HostConfig struct {
 	// TLS is the certificate material of tenants without their own; with
 	// neither, their MQTTS and WSS listeners default to off. Default nil.
 	TLS *TLS `json:"tls,omitempty"`
-	// Broker is the base broker configuration of every tenant; a tenant's
-	// Limits override the fields they name. Default: broker defaults.
-	Broker broker.Config `json:"broker,omitempty"`
+	// Broker holds the broker settings every tenant of the Host shares;
+	// a tenant's quotas and protocol profile are its Spec.Limits, not
+	// here. Default: the zero BrokerSettings (each field its default).
+	Broker BrokerSettings `json:"broker,omitempty"`
 	// ShutdownTimeout bounds how long Remove waits for a tenant's
 	// connections to end. Default 5s.
 	ShutdownTimeout time.Duration `json:"shutdown_timeout,omitempty"`
@@ -63,6 +64,60 @@ type HostConfig struct {
 	// flood of wrong passwords can take at most half the CPUs from the
 	// traffic.
 	MaxConcurrentPasswordChecks int `json:"max_concurrent_password_checks,omitempty"`
+}
+
+// BrokerSettings are the broker settings a Host gives every tenant's
+// broker that are not a tenant's limits: timeouts and protocol details
+// that are the node's to decide. Everything a tenant may be given less or
+// more of (connections, rates, sizes, queues, memory, keep alive, session
+// expiry, QoS, protocol versions, features) is in Limits, with the
+// defaults documented there, and nowhere else. The zero value of every
+// field means the default in its comment (broker.Config's).
+type BrokerSettings struct {
+	// ConnectTimeout bounds a new connection's TLS handshake, CONNECT and
+	// enhanced authentication, in total. Default 10s
+	// (broker.DefaultConnectTimeout).
+	ConnectTimeout time.Duration `json:"connect_timeout,omitempty"`
+	// WriteTimeout bounds one write to a client; a client that does not
+	// read for this long is disconnected. Default 30s.
+	WriteTimeout time.Duration `json:"write_timeout,omitempty"`
+	// RateWait is how long Limits.MaxMessagesPerSecond and
+	// MaxBytesPerSecond may hold a publisher back before its PUBLISH is
+	// refused. Default 1s; negative: refuse at once.
+	RateWait time.Duration `json:"rate_wait,omitempty"`
+	// ReceiveMaximum is how many QoS 2 PUBLISH packets a v5 client may
+	// have unreleased towards the broker. Default 32.
+	ReceiveMaximum int `json:"receive_maximum,omitempty"`
+	// TopicAliasMaximum is the number of topic aliases a v5 client may use
+	// towards the broker. Default 16.
+	TopicAliasMaximum int `json:"topic_alias_maximum,omitempty"`
+	// MaxTopicLevels bounds the levels of a topic name or filter.
+	// Default 128.
+	MaxTopicLevels int `json:"max_topic_levels,omitempty"`
+	// MaxClientIDLength bounds client identifiers, in bytes. Default 65535.
+	MaxClientIDLength int `json:"max_client_id_length,omitempty"`
+	// DisableSubscriptionIDs refuses v5 Subscription Identifiers. Default
+	// false.
+	DisableSubscriptionIDs bool `json:"disable_subscription_ids,omitempty"`
+	// SysInterval is how often each tenant's $SYS statistics are
+	// published. Default 10s; negative turns $SYS off.
+	SysInterval time.Duration `json:"sys_interval,omitempty"`
+	// CertCNAsUsername makes the common name of a verified TLS client
+	// certificate the client's user name in every tenant (it is on in a
+	// tenant whose spec lists Auth.CertificateCNs anyway). Default false.
+	CertCNAsUsername bool `json:"cert_cn_as_username,omitempty"`
+}
+
+// config returns the broker configuration with s's fields set and every
+// other field zero (its default, until a tenant's Limits set it).
+func (s BrokerSettings) config() broker.Config {
+	return broker.Config{
+		ConnectTimeout: s.ConnectTimeout, WriteTimeout: s.WriteTimeout, RateWait: s.RateWait,
+		ReceiveMaximum: s.ReceiveMaximum, TopicAliasMaximum: s.TopicAliasMaximum,
+		MaxTopicLevels: s.MaxTopicLevels, MaxClientIDLength: s.MaxClientIDLength,
+		DisableSubscriptionIDs: s.DisableSubscriptionIDs, SysInterval: s.SysInterval,
+		CertCNAsUsername: s.CertCNAsUsername,
+	}
 }
 
 // Defaults of HostConfig.
@@ -116,7 +171,7 @@ func (c HostConfig) Validate() error {
 			errs = append(errs, fmt.Errorf("tenant: host: tls: %w", err))
 		}
 	}
-	if err := c.Broker.Validate(); err != nil {
+	if err := c.Broker.config().Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("tenant: host: %w", err))
 	}
 	if c.ShutdownTimeout < 0 {
@@ -143,10 +198,14 @@ func WithLogger(l *zap.Logger) Option {
 	}
 }
 
-// WithHooks gives each tenant's broker extra hooks (see broker.WithHooks)
-// besides the tenant's own authentication and ACL: fn is called once per
-// tenant, when it starts, with its spec. Hook refusals add to the spec's:
-// a client must pass both.
+// WithHooks gives each tenant's broker extra hooks (see broker.WithHooks):
+// fn is called once per tenant, when it starts, with its spec. Their
+// refusals add to the decision of the spec (its Auth and ACL) or of the
+// application where it decides instead (WithAuthenticator,
+// WithAuthorizer): an Authenticator among them is asked only once that
+// decision accepted the client, and must accept too; an Authorizer must
+// allow too. To admit clients the spec does not list, use
+// WithAuthenticator.
 func WithHooks(fn func(spec Spec) []any) Option {
 	return func(h *Host) { h.hooks = fn }
 }
@@ -159,7 +218,7 @@ func WithHooks(fn func(spec Spec) []any) Option {
 // port (state written before CheckPorts refused that), the one whose hint
 // is that port keeps it. fn is called with the Host's lock held: it must
 // not call the Host.
-func WithPortHints(fn func(tenant, listener string) int) Option {
+func WithPortHints(fn func(tenant string, listener ListenerKind) int) Option {
 	return func(h *Host) { h.hints = fn }
 }
 

@@ -26,19 +26,14 @@ const (
 	numKinds
 )
 
+// listenerKinds are the exported names of the kinds, by kind.
+var listenerKinds = [numKinds]ListenerKind{ListenerMQTT, ListenerMQTTS, ListenerWS, ListenerWSS}
+
+// name returns the listener's ListenerKind.
+func (k kind) name() ListenerKind { return listenerKinds[k] }
+
 // String returns the listener's name in Spec.Listeners and Status.
-func (k kind) String() string {
-	switch k {
-	case kindMQTT:
-		return "mqtt"
-	case kindMQTTS:
-		return "mqtts"
-	case kindWS:
-		return "ws"
-	default:
-		return "wss"
-	}
-}
+func (k kind) String() string { return string(k.name()) }
 
 func (k kind) secure() bool { return k == kindMQTTS || k == kindWSS }
 
@@ -181,7 +176,7 @@ func (h *Host) bindAuto(tenant string, k kind, cfg listeners.Config, avoid map[i
 	var last error
 	hint := 0
 	if h.hints != nil {
-		hint = h.hints(tenant, k.String())
+		hint = h.hints(tenant, k.name())
 	}
 	for i := 0; i < autoAttempts; i++ {
 		port := 0
@@ -336,11 +331,11 @@ func (h *Host) addr(port int) string {
 }
 
 // addrs returns the bound listener addresses of t.
-func (h *Host) addrs(t *running) map[string]string {
-	m := make(map[string]string, numKinds)
+func (h *Host) addrs(t *running) map[ListenerKind]string {
+	m := make(map[ListenerKind]string, numKinds)
 	for _, s := range t.listeners {
 		if s != nil {
-			m[s.kind.String()] = h.addr(s.port)
+			m[s.kind.name()] = h.addr(s.port)
 		}
 	}
 	return m

@@ -64,7 +64,7 @@ func (h *Host) pickOwner(port int, names []string) string {
 	}
 	if h.hints != nil {
 		for _, name := range names {
-			if k, ok := h.specs[name].configures(port); ok && h.hints(name, k.String()) == port {
+			if k, ok := h.specs[name].configures(port); ok && h.hints(name, k.name()) == port {
 				return name
 			}
 		}

@@ -51,7 +51,7 @@ func TestHostMovedListenerSkipsOtherTenantsPort(t *testing.T) {
 // when another tenant now configures that port.
 func TestHostAutoHintSkipsOtherTenantsPort(t *testing.T) {
 	base := freeBlock(t, 2)
-	hints := func(tenant, listener string) int {
+	hints := func(tenant string, listener ListenerKind) int {
 		if tenant == "auto" && listener == "mqtt" {
 			return base
 		}
@@ -73,7 +73,7 @@ func TestHostAutoHintSkipsOtherTenantsPort(t *testing.T) {
 // restart the one that held it keeps it, whatever the names' order.
 func TestHostSharedPortKeptByItsHolder(t *testing.T) {
 	base := freeBlock(t, 2)
-	hints := func(tenant, listener string) int {
+	hints := func(tenant string, listener ListenerKind) int {
 		if tenant == "zeta" && listener == "mqtt" {
 			return base
 		}

@@ -48,6 +48,19 @@ type Listeners struct {
 	TLS *TLS `json:"tls,omitempty"`
 }
 
+// ListenerKind names one of a tenant's four listeners: the key of
+// Status.Listeners and the listener argument of WithPortHints. In JSON it
+// is the plain string, the listener's field name in Listeners.
+type ListenerKind string
+
+// The four listener kinds of a tenant.
+const (
+	ListenerMQTT  ListenerKind = "mqtt"  // MQTT over TCP
+	ListenerMQTTS ListenerKind = "mqtts" // MQTT over TLS
+	ListenerWS    ListenerKind = "ws"    // MQTT over WebSocket
+	ListenerWSS   ListenerKind = "wss"   // MQTT over secure WebSocket
+)
+
 // TLS is a tenant's certificate material: PEM files on each node.
 type TLS struct {
 	CertFile string `json:"cert_file"`
@@ -82,21 +95,32 @@ type User struct {
 	PasswordHashes []string `json:"password_hashes"`
 }
 
-// ACL actions and accesses.
-const (
-	Allow = "allow"
-	Deny  = "deny"
+// Action is what an ACL rule does, or an ACL's Default: Allow or Deny.
+// In JSON it is the plain string.
+type Action string
 
-	AccessPublish   = "publish"
-	AccessSubscribe = "subscribe"
-	AccessAll       = "all"
+// The actions of ACL rules.
+const (
+	Allow Action = "allow"
+	Deny  Action = "deny"
+)
+
+// Access is what an ACL rule covers: AccessPublish, AccessSubscribe or
+// AccessAll. In JSON it is the plain string.
+type Access string
+
+// The accesses of ACL rules.
+const (
+	AccessPublish   Access = "publish"
+	AccessSubscribe Access = "subscribe"
+	AccessAll       Access = "all"
 )
 
 // ACL is an ordered list of rules; the first rule that applies decides,
 // and Default decides when none does.
 type ACL struct {
 	// Default is Allow or Deny. Default Allow.
-	Default string `json:"default,omitempty"`
+	Default Action `json:"default,omitempty"`
 	Rules   []Rule `json:"rules,omitempty"`
 }
 
@@ -114,10 +138,10 @@ type ACL struct {
 // apply to filter; a Topic may not itself be a shared filter.
 type Rule struct {
 	// Action is Allow or Deny. Required.
-	Action string `json:"action"`
+	Action Action `json:"action"`
 	// Access is AccessPublish, AccessSubscribe or AccessAll. Default
 	// AccessAll.
-	Access string `json:"access,omitempty"`
+	Access Access `json:"access,omitempty"`
 	// Topic is an MQTT topic filter, possibly with %u and %c. Required.
 	Topic string `json:"topic"`
 	// User restricts the rule to one user name. Default: every client.

@@ -17,10 +17,11 @@ type Status struct {
 	// stays where it was). The next Apply or Reconcile retries. Empty when
 	// the tenant is served as its spec says.
 	Error string `json:"error,omitempty"`
-	// Listeners maps "mqtt", "mqtts", "ws" and "wss" to the address
+	// Listeners maps ListenerMQTT, ListenerMQTTS, ListenerWS and
+	// ListenerWSS ("mqtt", "mqtts", "ws" and "wss" in JSON) to the address
 	// actually bound (host:port, with the Host's AdvertiseHost); listeners
 	// that are off or not bound are absent.
-	Listeners map[string]string `json:"listeners"`
+	Listeners map[ListenerKind]string `json:"listeners"`
 	// Stats are the tenant broker's live figures.
 	Stats broker.Stats `json:"stats"`
 }
@@ -32,7 +33,7 @@ func (h *Host) statusOf(name string) (Status, bool) {
 	if t := h.tenants[name]; t != nil {
 		st = Status{Spec: t.spec.Clone(), Running: true, Listeners: h.addrs(t), Stats: t.broker.Stats()}
 	} else if f := h.failed[name]; f != nil {
-		st = Status{Spec: h.specs[name].Clone(), Listeners: map[string]string{}}
+		st = Status{Spec: h.specs[name].Clone(), Listeners: map[ListenerKind]string{}}
 	} else {
 		return Status{}, false
 	}

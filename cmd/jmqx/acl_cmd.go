@@ -24,7 +24,7 @@ func aclCommand(env appEnv) *cli.Command {
 				args: []string{"TENANT"},
 				flags: []cli.Flag{
 					&cli.StringFlag{Name: "action", Usage: "`ACTION` of the rule: allow or deny; required"},
-					&cli.StringFlag{Name: "access", Value: tenant.AccessAll, Usage: "what the rule covers: `ACCESS` publish, subscribe or all"},
+					&cli.StringFlag{Name: "access", Value: string(tenant.AccessAll), Usage: "what the rule covers: `ACCESS` publish, subscribe or all"},
 					&cli.StringFlag{Name: "topic", Usage: "MQTT topic `FILTER` of the rule, with + and # wildcards, %u and %c; required"},
 					&cli.StringFlag{Name: "user", Usage: "apply the rule to the user `NAME` only; default: every client"},
 					&cli.IntFlag{Name: "position", Usage: "insert the rule before rule `N` (0 is first); default: append"},
@@ -55,13 +55,13 @@ func aclCommand(env appEnv) *cli.Command {
 // aclJSON is the --json form of an ACL: the default policy filled in and
 // rules never null.
 type aclJSON struct {
-	Default string        `json:"default"`
+	Default tenant.Action `json:"default"`
 	Rules   []tenant.Rule `json:"rules"`
 }
 
 func runACLAdd(r *clientRun) error {
 	c := r.c
-	rule := tenant.Rule{Action: c.String("action"), Access: c.String("access"), Topic: c.String("topic"), User: c.String("user")}
+	rule := tenant.Rule{Action: tenant.Action(c.String("action")), Access: tenant.Access(c.String("access")), Topic: c.String("topic"), User: c.String("user")}
 	switch {
 	case rule.Action != tenant.Allow && rule.Action != tenant.Deny:
 		return r.usage("--action %q: want allow or deny", rule.Action)
@@ -104,7 +104,7 @@ func runACLRemove(r *clientRun) error {
 }
 
 func runACLDefault(r *clientRun) error {
-	policy := r.args[1]
+	policy := tenant.Action(r.args[1])
 	if policy != tenant.Allow && policy != tenant.Deny {
 		return r.usage("POLICY %q: want allow or deny", policy)
 	}
@@ -140,9 +140,9 @@ func writeACL(r *clientRun, acl tenant.ACL) error {
 			if access == "" {
 				access = tenant.AccessAll
 			}
-			t.row(strconv.Itoa(i), rule.Action, access, rule.Topic, rule.User)
+			t.row(strconv.Itoa(i), string(rule.Action), string(access), rule.Topic, rule.User)
 		}
-		t.row("*", v.Default, tenant.AccessAll, "(default: no rule applies)", "")
+		t.row("*", string(v.Default), string(tenant.AccessAll), "(default: no rule applies)", "")
 		return t.flush()
 	})
 }

@@ -446,9 +446,9 @@ func runServe(ctx context.Context, env appEnv, cfg serveConfig) error {
 	}
 	tlog := log.With(zap.String("tenant", defaultTenant))
 	if st, ok := n.Host().Get(defaultTenant); ok {
-		for _, name := range []string{"mqtt", "mqtts", "ws", "wss"} {
+		for _, name := range []tenant.ListenerKind{tenant.ListenerMQTT, tenant.ListenerMQTTS, tenant.ListenerWS, tenant.ListenerWSS} {
 			if addr := st.Listeners[name]; addr != "" {
-				tlog.Info("listening", zap.String("listener", name), zap.String("addr", addr))
+				tlog.Info("listening", zap.String("listener", string(name)), zap.String("addr", addr))
 			}
 		}
 		if env.ready != nil {
@@ -493,7 +493,7 @@ func nodeConfig(cfg serveConfig, log *zap.Logger) (node.Config, error) {
 	}
 	hostCfg := tenant.HostConfig{
 		BindHost: bindHost, AdvertiseHost: cfg.advertiseHost, FixedPorts: cfg.fixedPorts, TLS: tlsCfg,
-		WSAllowedOrigins: cfg.wsOrigins, Broker: broker.Config{CertCNAsUsername: cfg.tlsCNUsername},
+		WSAllowedOrigins: cfg.wsOrigins, Broker: tenant.BrokerSettings{CertCNAsUsername: cfg.tlsCNUsername},
 	}
 	hostCfg.MaxConcurrentPasswordChecks = cfg.passwordChecks
 	if hostCfg.MemoryBudget, err = bytesize.Parse(cfg.memoryBudget); err != nil {
