@@ -74,7 +74,7 @@ func ExampleBroker_Subscribe() {
 	})
 	defer sub.Unsubscribe()
 
-	_ = b.Publish("alerts/fire", []byte("building 7"), 1, false, nil)
+	_ = b.Publish("alerts/fire", []byte("building 7"), broker.PublishOptions{QoS: 1})
 	fmt.Println(<-got)
 	// Output: alerts/fire building 7
 }
