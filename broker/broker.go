@@ -34,7 +34,7 @@ type Broker struct {
 	subs     *topics.Trie[*session, subOpts]
 	retained *topics.Retained[*message]
 
-	mu        sync.Mutex // guards the fields below; see the lock order in doc.go
+	mu        sync.Mutex // guards the fields below; see the lock order in locks.go
 	sessions  map[string]*session
 	clients   map[*client]struct{}
 	listeners map[net.Listener]struct{}
