@@ -107,7 +107,7 @@ func Example() {
 	fmt.Println("dev-1 received", <-commands)
 
 	// dev-2 (MQTT 3.1.1) comes and goes over WebSocket; dev-3 is unknown.
-	dev2 := mqtt.NewClient(mqtt.NewClientOptions().AddBroker("ws://"+ws.Addr().String()+"/mqtt").
+	dev2 := mqtt.NewClient(mqtt.NewClientOptions().AddBroker("ws://" + ws.Addr().String() + "/mqtt").
 		SetClientID("dev-2").SetUsername("dev-2").SetPassword("hunter2"))
 	dev2.Connect().Wait()
 	fmt.Println(next(events))

@@ -39,7 +39,7 @@ func (r *refusals) OnConnectRefused(rc *broker.RefusedConnect) {
 // expect reads the next refusal and checks its identity and reason.
 func (r *refusals) expect(t *testing.T, n *node, clientID, user string, version byte, rc broker.ReasonCode, local net.Addr) broker.RefusedConnect {
 	t.Helper()
-	got := <-r.seen
+	got := recv(t, r.seen)
 	if got.ClientID != clientID || got.Username != user || got.Version != version || got.ReasonCode != rc {
 		t.Errorf("refused %q user %q v%d %v; want %q user %q v%d %v", got.ClientID, got.Username, got.Version, got.ReasonCode,
 			clientID, user, version, rc)

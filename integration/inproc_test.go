@@ -132,7 +132,7 @@ func TestHookInProcessAuthorization(t *testing.T) {
 	if err := n.b.Publish("devices/dev-2/x", []byte("app"), broker.PublishOptions{}); err != nil {
 		t.Fatalf("Publish: %v", err)
 	}
-	<-got
+	recv(t, got)
 	asked, events := acl.take()
 	if len(asked) != 0 || !slices.Equal(events, []string{"publish internal  devices/dev-2/x"}) {
 		t.Fatalf("trusted: asked %q, events %q", asked, events)
@@ -146,7 +146,7 @@ func TestHookInProcessAuthorization(t *testing.T) {
 	if err := n.b.Publish("devices/dev-1/x", []byte("dev"), broker.PublishOptions{As: dev}); err != nil {
 		t.Fatalf("Publish as dev-1: %v", err)
 	}
-	if m := <-got; m.ClientID != "dev-1" || m.Topic != "devices/dev-1/x" {
+	if m := recv(t, got); m.ClientID != "dev-1" || m.Topic != "devices/dev-1/x" {
 		t.Fatalf("delivered %+v, want devices/dev-1/x from dev-1", m)
 	}
 	if _, err := n.b.SubscribeAs(dev, "devices/#", 0, func(*broker.Message) {}); !errors.Is(err, broker.ErrNotAuthorized) {
@@ -163,5 +163,64 @@ func TestHookInProcessAuthorization(t *testing.T) {
 		"subscribe dev-1 devices/dev-1/# Granted QoS 1", "unsubscribe dev-1 devices/dev-1/#"}
 	if !slices.Equal(asked, wantAsked) || !slices.Equal(events, wantEvents) {
 		t.Fatalf("as dev-1:\n asked  %q\n want   %q\n events %q\n want   %q", asked, wantAsked, events, wantEvents)
+	}
+}
+
+// readACL lets every client subscribe to anything but read nothing under
+// "private/", checking reads per message.
+type readACL struct{}
+
+func (readACL) CanPublish(*broker.ClientInfo, string) bool   { return true }
+func (readACL) CanSubscribe(*broker.ClientInfo, string) bool { return true }
+func (readACL) CheckReads(*broker.ClientInfo, string) bool   { return true }
+func (readACL) CanRead(_ *broker.ClientInfo, topic string) bool {
+	return !strings.HasPrefix(topic, "private/")
+}
+
+// A subscription made with SubscribeAs is read-checked as its client's
+// would be, retained messages included; Subscribe's is not.
+func TestHookInProcessSubscribeAsReadChecks(t *testing.T) {
+	t.Parallel()
+	n := startBroker(t, broker.Config{}, broker.WithHooks(readACL{}))
+	if err := n.b.Publish("private/r", []byte("retained"), broker.PublishOptions{Retain: true}); err != nil {
+		t.Fatal(err)
+	}
+	asDev := make(chan string, 4)
+	trusted := make(chan string, 4)
+	s1, err := n.b.SubscribeAs(&broker.ClientInfo{ClientID: "dev"}, "#", 0, func(m *broker.Message) { asDev <- m.Topic })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s1.Unsubscribe()
+	s2, err := n.b.Subscribe("#", 0, func(m *broker.Message) { trusted <- m.Topic })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Unsubscribe()
+	for _, topic := range []string{"private/x", "public/end"} {
+		if err := n.b.Publish(topic, nil, broker.PublishOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, want := range []string{"private/r", "private/x", "public/end"} {
+		if got := recv(t, trusted); got != want {
+			t.Fatalf("trusted subscriber got %s, want %s", got, want)
+		}
+	}
+	if got := recv(t, asDev); got != "public/end" {
+		t.Fatalf("subscriber as dev got %s before public/end", got)
+	}
+}
+
+// recv returns the next value of ch, failing the test after waitFor.
+func recv[T any](t *testing.T, ch <-chan T) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(waitFor):
+		t.Fatalf("nothing received within %s", waitFor)
+		var zero T
+		return zero
 	}
 }
