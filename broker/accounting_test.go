@@ -63,7 +63,7 @@ func TestMemoryBudgetReturnsToZero(t *testing.T) {
 	}
 	for i := 0; i < 50; i++ {
 		qos := byte(1 + i%2)
-		if err := b.Publish(fmt.Sprintf("a/%d", i%7), make([]byte, 500), qos, i%5 == 0, nil); err != nil {
+		if err := b.Publish(fmt.Sprintf("a/%d", i%7), make([]byte, 500), PublishOptions{QoS: qos, Retain: i%5 == 0}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -76,7 +76,7 @@ func TestMemoryBudgetReturnsToZero(t *testing.T) {
 	fresh := connectRaw(t, addr, "keeper", true) // Clean Start: discarded
 	fresh.Close()
 	for i := 0; i < 7; i++ { // clear the retained messages
-		if err := b.Publish(fmt.Sprintf("a/%d", i), nil, 0, true, nil); err != nil {
+		if err := b.Publish(fmt.Sprintf("a/%d", i), nil, PublishOptions{Retain: true}); err != nil {
 			t.Fatal(err)
 		}
 	}

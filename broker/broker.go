@@ -19,22 +19,26 @@ import (
 // Shutdown has begun.
 var ErrClosed = errors.New("broker: closed")
 
-// Broker is one MQTT broker instance. Create it with New, feed it listeners
-// with Serve or connections with ServeConn, and stop it with Shutdown.
+// Broker is one MQTT broker instance. Create it with New, give it listeners
+// (WithListeners, AddListener, or Serve for a net.Listener) or connections
+// (ServeConn), and stop it with Shutdown.
 type Broker struct {
 	cfg          atomic.Pointer[Config] // replaced whole by SetConfig
 	limits       limiters
 	log          *zap.Logger
 	pendingHooks []any
-	hooks        atomic.Pointer[hookSet]
+	// pendingListeners are WithListeners', served once New succeeds.
+	pendingListeners []Listener
+	hooks            atomic.Pointer[hookSet]
 
 	subs     *topics.Trie[*session, subOpts]
 	retained *topics.Retained[*message]
 
-	mu        sync.Mutex // guards the fields below; see the lock order in doc.go
+	mu        sync.Mutex // guards the fields below; see the lock order in locks.go
 	sessions  map[string]*session
 	clients   map[*client]struct{}
 	listeners map[net.Listener]struct{}
+	owned     map[Listener]struct{} // WithListeners and AddListener
 	closing   bool
 
 	connWG   sync.WaitGroup // connection goroutines
@@ -80,6 +84,7 @@ func New(cfg Config, opts ...Option) (*Broker, error) {
 		sessions:  make(map[string]*session),
 		clients:   make(map[*client]struct{}),
 		listeners: make(map[net.Listener]struct{}),
+		owned:     make(map[Listener]struct{}),
 		done:      make(chan struct{}),
 		started:   time.Now(),
 	}
@@ -93,6 +98,7 @@ func New(cfg Config, opts ...Option) (*Broker, error) {
 	b.drops = dropLog{log: b.log, interval: dropLogInterval}
 	hs, err := newHookSet(b.pendingHooks)
 	if err != nil {
+		b.closeListeners(b.pendingListeners)
 		return nil, err
 	}
 	b.pendingHooks = nil
@@ -100,6 +106,12 @@ func New(cfg Config, opts ...Option) (*Broker, error) {
 	if cfg.SysInterval > 0 && b.bgAdd() {
 		go b.runSys()
 	}
+	for _, l := range b.pendingListeners {
+		if err := b.AddListener(l); err != nil {
+			return nil, err // not reached: nothing has shut b down yet
+		}
+	}
+	b.pendingListeners = nil
 	return b, nil
 }
 
@@ -201,7 +213,8 @@ func (b *Broker) ServeConn(conn net.Conn) error {
 	return nil
 }
 
-// Shutdown stops accepting connections, disconnects every client (v5
+// Shutdown stops accepting connections (closing the listeners given to
+// Serve, WithListeners and AddListener), disconnects every client (v5
 // clients get DISCONNECT 0x8B Server shutting down) and waits for their
 // goroutines to end, or for ctx to be done, in which case the remaining
 // connections are closed at once and ctx's error is returned.
@@ -216,11 +229,16 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 	for l := range b.listeners {
 		_ = l.Close()
 	}
+	owned := make([]Listener, 0, len(b.owned))
+	for l := range b.owned {
+		owned = append(owned, l)
+	}
 	clients := make([]*client, 0, len(b.clients))
 	for c := range b.clients {
 		clients = append(clients, c)
 	}
 	b.mu.Unlock()
+	b.closeListeners(owned)
 	for _, c := range clients {
 		c.kick(packet.ServerShuttingDown, ErrServerShutdown)
 	}

@@ -34,8 +34,13 @@ type Peers interface {
 	// called, once, when every such peer has the message in its sessions
 	// (or has left the cluster, or a bounded wait has passed), and false,
 	// w never called, when there is nothing to wait for.
-	Forward(m *packet.Publish, w ForwardWaiter) (forwarded, wait bool)
+	Forward(m *WirePublish, w ForwardWaiter) (forwarded, wait bool)
 }
+
+// WirePublish is a message as it travels between the nodes of a cluster:
+// the PUBLISH packet of jmqx's MQTT codec, which package cluster encodes.
+// Only Peers and DeliverRemote use it; an application never needs it.
+type WirePublish = packet.Publish
 
 // ForwardWaiter waits for the peers that should have a forwarded message
 // (a publisher's PUBACK or PUBREC).
@@ -102,7 +107,7 @@ func (b *Broker) Routes() []string {
 // message; the other shared groups are served by the node that sent it.
 // It returns once the message is in the subscribers' sessions (queued or
 // in flight), with the number of sessions that got it.
-func (b *Broker) DeliverRemote(m *packet.Publish, groups []string) int {
+func (b *Broker) DeliverRemote(m *WirePublish, groups []string) int {
 	if b.closed() {
 		return 0
 	}

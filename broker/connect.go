@@ -43,24 +43,24 @@ func (c *client) connect() error {
 	c.info.Username = cp.Username
 
 	if rc := c.checkConnect(&cp); rc != packet.Success {
-		return c.refuse(rc, nil)
+		return c.refuse(&cp, rc, nil)
 	}
 	var props packet.Properties
 	if rc := c.authenticate(&cp, &props); rc != packet.Success {
-		return c.refuse(rc, &props)
+		return c.refuse(&cp, rc, &props)
 	}
 	if cp.WillFlag && !c.canPublish(c.b.hooks.Load(), cp.WillTopic) {
 		c.logger().Info("will topic not authorized", zap.String("topic", cp.WillTopic))
-		return c.refuse(packet.NotAuthorized, nil)
+		return c.refuse(&cp, packet.NotAuthorized, nil)
 	}
 	c.setupFromConnect(&cp, &props)
 	ack := packet.Connack{Props: props}
 	if err := c.b.attach(c, &cp, &ack); err != nil {
 		if errors.Is(err, errMemoryBudget) {
 			c.logger().Warn("connection refused: the will does not fit the memory budget", zap.Int("will_bytes", len(cp.WillPayload)))
-			return c.refuse(packet.QuotaExceeded, nil)
+			return c.refuse(&cp, packet.QuotaExceeded, nil)
 		}
-		return c.refuse(packet.ServerUnavailable, nil)
+		return c.refuse(&cp, packet.ServerUnavailable, nil)
 	}
 	c.connectBy = time.Time{}
 	c.connected.Store(true)
@@ -84,7 +84,7 @@ func (c *client) refuseMalformed(cp *packet.Connect, err error) error {
 			c.version = packet.V5
 		}
 		c.logger().Info("unsupported protocol version", zap.Uint8("version", cp.Version))
-		return c.refuse(packet.UnsupportedProtocolVersion, nil)
+		return c.refuse(cp, packet.UnsupportedProtocolVersion, nil)
 	}
 	c.b.stats.protocolErrors.Add(1)
 	c.logger().Info("malformed CONNECT; closing", zap.Error(err))
@@ -92,15 +92,18 @@ func (c *client) refuseMalformed(cp *packet.Connect, err error) error {
 		c.version = packet.V5
 		ack := packet.Connack{ReasonCode: rc}
 		c.writeControl(&ack)
+		c.reportRefused(cp, rc, err)
 		c.closeGracefully()
 	} else {
 		c.closeNow() // [MQTT-3.1.4-1]
+		c.reportRefused(cp, packet.MalformedPacket, err)
 	}
 	return fmt.Errorf("broker: CONNECT: %w", err)
 }
 
-// refuse sends a CONNACK refusal and closes [MQTT-3.2.2-5].
-func (c *client) refuse(rc packet.ReasonCode, props *packet.Properties) error {
+// refuse sends a CONNACK refusal to cp, closes [MQTT-3.2.2-5] and tells
+// the ConnectRefusedObservers.
+func (c *client) refuse(cp *packet.Connect, rc packet.ReasonCode, props *packet.Properties) error {
 	c.b.stats.refused.Add(1)
 	c.b.stats.refuse(rc)
 	if c.reserved { // free the slot now, not after the graceful close
@@ -115,8 +118,27 @@ func (c *client) refuse(rc packet.ReasonCode, props *packet.Properties) error {
 	}
 	c.logger().Info("connection refused", zap.Stringer("reason", rc))
 	c.writeControl(&ack)
+	c.reportRefused(cp, rc, nil)
 	c.closeGracefully()
 	return fmt.Errorf("broker: connection refused: %w", rc)
+}
+
+// reportRefused tells the ConnectRefusedObservers about a refused CONNECT
+// (err: its decoding error, if malformed). No lock is held.
+func (c *client) reportRefused(cp *packet.Connect, rc packet.ReasonCode, err error) {
+	hs := c.b.hooks.Load()
+	if len(hs.refused) == 0 {
+		return
+	}
+	r := RefusedConnect{ClientID: cp.ClientID, Username: cp.Username, Version: cp.Version,
+		RemoteAddr: c.info.RemoteAddr, LocalAddr: c.info.LocalAddr, Certificates: c.info.Certificates,
+		ReasonCode: rc, Err: err}
+	if c.idAssigned {
+		r.ClientID = ""
+	}
+	for _, o := range hs.refused {
+		o.OnConnectRefused(&r)
+	}
 }
 
 // checkConnect applies the limits and identifier rules to a CONNECT.

@@ -4,8 +4,6 @@ import (
 	"errors"
 
 	"go.uber.org/zap"
-
-	"github.com/jmqx/jmqx/internal/packet"
 )
 
 // Run-time control of a broker by the application embedding it (package
@@ -23,7 +21,7 @@ var ErrDisconnectedByServer = errors.New("broker: disconnected by the server")
 // ServerMoved 0x9D call for); 3.x clients are closed. Their sessions
 // persist as they asked. match is called with the broker's lock held, so it
 // must be quick and must not call the broker; it must not keep its argument.
-func (b *Broker) Disconnect(match func(*ClientInfo) bool, rc packet.ReasonCode, ref string) int {
+func (b *Broker) Disconnect(match func(*ClientInfo) bool, rc ReasonCode, ref string) int {
 	hit := b.matching(match)
 	for _, c := range hit {
 		b.log.Info("disconnecting client", zap.String("client", c.info.ClientID), zap.String("username", c.info.Username),

@@ -20,7 +20,7 @@ func (r *route) deliver(t *target) {
 	case t.checkRead && !r.b.canRead(s.info, r.topic()):
 		s.drop(dropNotAuthorized)
 	case s.sink != nil:
-		s.sink.push(r.message(), t.qos, t.retain, r.ids[t.ids0:t.ids0+t.id])
+		s.sink.push(r.message(), t.qos, t.retain)
 	case c == nil: // offline: QoS 1/2 wait for the client to come back
 		if t.qos > 0 {
 			r.enqueue(s, t)

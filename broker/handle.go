@@ -232,13 +232,17 @@ func (c *client) applyTopicAlias(p *packet.Publish) error {
 }
 
 // canPublish reports whether the client may publish to topic (a PUBLISH
-// or its will): never under $SYS, else as every Authorizer allows.
-func (c *client) canPublish(hs *hookSet, topic string) bool {
+// or its will).
+func (c *client) canPublish(hs *hookSet, topic string) bool { return canPublish(hs, &c.info, topic) }
+
+// canPublish reports whether info may publish to topic: never under $SYS,
+// else as every Authorizer allows.
+func canPublish(hs *hookSet, info *ClientInfo, topic string) bool {
 	if isSysTopic(topic) {
 		return false
 	}
 	for _, a := range hs.authz {
-		if !a.CanPublish(&c.info, topic) {
+		if !a.CanPublish(info, topic) {
 			return false
 		}
 	}
@@ -248,8 +252,7 @@ func (c *client) canPublish(hs *hookSet, topic string) bool {
 func (c *client) observePublish(hs *hookSet, p *packet.Publish) {
 	v := &c.sc.view
 	v.Topic, v.Payload, v.QoS, v.Retain = p.Topic, p.Payload, p.QoS, p.Retain
-	v.Props = p.Props
-	v.Props.Present &= forwardedProps
+	v.setProps(&p.Props)
 	v.ClientID = c.info.ClientID
 	for _, o := range hs.publish {
 		o.OnPublish(&c.info, v)

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-
-	"github.com/jmqx/jmqx/internal/packet"
 )
 
 // ClientInfo describes a connected (or connecting) client. Hooks receive it
@@ -19,7 +17,8 @@ type ClientInfo struct {
 	RemoteAddr net.Addr
 	// Certificates is the verified TLS peer certificate chain, if any.
 	Certificates []*x509.Certificate
-	// Internal is true for the in-process client of Broker.Publish.
+	// Internal is true for the application itself: the ClientInfo that
+	// PublishObservers get for Broker.Publish without PublishOptions.As.
 	Internal bool
 	// LocalAddr is the address the client connected to (the listener's).
 	LocalAddr net.Addr
@@ -42,14 +41,14 @@ type AuthRequest struct {
 }
 
 // Authenticator decides whether a client may connect. Authenticate returns
-// packet.Success to accept, or the CONNACK reason code to refuse with
-// (usually packet.BadUsernameOrPassword or packet.NotAuthorized; 3.x clients
-// get the nearest return code). It is called from the connection's goroutine,
+// Success to accept, or the CONNACK reason code to refuse with (usually
+// BadUsernameOrPassword or NotAuthorized; 3.x clients get the nearest
+// return code). It is called from the connection's goroutine,
 // concurrently for different connections, and may block for at most the
 // connect timeout; it must not keep req or its slices. With several
 // Authenticators the first refusal wins; with none, every client is accepted.
 type Authenticator interface {
-	Authenticate(req *AuthRequest) packet.ReasonCode
+	Authenticate(req *AuthRequest) ReasonCode
 }
 
 // AuthExchange is one step of MQTT 5 enhanced authentication.
@@ -65,14 +64,14 @@ type AuthExchange struct {
 
 // EnhancedAuthenticator implements MQTT 5 enhanced authentication (CONNECT
 // with an Authentication Method, then AUTH packets). Supports reports whether
-// a method is handled; Exchange returns packet.Success to finish (CONNACK, or
-// AUTH 0x00 on re-authentication), packet.ContinueAuthentication to send AUTH
-// 0x18 with x.Out and wait for the client's next AUTH, or a failure code
-// (such as packet.NotAuthorized or packet.BadAuthenticationMethod). Called
+// a method is handled; Exchange returns Success to finish (CONNACK, or AUTH
+// 0x00 on re-authentication), ContinueAuthentication to send AUTH 0x18 with
+// x.Out and wait for the client's next AUTH, or a failure code (such as
+// NotAuthorized or BadAuthenticationMethod). Called
 // from the connection's goroutine; may block up to the connect timeout.
 type EnhancedAuthenticator interface {
 	Supports(method string) bool
-	Exchange(x *AuthExchange) packet.ReasonCode
+	Exchange(x *AuthExchange) ReasonCode
 }
 
 // Authorizer decides per topic what a client may do. CanPublish is asked for
@@ -81,8 +80,10 @@ type EnhancedAuthenticator interface {
 // SUBSCRIBE time (refused: 0x87 in v5, 0x80 in 3.x); an Authorizer that
 // also implements ReadAuthorizer is asked per delivered message where it
 // says so. CanPublish also vets a Will topic at CONNECT (refused: CONNACK
-// 0x87, or 0x05 for 3.x). Both are called concurrently from connection goroutines, must not block and must
-// not keep their arguments.
+// 0x87, or 0x05 for 3.x). Both are called concurrently from connection
+// goroutines, must not block and must not keep their arguments. In-process
+// Publish and Subscribe are not checked unless made on behalf of a client
+// (PublishOptions.As, SubscribeAs).
 type Authorizer interface {
 	CanPublish(c *ClientInfo, topic string) bool
 	CanSubscribe(c *ClientInfo, filter string) bool
@@ -124,11 +125,59 @@ type PublishObserver interface {
 }
 
 // SubscriptionObserver sees subscription changes. OnSubscribe gets the
-// granted QoS or the failure code; OnUnsubscribe the removed filter. Called
-// from connection goroutines; must not block for long or keep sub.
+// granted QoS (0, 1 or 2) or the failure code; OnUnsubscribe the removed
+// filter. Called from connection goroutines (and from SubscribeAs and
+// RecheckSubscriptions); must not block for long or keep sub. In-process
+// Subscribe calls reach it only through SubscribeAs.
 type SubscriptionObserver interface {
-	OnSubscribe(c *ClientInfo, sub packet.Subscription, result packet.ReasonCode)
+	OnSubscribe(c *ClientInfo, sub Subscription, result ReasonCode)
 	OnUnsubscribe(c *ClientInfo, filter string)
+}
+
+// Subscription is one subscription a client asked for, as a
+// SubscriptionObserver sees it.
+type Subscription struct {
+	Filter string // a topic filter, or "$share/{group}/{filter}"
+	QoS    byte   // the maximum QoS asked for
+	// The MQTT 5 subscription options (false and 0 for 3.x clients):
+	// NoLocal skips the client's own messages, RetainAsPublished keeps
+	// their retain flag, RetainHandling says when retained messages are
+	// sent (0 at subscribe, 1 at a new subscription only, 2 never).
+	NoLocal           bool
+	RetainAsPublished bool
+	RetainHandling    byte
+}
+
+// ConnectRefusedObserver hears of every connection attempt the broker
+// refuses once the client has sent a CONNECT: bad credentials or not
+// authorized (by an Authenticator, or a Will topic an Authorizer refuses),
+// an invalid or refused client id, an unsupported protocol version, limits
+// (MaxConnections, MaxConnectRate, the memory budget), a malformed CONNECT,
+// and enhanced authentication that failed or did not finish within the
+// connect timeout. Connections that never sent a CONNECT carry no identity
+// and are not reported (they are logged and counted in Stats). Called from
+// the connection's goroutine, with no broker lock held, after the refusal
+// was sent; may block briefly (the connection is already closing); must
+// not keep r.
+type ConnectRefusedObserver interface {
+	OnConnectRefused(r *RefusedConnect)
+}
+
+// RefusedConnect describes a refused connection attempt.
+type RefusedConnect struct {
+	ClientID string // as sent; "" if the client left it to the broker or it was not read
+	Username string
+	Version  byte // protocol level: 3, 4 or 5; 0 if unknown
+	// RemoteAddr is the client's address, LocalAddr the listener's.
+	RemoteAddr net.Addr
+	LocalAddr  net.Addr
+	// Certificates is the verified TLS peer certificate chain, if any.
+	Certificates []*x509.Certificate
+	// ReasonCode is the MQTT 5 reason (3.x clients were sent the nearest
+	// Connect Return Code).
+	ReasonCode ReasonCode
+	// Err is the decoding error of a malformed CONNECT; nil otherwise.
+	Err error
 }
 
 // Causes passed to ConnectObserver.OnConnectionLost.
@@ -151,35 +200,40 @@ type hookSet struct {
 	connect   []ConnectObserver
 	publish   []PublishObserver
 	subscribe []SubscriptionObserver
+	refused   []ConnectRefusedObserver
 }
 
+// newHookSet sorts hooks into a hookSet, refusing any value CheckHook
+// refuses.
 func newHookSet(hooks []any) (*hookSet, error) {
 	h := &hookSet{}
 	for i, v := range hooks {
-		used := false
+		if err := CheckHook(v); err != nil {
+			return nil, fmt.Errorf("broker: hook %d: %w", i, err)
+		}
 		if x, ok := v.(Authenticator); ok {
-			h.authn, used = append(h.authn, x), true
+			h.authn = append(h.authn, x)
 		}
 		if x, ok := v.(EnhancedAuthenticator); ok {
-			h.enhanced, used = append(h.enhanced, x), true
+			h.enhanced = append(h.enhanced, x)
 		}
 		if x, ok := v.(Authorizer); ok {
-			h.authz, used = append(h.authz, x), true
+			h.authz = append(h.authz, x)
 		}
 		if x, ok := v.(ReadAuthorizer); ok {
-			h.readAuthz, used = append(h.readAuthz, x), true
+			h.readAuthz = append(h.readAuthz, x)
 		}
 		if x, ok := v.(ConnectObserver); ok {
-			h.connect, used = append(h.connect, x), true
+			h.connect = append(h.connect, x)
 		}
 		if x, ok := v.(PublishObserver); ok {
-			h.publish, used = append(h.publish, x), true
+			h.publish = append(h.publish, x)
 		}
 		if x, ok := v.(SubscriptionObserver); ok {
-			h.subscribe, used = append(h.subscribe, x), true
+			h.subscribe = append(h.subscribe, x)
 		}
-		if !used {
-			return nil, fmt.Errorf("broker: hook %d (%T) implements no hook interface", i, v)
+		if x, ok := v.(ConnectRefusedObserver); ok {
+			h.refused = append(h.refused, x)
 		}
 	}
 	return h, nil

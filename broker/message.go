@@ -10,18 +10,59 @@ import (
 
 // Message is an application message as hooks and in-process subscribers see
 // it. Hooks get it valid for the call only; in-process subscribers own it.
+// The MQTT 5 properties that travel with a message are plain fields: the
+// zero value of each means the property is absent.
 type Message struct {
 	Topic   string
 	Payload []byte
 	QoS     byte
 	Retain  bool
-	// Props holds the v5 properties that travel with the message: Payload
-	// Format Indicator, Message Expiry Interval, Content Type, Response
-	// Topic, Correlation Data, User Properties and, on delivery, the
-	// Subscription Identifiers.
-	Props packet.Properties
-	// ClientID is the publisher's client id ("" for Broker.Publish).
+	// ClientID is the publisher's client id: "" for Broker.Publish, unless
+	// it publishes on behalf of a client (PublishOptions.As).
 	ClientID string
+
+	// PayloadUTF8 is the Payload Format Indicator: the payload is UTF-8
+	// text.
+	PayloadUTF8 bool
+	// MessageExpiry is the Message Expiry Interval, in whole seconds: as
+	// the publisher set it for hooks, what is left of it on delivery to an
+	// in-process subscriber; 0: the message does not expire.
+	MessageExpiry time.Duration
+	// ContentType describes the payload, for example "application/json".
+	ContentType string
+	// ResponseTopic and CorrelationData are the request/response pattern's
+	// reply address and the request's token.
+	ResponseTopic   string
+	CorrelationData []byte
+	// UserProperties are the User Properties, in order; names may repeat.
+	UserProperties []UserProperty
+}
+
+// UserProperty is one MQTT 5 User Property, a name/value pair: fields Key
+// and Value, both UTF-8 strings.
+type UserProperty = packet.UserProperty
+
+// setProps fills v's property fields from the forwarded properties of p,
+// aliasing its data.
+func (v *Message) setProps(p *packet.Properties) {
+	v.PayloadUTF8 = p.Has(packet.PropPayloadFormat) && p.PayloadFormat == 1
+	v.MessageExpiry = 0
+	if p.Has(packet.PropMessageExpiry) {
+		v.MessageExpiry = time.Duration(p.MessageExpiry) * time.Second
+	}
+	v.ContentType, v.ResponseTopic, v.CorrelationData, v.UserProperties = "", "", nil, nil
+	if p.Has(packet.PropContentType) {
+		v.ContentType = p.ContentType
+	}
+	if p.Has(packet.PropResponseTopic) {
+		v.ResponseTopic = p.ResponseTopic
+	}
+	if p.Has(packet.PropCorrelationData) {
+		v.CorrelationData = p.CorrelationData
+	}
+	if len(p.User) > 0 {
+		v.UserProperties = p.User
+	}
 }
 
 // message is an immutable application message shared by every delivery of
@@ -127,6 +168,6 @@ func (m *message) remainingExpiry(now int64) uint32 {
 // view fills v with m's fields (aliasing m's data) for hooks.
 func (m *message) view(v *Message) {
 	v.Topic, v.Payload, v.QoS, v.Retain = m.topic, m.payload, m.qos, m.retain
-	v.Props = m.props
+	v.setProps(&m.props)
 	v.ClientID = m.fromClient
 }

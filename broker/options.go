@@ -12,8 +12,12 @@ func WithLogger(l *zap.Logger) Option {
 }
 
 // WithHooks adds hooks: values implementing any of Authenticator,
-// EnhancedAuthenticator, Authorizer, ConnectObserver, PublishObserver and
-// SubscriptionObserver. New fails if a value implements none of them.
+// EnhancedAuthenticator, Authorizer, ReadAuthorizer, ConnectObserver,
+// ConnectRefusedObserver, PublishObserver and SubscriptionObserver. New
+// fails, with an error naming the value and the method, if CheckHook
+// refuses one: it implements none of them, or a method named like a hook
+// method has the wrong signature. Hooks of the same kind are called in the
+// order given.
 func WithHooks(hooks ...any) Option {
 	return func(b *Broker) { b.pendingHooks = append(b.pendingHooks, hooks...) }
 }

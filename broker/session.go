@@ -38,7 +38,7 @@ type session struct {
 	sink   *sink       // in-process subscriber instead of a client
 	// info is a copy of the latest connection's ClientInfo (a copy, so
 	// that an offline session does not keep its last connection alive);
-	// nil for in-process sessions.
+	// for in-process sessions, SubscribeAs's client or nil.
 	info     *ClientInfo
 	subs     map[string]subOpts
 	subBytes int // filter bytes of subs (MaxSubscriptionBytes)

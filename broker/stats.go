@@ -54,7 +54,7 @@ type Stats struct {
 	// client errors that ended a connection (DISCONNECT or close). 3.x
 	// clients are counted under the v5 code of the cause. Codes never
 	// seen are absent.
-	Refusals map[packet.ReasonCode]int64
+	Refusals map[ReasonCode]int64
 	// Drops counts dropped deliveries by cause ("queue full
 	// (max_queued_messages)", "slow consumer", "memory budget", ...), the
 	// parts of MessagesDropped. Causes never seen are absent.

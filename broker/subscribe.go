@@ -133,8 +133,13 @@ func (c *client) subackFailure(rc packet.ReasonCode) packet.ReasonCode {
 }
 
 func (c *client) observeSubscribe(hs *hookSet, sub packet.Subscription, rc packet.ReasonCode) {
+	if len(hs.subscribe) == 0 {
+		return
+	}
+	v := Subscription{Filter: sub.Filter, QoS: sub.QoS, NoLocal: sub.NoLocal,
+		RetainAsPublished: sub.RetainAsPublished, RetainHandling: sub.RetainHandling}
 	for _, o := range hs.subscribe {
-		o.OnSubscribe(&c.info, sub, rc)
+		o.OnSubscribe(&c.info, v, rc)
 	}
 }
 

@@ -32,7 +32,7 @@ func TestRetainedBacklogNotCopiedPerSubscriber(t *testing.T) {
 	n := startBroker(t, broker.Config{MaxPacketSize: 2 << 20})
 	payload := make([]byte, 1<<20)
 	for i := range 50 {
-		if err := n.b.Publish(fmt.Sprint("ret/", i), payload, 1, true, nil); err != nil {
+		if err := n.b.Publish(fmt.Sprint("ret/", i), payload, broker.PublishOptions{QoS: 1, Retain: true}); err != nil {
 			t.Fatalf("publish ret/%d: %v", i, err)
 		}
 	}
@@ -311,7 +311,7 @@ func offlineSession(addr, clientID string, filters []string) error {
 func timedPublish(t *testing.T, n *node, topic string) time.Duration {
 	t.Helper()
 	start := time.Now()
-	if err := n.b.Publish(topic, []byte("m"), 1, false, nil); err != nil {
+	if err := n.b.Publish(topic, []byte("m"), broker.PublishOptions{QoS: 1}); err != nil {
 		t.Fatalf("publish %s: %v", topic, err)
 	}
 	return time.Since(start)

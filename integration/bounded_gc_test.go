@@ -90,7 +90,7 @@ func TestDroppedMessagesLoggedOncePerClient(t *testing.T) {
 	keeper.Disconnect(100)
 	waitOffline(t, n)
 	for i := 0; i < 500; i++ {
-		if err := n.b.Publish("drop/x", []byte("m"), 1, false, nil); err != nil {
+		if err := n.b.Publish("drop/x", []byte("m"), broker.PublishOptions{QoS: 1}); err != nil {
 			t.Fatal(err)
 		}
 	}

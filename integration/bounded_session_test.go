@@ -111,11 +111,11 @@ func TestCleanSessionTakenOverIsNotResumed(t *testing.T) {
 			t.Fatalf("CONNACK %#02x session present %t after taking over a clean session, want 0x00 and false",
 				byte(ack.ReasonCode), ack.SessionPresent)
 		}
-		if err := n.b.Publish("x/1", []byte("not subscribed"), 1, false, nil); err != nil {
+		if err := n.b.Publish("x/1", []byte("not subscribed"), broker.PublishOptions{QoS: 1}); err != nil {
 			t.Fatal(err)
 		}
 		subscribeRaw(t, b, 1, 0, packet.Subscription{Filter: "end/#", QoS: 1})
-		if err := n.b.Publish("end/1", []byte("end"), 1, false, nil); err != nil {
+		if err := n.b.Publish("end/1", []byte("end"), broker.PublishOptions{QoS: 1}); err != nil {
 			t.Fatal(err)
 		}
 		if p := expectPacket[*packet.Publish](b); p.Topic != "end/1" {

@@ -189,7 +189,7 @@ type subEvents struct {
 	unsubs []string
 }
 
-func (*subEvents) OnSubscribe(*broker.ClientInfo, packet.Subscription, packet.ReasonCode) {}
+func (*subEvents) OnSubscribe(*broker.ClientInfo, broker.Subscription, broker.ReasonCode) {}
 
 func (s *subEvents) OnUnsubscribe(c *broker.ClientInfo, filter string) {
 	s.mu.Lock()

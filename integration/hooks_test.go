@@ -110,7 +110,7 @@ func TestInProcessPublish(t *testing.T) {
 	sub.subscribe("ip/#", 2)
 	for q := byte(0); q <= 1; q++ {
 		topic := fmt.Sprintf("ip/%d", q)
-		if err := n.b.Publish(topic, []byte("x"), q, false, nil); err != nil {
+		if err := n.b.Publish(topic, []byte("x"), broker.PublishOptions{QoS: q}); err != nil {
 			t.Fatalf("Publish: %v", err)
 		}
 		if m := expectMessage(t, sub.msgs, waitFor); m.Topic != topic || m.QoS != q {

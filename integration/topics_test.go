@@ -62,10 +62,10 @@ func TestDollarTopicsNotMatchedByLeadingWildcards(t *testing.T) {
 	hash.subscribe("#", 0)
 	plus.subscribe("+/broker/x", 0)
 	sys.subscribe("$SYS/#", 0)
-	if err := n.b.Publish("$SYS/broker/x", []byte("sys"), 0, false, nil); err != nil {
+	if err := n.b.Publish("$SYS/broker/x", []byte("sys"), broker.PublishOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := n.b.Publish("s/broker/x", []byte("end"), 0, false, nil); err != nil {
+	if err := n.b.Publish("s/broker/x", []byte("end"), broker.PublishOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	expectNoMessage(t, hash.msgs, "end")
@@ -221,7 +221,7 @@ func retainedTopics(t *testing.T, n *node, id, filter string) []string {
 	c := dialV5(t, n, id)
 	c.subscribe(filter, 0)
 	c.subscribe("zz/end", 0)
-	if err := n.b.Publish("zz/end", []byte("end"), 0, false, nil); err != nil {
+	if err := n.b.Publish("zz/end", []byte("end"), broker.PublishOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	got := topicsOf(collectUntil(t, c.msgs, "end"))
@@ -236,7 +236,7 @@ func TestRetainedWildcardMatching(t *testing.T) {
 	t.Parallel()
 	n := startBroker(t, broker.Config{})
 	for _, topic := range []string{"rw", "rw/a", "rw/a/b", "rw/b/c", "rw//c", "/rw", "$SYS/rw"} {
-		if err := n.b.Publish(topic, []byte(topic), 0, true, nil); err != nil {
+		if err := n.b.Publish(topic, []byte(topic), broker.PublishOptions{Retain: true}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -78,7 +78,7 @@ func openTransports(tb testing.TB, b *broker.Broker, clientAuth string) *transpo
 			tb.Fatal(err)
 		}
 		done := make(chan error, 1)
-		go func() { done <- l.Serve(func(c net.Conn) { _ = b.ServeConn(c) }) }()
+		go func() { done <- l.Serve(b.ServeConn) }()
 		tb.Cleanup(func() {
 			_ = l.Close()
 			if err := <-done; err != nil {

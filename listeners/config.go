@@ -49,9 +49,20 @@ type Config struct {
 	WebSocket WebSocketConfig `json:"websocket,omitempty"`
 }
 
-// TLSConfig is the TLS side of a listener. Certificates are PEM files,
-// reloaded without a restart when they change on disk or on Reload.
+// TLSConfig is the TLS side of a listener: either PEM files, reloaded
+// without a restart when they change on disk or on Reload, or a *tls.Config
+// the application builds (Config).
 type TLSConfig struct {
+	// Config, when set, is the server's TLS configuration, used instead of
+	// the files (which must then be empty): its Certificates,
+	// GetCertificate (an ACME client's, a Vault-backed or the platform's
+	// own certificate store) or GetConfigForClient serve the certificate,
+	// and its ClientAuth and ClientCAs verify clients. The listener
+	// serves a clone, with MinVersion raised to TLS 1.2, and for
+	// WebSocket without "h2" in NextProtos (WebSocket needs HTTP/1.1);
+	// changes to the caller's value after the constructor have no effect,
+	// but its callbacks are called for every handshake. Not JSON.
+	Config *tls.Config `json:"-"`
 	// CertFile and KeyFile hold the server certificate (leaf first, then
 	// intermediates) and its private key. Required; the key must match.
 	CertFile string `json:"cert_file"`
@@ -124,6 +135,15 @@ func (c Config) Validate() error {
 // validate checks the fields of c; errors name the field, not the
 // listener.
 func (c TLSConfig) validate() error {
+	if c.Config != nil {
+		if c.CertFile != "" || c.KeyFile != "" || c.CAFile != "" || c.ClientAuth != "" {
+			return errors.New("tls: config given with cert_file, key_file, ca_file or client_auth: use one or the other")
+		}
+		if len(c.Config.Certificates) == 0 && c.Config.GetCertificate == nil && c.Config.GetConfigForClient == nil {
+			return errors.New("tls: config has no Certificates, GetCertificate or GetConfigForClient")
+		}
+		return nil
+	}
 	if c.CertFile == "" {
 		return errors.New("tls: cert_file is required")
 	}

@@ -28,7 +28,7 @@ type Listener struct {
 
 	// serveFn, when set, replaces the accept loop (WebSocket listeners run
 	// an HTTP server on ln and hand over upgraded connections).
-	serveFn func(handle func(net.Conn)) error
+	serveFn func(handle Handler) error
 	// onClose run after ln is closed (HTTP server shutdown, certificate
 	// watcher stop).
 	onClose []func()
@@ -60,16 +60,22 @@ func (l *Listener) Name() string { return l.cfg.Name }
 // configured one was 0.
 func (l *Listener) Addr() net.Addr { return l.ln.Addr() }
 
-// Serve accepts connections until Close is called, handing each to handle.
-// handle is called from Serve's goroutine, one connection at a time, so it
-// must return quickly; it takes ownership of the connection (and must close
-// it), typically by starting a goroutine, as (*broker.Broker).ServeConn
-// does. After a temporary accept error Serve retries with a back-off from
-// 5ms doubling to 1s. It returns nil once Close has been called (also when
-// called after Close), or the accept error that stopped it otherwise.
-// Serve may be called from several goroutines at once; each gets its share
-// of the connections.
-func (l *Listener) Serve(handle func(net.Conn)) error {
+// Handler takes over one accepted connection: (*broker.Broker).ServeConn
+// is one, so l.Serve(b.ServeConn) serves a broker. It is called one
+// connection at a time and must return quickly, typically by starting a
+// goroutine. It owns the connection, and closes it, whatever it returns;
+// an error means it refused the connection (a broker shutting down returns
+// broker.ErrClosed), which Serve logs at debug level before accepting the
+// next one.
+type Handler = func(net.Conn) error
+
+// Serve accepts connections until Close is called, handing each to handle
+// from Serve's goroutine (see Handler). After a temporary accept error
+// Serve retries with a back-off from 5ms doubling to 1s. It returns nil once
+// Close has been called (also when called after Close), or the accept error
+// that stopped it otherwise. Serve may be called from several goroutines
+// at once; each gets its share of the connections.
+func (l *Listener) Serve(handle Handler) error {
 	if handle == nil {
 		return fmt.Errorf("listeners: %s: Serve: nil handler", l.cfg.Name)
 	}
@@ -103,14 +109,24 @@ func (l *Listener) Serve(handle func(net.Conn)) error {
 			continue
 		}
 		delay = 0
-		handle(conn)
+		l.hand(handle, conn)
+	}
+}
+
+// hand gives conn to handle and logs a refusal.
+func (l *Listener) hand(handle Handler, conn net.Conn) {
+	if err := handle(conn); err != nil {
+		if ce := l.log.Check(zap.DebugLevel, "connection refused by the handler"); ce != nil {
+			ce.Write(zap.Stringer("remote", conn.RemoteAddr()), zap.Error(err))
+		}
 	}
 }
 
 // Reload re-reads the listener's certificate files (on SIGHUP, say): new
 // handshakes use the new material, established connections are untouched.
 // On error the previous material stays in use. It returns nil at once for
-// listeners without TLS. It blocks on file I/O and is safe for concurrent
+// listeners without TLS files (plain, or given a *tls.Config, whose
+// GetCertificate or GetConfigForClient serves fresh material itself). It blocks on file I/O and is safe for concurrent
 // use.
 func (l *Listener) Reload() error {
 	if l.certs == nil {

@@ -34,7 +34,7 @@ func newTestTCP(t *testing.T) *Listener {
 // its result.
 func serveInBackground(l *Listener, handle func(net.Conn)) <-chan error {
 	done := make(chan error, 1)
-	go func() { done <- l.Serve(handle) }()
+	go func() { done <- l.Serve(func(c net.Conn) error { handle(c); return nil }) }()
 	return done
 }
 
@@ -122,7 +122,7 @@ func TestServeAfterCloseReturnsNil(t *testing.T) {
 	if err := l.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
-	if err := l.Serve(func(c net.Conn) { _ = c.Close() }); err != nil {
+	if err := l.Serve(func(c net.Conn) error { return c.Close() }); err != nil {
 		t.Errorf("Serve after Close = %v, want nil", err)
 	}
 }
@@ -326,7 +326,7 @@ func TestServeReturnsPermanentError(t *testing.T) {
 	boom := errors.New("boom")
 	l := newListener(Config{Name: "fake"}, nil, newScripted(acceptResult{err: boom}))
 	defer l.Close()
-	err := l.Serve(func(c net.Conn) { _ = c.Close() })
+	err := l.Serve(func(c net.Conn) error { return c.Close() })
 	if !errors.Is(err, boom) {
 		t.Fatalf("Serve = %v, want it to wrap %v", err, boom)
 	}

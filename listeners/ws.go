@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	stdlog "log"
-	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -39,7 +38,8 @@ var wsSubprotocols = []string{"mqtt", "mqttv3.1"}
 // for Serve. Name defaults to "ws" and Addr to ":1884", or to "wss" and
 // ":8884" when cfg.TLS is set, which serves secure WebSocket with the
 // certificate handling of NewTLS (files checked before binding, polled,
-// Reload); other fields default as for NewTCP, including the port search.
+// Reload; or a *tls.Config); other fields default as for NewTCP, including
+// the port search.
 //
 // Serve runs an HTTP/1.1 server that upgrades GET requests on
 // cfg.WebSocket.Path (other paths get 404) and hands each upgraded
@@ -79,10 +79,11 @@ func NewWebSocket(cfg Config, log *zap.Logger) (*Listener, error) {
 	if !strings.HasPrefix(cfg.WebSocket.Path, "/") {
 		return nil, fmt.Errorf("listeners: %s: websocket path %q: must start with /", cfg.Name, cfg.WebSocket.Path)
 	}
+	var conf *tls.Config
 	var store *certStore
 	if cfg.TLS != nil {
 		var err error
-		if store, err = newCertStore(*cfg.TLS, listenerLog(log, cfg.Name)); err != nil {
+		if conf, store, err = serverTLS(*cfg.TLS, listenerLog(log, cfg.Name), true); err != nil {
 			return nil, fmt.Errorf("listeners: %s: %w", cfg.Name, err)
 		}
 	}
@@ -90,8 +91,8 @@ func NewWebSocket(cfg Config, log *zap.Logger) (*Listener, error) {
 	if err != nil {
 		return nil, err
 	}
-	if store != nil {
-		ln = tls.NewListener(ln, store.tlsConfig())
+	if conf != nil {
+		ln = tls.NewListener(ln, conf)
 	}
 	l := newListener(cfg, log, ln)
 	// net/http logs TLS handshake and accept errors; clients cause most of
@@ -140,7 +141,7 @@ type wsServer struct {
 
 // serve runs an HTTP server on the listener's socket until it fails or
 // close is called; it is the Listener's serveFn. It returns nil after close.
-func (s *wsServer) serve(handle func(net.Conn)) error {
+func (s *wsServer) serve(handle Handler) error {
 	var handleMu sync.Mutex // one connection at a time, as Serve promises
 	srv := &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -192,7 +193,7 @@ func (s *wsServer) close() {
 // upgrade answers one HTTP request: 404 off the path, otherwise the
 // WebSocket handshake (gorilla writes the 4xx of a refused one), then hands
 // the connection to handle while holding handleMu.
-func (s *wsServer) upgrade(w http.ResponseWriter, r *http.Request, handleMu *sync.Mutex, handle func(net.Conn)) {
+func (s *wsServer) upgrade(w http.ResponseWriter, r *http.Request, handleMu *sync.Mutex, handle Handler) {
 	if r.URL.Path != s.path {
 		http.NotFound(w, r)
 		return
@@ -225,7 +226,7 @@ func (s *wsServer) upgrade(w http.ResponseWriter, r *http.Request, handleMu *syn
 		_ = conn.Close()
 		return
 	}
-	handle(conn)
+	s.l.hand(handle, conn)
 }
 
 // isMQTTSubprotocol reports whether p is one of wsSubprotocols. Tokens are

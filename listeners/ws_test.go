@@ -259,7 +259,7 @@ func TestWebSocketServeAfterCloseReturnsNil(t *testing.T) {
 	if err := l.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
-	if err := l.Serve(wsEcho); err != nil {
+	if err := l.Serve(func(c net.Conn) error { wsEcho(c); return nil }); err != nil {
 		t.Errorf("Serve after Close = %v, want nil", err)
 	}
 }

@@ -218,7 +218,7 @@ func (s *served) serve(b *broker.Broker) {
 	s.done = make(chan struct{})
 	go func() {
 		defer close(s.done)
-		_ = s.l.Serve(func(c net.Conn) { _ = b.ServeConn(c) })
+		_ = s.l.Serve(b.ServeConn)
 	}()
 }
 
