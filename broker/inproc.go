@@ -47,7 +47,7 @@ type PublishOptions struct {
 	As *ClientInfo
 }
 
-// ErrNotAuthorized is returned by Publish and Subscribe when an Authorizer
+// ErrNotAuthorized is returned by Publish and SubscribeAs when an Authorizer
 // refuses the client named in PublishOptions.As or SubscribeAs.
 var ErrNotAuthorized = errors.New("broker: not authorized")
 
