@@ -64,8 +64,8 @@ func mqttAddr(t *testing.T, n *Node, name string) string {
 	return addr
 }
 
-// mqttConnect connects an MQTT 5 client to addr as user (with password)
-// and returns it, or the error and the CONNACK's reason code.
+// mqttConnect connects an MQTT 5 client to addr as user (with password;
+// anonymous when user is empty) and returns it, or the error and the CONNACK's reason code.
 func mqttConnect(t *testing.T, addr, id, user, password string, onPublish func()) (*paho.Client, byte, error) {
 	t.Helper()
 	conn, err := net.Dial("tcp", addr)
@@ -82,8 +82,11 @@ func mqttConnect(t *testing.T, addr, id, user, password string, onPublish func()
 	c := paho.NewClient(cfg)
 	ctx, cancel := context.WithTimeout(t.Context(), wait)
 	defer cancel()
-	ca, err := c.Connect(ctx, &paho.Connect{ClientID: id, CleanStart: true, KeepAlive: 30,
-		UsernameFlag: true, Username: user, PasswordFlag: true, Password: []byte(password)})
+	cp := &paho.Connect{ClientID: id, CleanStart: true, KeepAlive: 30}
+	if user != "" {
+		cp.UsernameFlag, cp.Username, cp.PasswordFlag, cp.Password = true, user, true, []byte(password)
+	}
+	ca, err := c.Connect(ctx, cp)
 	if err != nil {
 		_ = conn.Close()
 		if ca != nil {
@@ -238,4 +241,86 @@ func scrapeWhile(t *testing.T, n *Node) func() int {
 	}
 	t.Cleanup(func() { stop() })
 	return stop
+}
+
+// TestMetricsOfATwoNodeCluster: messages forwarded between two nodes are
+// counted per tenant and peer on both sides; each node shows its link to
+// the other up with a measured round trip, both members alive, and its
+// own Raft role (the follower with its last contact with the leader).
+func TestMetricsOfATwoNodeCluster(t *testing.T) {
+	n1 := start(t, testConfig(t, t.TempDir()))
+	cfg2 := testConfig(t, t.TempDir())
+	cfg2.DefaultTenant = nil
+	cfg2.Join = []string{n1.AdminAddr().String()}
+	cfg2.Host.PortMin, cfg2.Host.PortMax = 16000, 16999
+	n2 := start(t, cfg2)
+	id1, id2 := n1.ID(), n2.ID()
+	testwait.Until(t, wait, func() error {
+		for _, x := range []struct {
+			n    *Node
+			peer string
+		}{{n1, id2}, {n2, id1}} {
+			_, f := scrape(t, x.n, "")
+			if v, _ := f.value("jmqx_cluster_link_up", "peer", x.peer); v != 1 {
+				return fmt.Errorf("node %s: link to %s not up", x.n.ID(), x.peer)
+			}
+			if v, _ := f.value("jmqx_gossip_members", "state", "alive"); v != 2 {
+				return fmt.Errorf("node %s: %v members alive, want 2", x.n.ID(), v)
+			}
+		}
+		return nil
+	})
+
+	var mu sync.Mutex
+	received := 0
+	sub, _, err := mqttConnect(t, mqttAddr(t, n2, "default"), "sub", "", "", func() { mu.Lock(); received++; mu.Unlock() })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sub.Subscribe(t.Context(), &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "f/#", QoS: 1}}}); err != nil {
+		t.Fatal(err)
+	}
+	pub, _, err := mqttConnect(t, mqttAddr(t, n1, "default"), "pub", "", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const messages = 100
+	for i := range messages {
+		if _, err := pub.Publish(t.Context(), &paho.Publish{Topic: "f/x", QoS: 1, Payload: []byte(strconv.Itoa(i))}); err != nil {
+			t.Fatalf("publish %d: %v", i, err)
+		}
+	}
+	testwait.Until(t, wait, func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		if received != messages {
+			return fmt.Errorf("the subscriber on the second node got %d messages of %d", received, messages)
+		}
+		return nil
+	})
+
+	_, f1 := scrape(t, n1, "")
+	f1.want(t, messages, "jmqx_tenant_forwarded_out_messages_total", "node", id1, "tenant", "default", "peer", id2)
+	f1.want(t, 1, "jmqx_tenant_remote_routes", "tenant", "default", "peer", id2)
+	f1.want(t, 0, "jmqx_tenant_forwards_awaiting_ack", "tenant", "default", "peer", id2)
+	f1.want(t, 0, "jmqx_cluster_link_backlog_messages", "peer", id2)
+	if v, ok := f1.value("jmqx_cluster_link_rtt_seconds", "peer", id2); !ok || v <= 0 || v > wait.Seconds() {
+		t.Errorf("the first node's round trip to the second: %v (present %v)", v, ok)
+	}
+	f1.want(t, 1, "jmqx_raft_role", "role", "leader")
+
+	_, f2 := scrape(t, n2, "")
+	f2.want(t, messages, "jmqx_tenant_forwarded_in_messages_total", "node", id2, "tenant", "default", "peer", id1)
+	f2.want(t, messages, "jmqx_tenant_messages_sent_total", "tenant", "default")
+	f2.want(t, messages, "jmqx_tenant_messages_received_total", "tenant", "default") // forwarded ones count
+	f2.want(t, 1, "jmqx_tenant_local_routes", "tenant", "default")
+	f2.want(t, 1, "jmqx_raft_role", "role", "follower")
+	if v, ok := f2.value("jmqx_raft_last_contact_seconds"); !ok || v < 0 || v > 5 {
+		t.Errorf("the follower's last contact with the leader: %v s ago (present %v)", v, ok)
+	}
+	if t1, _ := f1.value("jmqx_raft_term"); t1 < 1 {
+		t.Errorf("leader's term %v", t1)
+	} else if t2, _ := f2.value("jmqx_raft_term"); t2 != t1 {
+		t.Errorf("the follower's term %v differs from the leader's %v", t2, t1)
+	}
 }
