@@ -95,6 +95,7 @@ func TestAuditLogsEveryWrite(t *testing.T) {
 	}
 	expect(t, s, 404, "DELETE", "/v1/tenants/ghost", "", auth...)
 	expect(t, s, 401, "POST", "/v1/tenants", `{"name":"sneaky"}`, "Authorization", "Bearer wrong-token-wrong-token")
+	expect(t, s, 403, "PUT", "/v1/tenants/acme/acl", `{"rules":[]}`, append(auth, "Origin", "http://evil.example")...)
 	if err := c.DeleteTenant(ctx, "acme"); err != nil {
 		t.Fatal(err)
 	}
@@ -110,6 +111,7 @@ func TestAuditLogsEveryWrite(t *testing.T) {
 		{"action": "remove ACL rule", "tenant": "acme", "rule": "0", "status": 200},
 		{"action": "delete tenant", "tenant": "ghost", "status": 404},
 		{"method": "POST", "path": "/v1/tenants", "status": 401},
+		{"method": "PUT", "path": "/v1/tenants/acme/acl", "status": 403},
 		{"action": "delete tenant", "tenant": "acme", "status": 204},
 	}
 	if len(lines) != len(want) {
@@ -126,6 +128,9 @@ func TestAuditLogsEveryWrite(t *testing.T) {
 	}
 	if e, _ := lines[7]["error"].(string); !strings.Contains(e, "ghost") {
 		t.Errorf("the refused write's line does not say why: %v", lines[7])
+	}
+	if e, _ := lines[9]["error"].(string); !strings.Contains(e, "cross-site") {
+		t.Errorf("the cross-site write's line does not say why: %v", lines[9])
 	}
 	for _, e := range logs.All() {
 		text := fmt.Sprint(e.Message, e.ContextMap())

@@ -52,7 +52,7 @@ func newDescs(node string) descs {
 		protocolErrors:      desc("jmqx_tenant_protocol_errors_total", "Connections closed for a protocol violation.", t...),
 		throttled:           desc("jmqx_tenant_publishers_throttled_total", "Times a publisher was slowed down (a full subscriber queue or the tenant's rate limits).", t...),
 		slowConsumers:       desc("jmqx_tenant_slow_consumers_total", "Times a subscriber held its publishers back for slow_consumer_wait_ms and was marked slow.", t...),
-		memoryUsed:          desc("jmqx_tenant_memory_used_bytes", "Bytes of messages the tenant holds (queued, in flight, retained) charged to its memory budget.", t...),
+		memoryUsed:          desc("jmqx_tenant_memory_used_bytes", "Bytes the tenant's clients make its broker hold (buffers, queued, in-flight and retained messages, subscriptions), charged to its memory budget.", t...),
 		memoryLimit:         desc("jmqx_tenant_memory_limit_bytes", "The tenant's memory budget (max_memory); absent when unlimited.", t...),
 		memoryRefusals:      desc("jmqx_tenant_memory_refusals_total", "Demands refused because a memory budget (the tenant's or the node's) was spent.", t...),
 		localRoutes:         desc("jmqx_tenant_local_routes", "Topic filters this node announces to its peers for the tenant.", t...),
@@ -66,7 +66,7 @@ func newDescs(node string) descs {
 		fwdDuplicates:       desc("jmqx_tenant_forward_duplicates_total", "Forwards the peer sent again after a broken link that were already delivered (not delivered twice).", tp...),
 		remoteRoutes:        desc("jmqx_tenant_remote_routes", "The peer's topic filters this node holds for the tenant.", tp...),
 
-		nodeMemoryUsed:    desc("jmqx_node_memory_used_bytes", "Bytes of messages all tenants hold, charged to the node's memory budget."),
+		nodeMemoryUsed:    desc("jmqx_node_memory_used_bytes", "Bytes all tenants' brokers hold, charged to the node's memory budget (--memory-budget)."),
 		nodeMemoryLimit:   desc("jmqx_node_memory_limit_bytes", "The node's memory budget; absent when unlimited."),
 		reconcileFailures: desc("jmqx_reconcile_failures_total", "Passes that could not make the tenants run as the control plane says (each is retried every second)."),
 		raftRole:          desc("jmqx_raft_role", "1 for this node's Raft role, 0 for the others.", "role"),
