@@ -31,8 +31,9 @@ const (
 )
 
 // auditBodyBytes bounds the part of a write's body kept for the audit
-// line: enough for the names it reads, which the clients send first.
-const auditBodyBytes = 64 << 10
+// line: all of it, as the handlers read no more (a tenant's name may
+// follow its users).
+const auditBodyBytes = maxBodyBytes
 
 // auditErrorBytes bounds the part of an error answer kept for the line.
 const auditErrorBytes = 1 << 10
