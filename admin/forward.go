@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -15,7 +16,8 @@ const (
 	// forwardTimeout bounds one forwarded request.
 	forwardTimeout = 10 * time.Second
 	// forwardedHeader marks a forwarded request, so that two nodes that
-	// each think the other leads do not bounce a request forever.
+	// each think the other leads do not bounce a request forever. Its
+	// value is the forwarding node's ID (any non-empty value marks it).
 	forwardedHeader = "X-Jmqx-Forwarded"
 )
 
@@ -53,7 +55,9 @@ func (s *Server) write(next http.Handler) http.Handler {
 		}
 		if err := s.forward(w, r, leader); err != nil {
 			writeError(w, err)
+			return
 		}
+		noteRelayed(r, leader)
 	})
 }
 
@@ -79,7 +83,9 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, leader string) 
 	if auth := s.peerAuthorization(r); auth != "" {
 		req.Header.Set("Authorization", auth)
 	}
-	req.Header.Set(forwardedHeader, "1")
+	// The leader's audit line names this node and the caller.
+	req.Header.Set(forwardedHeader, forwardedBy(s.backend.NodeID()))
+	req.Header.Set(forwardedForHeader, r.RemoteAddr)
 
 	resp, err := s.peers.Do(req)
 	if err != nil {
@@ -99,6 +105,15 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, leader string) 
 	// Headers are sent; a copy error is a broken connection either way.
 	_, _ = io.Copy(w, resp.Body)
 	return nil
+}
+
+// forwardedBy is the value of forwardedHeader a node sends: its ID, or
+// "1" when it has none that a header can carry.
+func forwardedBy(nodeID string) string {
+	if nodeID == "" || strings.ContainsFunc(nodeID, func(r rune) bool { return r < 0x20 || r >= 0x7f }) {
+		return "1"
+	}
+	return nodeID
 }
 
 // peerAuthorization is the Authorization header to send to another node:

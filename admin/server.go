@@ -116,6 +116,9 @@ type Server struct {
 	// status; each request has its own deadline.
 	peers *http.Client
 
+	// metrics serves GET /metrics when set (WithMetrics).
+	metrics http.Handler
+
 	// writeMu serializes the read-modify-write handlers (users, ACL
 	// rules) on this node, which is the leader when they run.
 	writeMu sync.Mutex
@@ -150,7 +153,7 @@ func New(cfg Config, b Backend, opts ...Option) (*Server, error) {
 		o(s)
 	}
 	s.log = s.log.Named("admin")
-	s.handler = s.logRequests(s.guard(s.authenticate(s.routes())))
+	s.handler = s.audit(s.logRequests(s.guard(s.authenticate(s.routes()))))
 	return s, nil
 }
 
@@ -262,6 +265,9 @@ func (s *Server) routes() http.Handler {
 
 	h("GET /healthz", s.healthz)
 	h("GET /readyz", s.readyz)
+	if s.metrics != nil {
+		mux.Handle("GET /metrics", s.metrics)
+	}
 
 	h("GET /v1/tenants", s.listTenants)
 	w("POST /v1/tenants", s.createTenant)

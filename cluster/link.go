@@ -7,6 +7,7 @@ import (
 	"net"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -42,6 +43,29 @@ type link struct {
 	nextID  uint64
 	acked   map[string]uint64 // route version per tenant the peer applied, this connection
 	lastLog time.Time         // of a dropped forward
+	// fwdProbe and routeProbe time one forward and one route change from
+	// their write to their acknowledgement (at most one of each in
+	// flight, on the current connection): the link's round trip, in rtt.
+	fwdProbe   fwdProbe
+	routeProbe routeProbe
+	// rtt is the last round trip measured, in nanoseconds; 0 until one is.
+	rtt atomic.Int64
+}
+
+// fwdProbe is a forward written at a known time: its acknowledgement (or
+// a later one, acknowledgements being cumulative) ends a round trip.
+type fwdProbe struct {
+	id uint64 // 0: none in flight
+	at time.Time
+}
+
+// routeProbe is a route change written at a known time: the peer's
+// acknowledgement of that version of the tenant's routes (or a later one)
+// ends a round trip.
+type routeProbe struct {
+	tenant  string // "": none in flight
+	version uint64
+	at      time.Time
 }
 
 // queuedRoute is a route frame waiting to be written.
@@ -150,6 +174,10 @@ func (l *link) forward(t *tenantPeers, peer string, body []byte, groups []string
 func (l *link) acknowledged(id uint64) {
 	var done []broker.ForwardWaiter
 	l.mu.Lock()
+	if l.fwdProbe.id != 0 && id >= l.fwdProbe.id {
+		l.rtt.Store(int64(max(time.Since(l.fwdProbe.at), 1)))
+		l.fwdProbe = fwdProbe{}
+	}
 	k := 0
 	for k < len(l.pending) && l.pending[k].id <= id {
 		p := l.pending[k]
@@ -321,6 +349,7 @@ func (l *link) serve(conn net.Conn) {
 	}
 	l.state, l.conn, l.broken, l.sent = "up", conn, false, 0
 	l.acked = map[string]uint64{}
+	l.fwdProbe, l.routeProbe = fwdProbe{}, routeProbe{}
 	l.mu.Unlock()
 	l.c.log.Info("link to peer up", zap.String("peer", l.peer), zap.String("addr", l.addr))
 	readDone := make(chan struct{})
@@ -390,6 +419,7 @@ func (l *link) write(conn net.Conn) error {
 		l.routes = nil
 		batch := l.pending[l.sent:]
 		l.sent = len(l.pending)
+		l.startProbes(routes, batch)
 		l.mu.Unlock()
 		for _, r := range routes {
 			if _, err := w.Write(r.frame); err != nil {
@@ -408,6 +438,24 @@ func (l *link) write(conn net.Conn) error {
 		_ = conn.SetWriteDeadline(time.Now().Add(linkWriteTimeout))
 		if err := w.Flush(); err != nil {
 			return err
+		}
+	}
+}
+
+// startProbes starts timing the last of routes and of batch, about to be
+// written, unless a probe of that kind is in flight; l.mu held.
+func (l *link) startProbes(routes []queuedRoute, batch []*pendingFwd) {
+	var now time.Time
+	if l.fwdProbe.id == 0 && len(batch) > 0 {
+		now = time.Now()
+		l.fwdProbe = fwdProbe{id: batch[len(batch)-1].id, at: now}
+	}
+	if l.routeProbe.tenant == "" && len(routes) > 0 {
+		if r := routes[len(routes)-1]; r.version != 0 {
+			if now.IsZero() {
+				now = time.Now()
+			}
+			l.routeProbe = routeProbe{tenant: r.tenant, version: r.version, at: now}
 		}
 	}
 }
@@ -466,6 +514,10 @@ func (l *link) readAcks(conn net.Conn) error {
 			l.mu.Lock()
 			if v > l.acked[tenant] || v == 0 {
 				l.acked[tenant] = v
+			}
+			if p := l.routeProbe; p.tenant == tenant && v >= p.version {
+				l.rtt.Store(int64(max(time.Since(p.at), 1)))
+				l.routeProbe = routeProbe{}
 			}
 			l.mu.Unlock()
 			if t := l.c.tenant(tenant); t != nil {

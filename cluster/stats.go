@@ -1,6 +1,10 @@
 package cluster
 
-import "strings"
+import (
+	"sort"
+	"strings"
+	"time"
+)
 
 // PeerStats are one tenant's forwarding figures with one peer.
 type PeerStats struct {
@@ -47,6 +51,44 @@ type NodeStats struct {
 	Resyncs int64 `json:"resyncs"`
 	// LinkErrors counts links that broke.
 	LinkErrors int64 `json:"link_errors"`
+}
+
+// LinkStats are the figures of this node's link to one live peer.
+type LinkStats struct {
+	// Peer is the peer's node name.
+	Peer string `json:"peer"`
+	// State is the link's state: "connecting" or "up".
+	State string `json:"state"`
+	// RTT is the last round trip measured on the link: from the write of
+	// a forward or a route change to the peer's acknowledgement of it
+	// (which the peer sends once it has handled what it read). Zero until
+	// the peer first acknowledges a forward or a route change; it keeps
+	// its last value while the link is idle.
+	RTT time.Duration `json:"rtt"`
+	// BacklogMessages and BacklogBytes are the forwards queued for the
+	// peer or written and not acknowledged yet, and their size as counted
+	// against Config.MaxPeerBytes.
+	BacklogMessages int   `json:"backlog_messages"`
+	BacklogBytes    int64 `json:"backlog_bytes"`
+}
+
+// Links returns the figures of this node's links to its live peers,
+// sorted by peer. It holds each link's lock only to copy two figures.
+func (c *Cluster) Links() []LinkStats {
+	links := *c.linkList.Load()
+	out := make([]LinkStats, 0, len(links))
+	for _, l := range links {
+		l.mu.Lock()
+		ls := LinkStats{Peer: l.peer, State: l.state, BacklogMessages: len(l.pending), BacklogBytes: l.bytes}
+		l.mu.Unlock()
+		if ls.State == "closed" {
+			continue
+		}
+		ls.RTT = time.Duration(l.rtt.Load())
+		out = append(out, ls)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Peer < out[j].Peer })
+	return out
 }
 
 // Stats returns a tenant's figures; ok is false when the tenant is not

@@ -51,6 +51,9 @@ type Node struct {
 	ports      portBook
 	reconciled atomic.Bool
 	dirty      atomic.Bool // a reconcile or a report of bound addresses failed: retry
+	// reconcileFailures counts the reconciles the Host could not apply
+	// in full (jmqx_reconcile_failures_total).
+	reconcileFailures atomic.Int64
 	// lastFailure is the last reconcile error logged (reconcile runs on
 	// one goroutine at a time: Start's, then the loop's).
 	lastFailure string
@@ -158,8 +161,11 @@ func startLocked(ctx context.Context, cfg Config, log *zap.Logger, lock *dirLock
 	if h := cfg.adminAdvertiseHost(); h != "" && h != hostOf(cfg.AdminAddr) && !slices.Contains(allowed, h) {
 		allowed = append(allowed, h)
 	}
-	n.api, err = admin.New(admin.Config{Addr: cfg.AdminAddr, Token: token, TLS: cfg.AdminTLS, AllowedHosts: allowed},
-		&backend{n: n}, admin.WithLogger(log))
+	metrics, err := newMetricsHandler(n.metricSources(), n.log)
+	if err == nil {
+		n.api, err = admin.New(admin.Config{Addr: cfg.AdminAddr, Token: token, TLS: cfg.AdminTLS, AllowedHosts: allowed},
+			&backend{n: n}, admin.WithLogger(log), admin.WithMetrics(metrics))
+	}
 	if err == nil {
 		err = n.api.Start()
 	}
@@ -407,6 +413,7 @@ func (n *Node) reconcile() error {
 	dirty := false
 	err := n.host.Reconcile(specs)
 	if err != nil {
+		n.reconcileFailures.Add(1)
 		// Retried every second: say it once per distinct failure.
 		if msg := err.Error(); msg != n.lastFailure {
 			n.lastFailure = msg
