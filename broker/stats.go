@@ -37,6 +37,13 @@ type Stats struct {
 	Sessions         int   // sessions held, connected or not
 	Subscriptions    int
 	Retained         int
+	// RetainedBytes is the payload size of the retained messages.
+	RetainedBytes int64
+	// Queued and Inflight are the QoS 1/2 (and queued QoS 0) messages the
+	// sessions hold: waiting to be sent, and sent but not yet acknowledged.
+	// They are counted by visiting every session, so Stats costs a lock of
+	// each session; nothing is counted on the publish path.
+	Queued, Inflight int
 	MessagesReceived int64
 	MessagesSent     int64
 	MessagesDropped  int64
@@ -75,13 +82,26 @@ type Stats struct {
 // Stats returns a snapshot of the broker's statistics.
 func (b *Broker) Stats() Stats {
 	b.mu.Lock()
-	sessions := len(b.sessions)
+	held := make([]*session, 0, len(b.sessions))
+	for _, s := range b.sessions {
+		held = append(held, s)
+	}
 	b.mu.Unlock()
+	var queued, inflight int
+	for _, s := range held {
+		s.mu.Lock()
+		queued += s.queueLen()
+		inflight += len(s.inflight)
+		s.mu.Unlock()
+	}
 	return Stats{
 		Uptime:              time.Since(b.started),
 		ClientsConnected:    b.stats.connected.Load(),
 		ClientsTotal:        b.stats.connectsTotal.Load(),
-		Sessions:            sessions,
+		Sessions:            len(held),
+		Queued:              queued,
+		Inflight:            inflight,
+		RetainedBytes:       b.retainedBytes.Load(),
 		Subscriptions:       b.subs.Len(),
 		Retained:            b.retained.Len(),
 		MessagesReceived:    b.stats.msgsReceived.Load(),

@@ -8,7 +8,8 @@ type descs struct {
 	// Per tenant (label tenant).
 	tenantUp, tenantApplied                                *prometheus.Desc
 	connections, connectionsAccepted, sessions             *prometheus.Desc
-	subscriptions, retained                                *prometheus.Desc
+	subscriptions, retained, retainedBytes                 *prometheus.Desc
+	queued, inflight                                       *prometheus.Desc
 	msgsReceived, msgsSent, bytesReceived, bytesSent       *prometheus.Desc
 	dropped, refusals                                      *prometheus.Desc // and cause; code and reason
 	protocolErrors, throttled, slowConsumers               *prometheus.Desc
@@ -43,6 +44,9 @@ func newDescs(node string) descs {
 		sessions:            desc("jmqx_tenant_sessions", "Sessions held, connected or not.", t...),
 		subscriptions:       desc("jmqx_tenant_subscriptions", "Subscriptions held.", t...),
 		retained:            desc("jmqx_tenant_retained_messages", "Retained messages held.", t...),
+		retainedBytes:       desc("jmqx_tenant_retained_bytes", "Payload bytes of the retained messages held.", t...),
+		queued:              desc("jmqx_tenant_queued_messages", "Messages the tenant's sessions hold waiting to be sent.", t...),
+		inflight:            desc("jmqx_tenant_inflight_messages", "QoS 1 and 2 messages sent to the tenant's clients and not yet acknowledged.", t...),
 		msgsReceived:        desc("jmqx_tenant_messages_received_total", "Messages published in the tenant on this node: PUBLISH packets from clients, in-process publishes, and messages peers forwarded (those also count in jmqx_tenant_forwarded_in_messages_total).", t...),
 		msgsSent:            desc("jmqx_tenant_messages_sent_total", "PUBLISH packets sent to clients of this node.", t...),
 		bytesReceived:       desc("jmqx_tenant_received_bytes_total", "Bytes of the MQTT packets read from clients (every packet type).", t...),
@@ -90,6 +94,7 @@ func newDescs(node string) descs {
 func (d *descs) all() []*prometheus.Desc {
 	return []*prometheus.Desc{
 		d.tenantUp, d.tenantApplied, d.connections, d.connectionsAccepted, d.sessions, d.subscriptions, d.retained,
+		d.retainedBytes, d.queued, d.inflight,
 		d.msgsReceived, d.msgsSent, d.bytesReceived, d.bytesSent, d.dropped, d.refusals, d.protocolErrors,
 		d.throttled, d.slowConsumers, d.memoryUsed, d.memoryLimit, d.memoryRefusals, d.localRoutes,
 		d.fwdOut, d.fwdOutBytes, d.fwdIn, d.fwdInBytes, d.fwdAwaiting, d.fwdDropped, d.fwdAckTimeouts,

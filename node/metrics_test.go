@@ -139,6 +139,7 @@ func TestCollectorReadsEveryFigure(t *testing.T) {
 		list: []tenant.Status{
 			{Spec: tenant.Spec{Name: "a"}, Running: true, Stats: broker.Stats{
 				ClientsConnected: 3, ClientsTotal: 7, Sessions: 4, Subscriptions: 5, Retained: 6,
+				RetainedBytes: 600, Queued: 8, Inflight: 9,
 				MessagesReceived: 1000, MessagesSent: 2000, BytesReceived: 30000, BytesSent: 60000,
 				Refusals:       map[packet.ReasonCode]int64{packet.BadUsernameOrPassword: 2, packet.QuotaExceeded: 1},
 				Drops:          map[string]int64{"slow consumer": 9},
@@ -175,6 +176,7 @@ func TestCollectorReadsEveryFigure(t *testing.T) {
 		"jmqx_tenant_up": 1, "jmqx_tenant_spec_applied": 1, "jmqx_tenant_connections": 3,
 		"jmqx_tenant_connections_accepted_total": 7, "jmqx_tenant_sessions": 4, "jmqx_tenant_subscriptions": 5,
 		"jmqx_tenant_retained_messages": 6, "jmqx_tenant_messages_received_total": 1000,
+		"jmqx_tenant_retained_bytes": 600, "jmqx_tenant_queued_messages": 8, "jmqx_tenant_inflight_messages": 9,
 		"jmqx_tenant_messages_sent_total": 2000, "jmqx_tenant_received_bytes_total": 30000,
 		"jmqx_tenant_sent_bytes_total": 60000, "jmqx_tenant_protocol_errors_total": 1,
 		"jmqx_tenant_publishers_throttled_total": 2, "jmqx_tenant_slow_consumers_total": 3,
@@ -289,7 +291,7 @@ func thousandTenants(t testing.TB, n int) metricSources {
 			t.Fatal(err)
 		}
 		b, _ := h.Broker(name)
-		if err := b.Publish("hello", []byte("world"), 0, false, nil); err != nil {
+		if err := b.Publish("hello", []byte("world"), broker.PublishOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		dp.tenants[name] = cluster.TenantStats{LocalRoutes: 3, Peers: map[string]cluster.PeerStats{
