@@ -1,6 +1,8 @@
 package tenant
 
 import (
+	"crypto/tls"
+
 	"go.uber.org/zap"
 
 	"github.com/jmqx/jmqx/broker"
@@ -38,6 +40,23 @@ func WithAuthenticator(fn func(spec Spec) broker.Authenticator) Option {
 // Authorizers given with WithHooks must allow too.
 func WithAuthorizer(fn func(spec Spec) broker.Authorizer) Option {
 	return func(h *Host) { h.authz = fn }
+}
+
+// WithTLSConfig gives tenants' secure listeners (MQTTS and secure
+// WebSocket) the application's TLS configuration instead of certificate
+// files: fn is called with the tenant's name each time its listeners are
+// bound; when it returns a configuration, its Certificates,
+// GetCertificate (an ACME client's, a Vault-backed or the platform's own
+// certificate store) or GetConfigForClient serve the tenant's certificate,
+// and its ClientAuth and ClientCAs verify clients (see
+// listeners.TLSConfig.Config); the spec's listeners.tls and the node's
+// certificate are then not used for that tenant. When fn returns nil, the
+// files serve as without this option. A secure listener with no port set
+// is bound when either gives TLS material. Return the same *tls.Config for
+// a tenant each time: a different value rebinds its secure listeners at
+// the next Apply.
+func WithTLSConfig(fn func(tenant string) *tls.Config) Option {
+	return func(h *Host) { h.tlsConfig = fn }
 }
 
 // delegation is what a running tenant delegates to the application.

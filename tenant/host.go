@@ -2,6 +2,7 @@ package tenant
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"os"
@@ -27,7 +28,10 @@ type Host struct {
 	// WithAuthorizer); nil: none.
 	authn func(Spec) broker.Authenticator
 	authz func(Spec) broker.Authorizer
-	hints func(tenant string, listener ListenerKind) int
+	// tlsConfig gives a tenant's secure listeners the application's TLS
+	// configuration (WithTLSConfig).
+	tlsConfig func(tenant string) *tls.Config
+	hints     func(tenant string, listener ListenerKind) int
 	// peering is the cluster the brokers are attached to; nil: none.
 	peering Peering
 	// budget is the node's memory budget (cfg.MemoryBudget), charged by

@@ -1,6 +1,7 @@
 package tenant
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -40,8 +41,11 @@ func (k kind) secure() bool { return k == kindMQTTS || k == kindWSS }
 // listenSpec is what one listener should be.
 type listenSpec struct {
 	port int  // 0: auto
-	tls  *TLS // secure kinds only
-	path string
+	tls  *TLS // secure kinds only: certificate files
+	// tlsConfig is the application's TLS configuration (WithTLSConfig),
+	// used instead of tls; secure kinds only.
+	tlsConfig *tls.Config
+	path      string
 }
 
 // served is one bound listener of a tenant.
@@ -69,28 +73,36 @@ func (h *Host) want(spec Spec, k kind) (*listenSpec, error) {
 		w.path = spec.Listeners.WSPath
 	}
 	if k.secure() {
-		w.tls = spec.Listeners.TLS
-		if w.tls == nil {
-			w.tls = h.cfg.TLS
+		if h.tlsConfig != nil {
+			w.tlsConfig = h.tlsConfig(spec.Name)
+		}
+		if w.tlsConfig == nil {
+			w.tls = spec.Listeners.TLS
+			if w.tls == nil {
+				w.tls = h.cfg.TLS
+			}
 		}
 	}
 	switch p {
 	case PortOff:
 		return nil, nil
 	case "":
-		if k.secure() && w.tls == nil {
+		if k.secure() && !w.hasTLS() {
 			return nil, nil
 		}
 		return w, nil
 	}
-	if k.secure() && w.tls == nil {
-		return nil, fmt.Errorf("tenant %q: listeners.%s %s: needs TLS material: set listeners.tls or give the node a certificate", spec.Name, k, p)
+	if k.secure() && !w.hasTLS() {
+		return nil, fmt.Errorf("tenant %q: listeners.%s %s: needs TLS material: set listeners.tls, give the node a certificate or the Host a TLS configuration (WithTLSConfig)", spec.Name, k, p)
 	}
 	if n, ok := p.Number(); ok {
 		w.port = n
 	}
 	return w, nil
 }
+
+// hasTLS reports whether w has TLS material: files or a configuration.
+func (w *listenSpec) hasTLS() bool { return w.tls != nil || w.tlsConfig != nil }
 
 // bind binds listener k of a tenant as w says, avoiding the ports in
 // avoid besides those the Host's specs configure. A fixed port is bound
@@ -103,7 +115,9 @@ func (h *Host) want(spec Spec, k kind) (*listenSpec, error) {
 func (h *Host) bind(tenant string, k kind, w *listenSpec, avoid map[int]bool) (*served, error) {
 	cfg := listeners.Config{Name: tenant + "/" + k.String(), FixedPort: true,
 		WebSocket: listeners.WebSocketConfig{Path: w.path, AllowedOrigins: h.cfg.WSAllowedOrigins}}
-	if w.tls != nil {
+	if w.tlsConfig != nil {
+		cfg.TLS = &listeners.TLSConfig{Config: w.tlsConfig}
+	} else if w.tls != nil {
 		cfg.TLS = &listeners.TLSConfig{CertFile: w.tls.CertFile, KeyFile: w.tls.KeyFile, CAFile: w.tls.CAFile, ClientAuth: w.tls.ClientAuth}
 	}
 	var l *listeners.Listener
@@ -319,7 +333,7 @@ func onPort(port int) func(*broker.ClientInfo) bool {
 // sameMaterial reports whether two listeners serve with the same TLS
 // material and path.
 func sameMaterial(a, b listenSpec) bool {
-	if a.path != b.path || (a.tls == nil) != (b.tls == nil) {
+	if a.path != b.path || a.tlsConfig != b.tlsConfig || (a.tls == nil) != (b.tls == nil) {
 		return false
 	}
 	return a.tls == nil || *a.tls == *b.tls
