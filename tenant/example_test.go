@@ -12,7 +12,6 @@ import (
 	"github.com/eclipse/paho.mqtt.golang/packets"
 
 	"github.com/jmqx/jmqx/broker"
-	"github.com/jmqx/jmqx/internal/packet"
 	"github.com/jmqx/jmqx/tenant"
 )
 
@@ -64,12 +63,12 @@ type devices struct {
 
 // Authenticate admits a device whose user name is registered for the
 // tenant with the password given.
-func (d devices) Authenticate(req *broker.AuthRequest) packet.ReasonCode {
+func (d devices) Authenticate(req *broker.AuthRequest) broker.ReasonCode {
 	if secret, ok := d.reg[d.tenant][req.Username]; ok && secret == string(req.Password) {
 		req.Tag = d.tenant + "/" + req.Username // becomes ClientInfo.AuthTag
-		return packet.Success
+		return broker.Success
 	}
-	return packet.BadUsernameOrPassword
+	return broker.BadUsernameOrPassword
 }
 
 // Two tenants whose authentication is delegated to the application's
