@@ -14,6 +14,8 @@ package integration
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -257,6 +259,26 @@ func mosquittoPub(t *testing.T, addr string, args ...string) error {
 	return nil
 }
 
+// mosquittoRun starts a mosquitto client (mosquitto_pub or mosquitto_sub)
+// against addr that runs until it ends by itself or the test ends.
+func mosquittoRun(t *testing.T, addr, tool string, args ...string) {
+	t.Helper()
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatalf("MQTT address %q shown by the console: %v", addr, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, tool, append([]string{"-h", host, "-p", port}, args...)...)
+	if err := cmd.Start(); err != nil {
+		cancel()
+		t.Fatalf("%s: %v", tool, err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		_ = cmd.Wait()
+	})
+}
+
 // The console of a three-node cluster, in a real browser: it loads without
 // a console error and lists three healthy members; a tenant and a user
 // created on the page serve mosquitto_pub on the port the page shows; a
@@ -339,24 +361,27 @@ func TestConsoleBrowserCluster(t *testing.T) {
 		`(document.querySelector('#refusals tr[data-reason="0x86"]')?.innerText || '').includes('Bad user name or password')`,
 		`document.querySelector('#refusals').innerText`)
 
-	// A running publisher moves the tenant's message-rate plot.
-	pubCtx, stopPub := context.WithCancel(context.Background())
-	pub := exec.CommandContext(pubCtx, "mosquitto_pub", "-h", strings.Split(addrs["d1"], ":")[0],
-		"-p", addrs["d1"][strings.LastIndex(addrs["d1"], ":")+1:], "-u", "alice", "-P", password,
-		"-t", "console/load", "-m", "tick", "-q", "0", "-i", "load", "--repeat", "6000", "--repeat-delay", "0.02")
-	if err := pub.Start(); err != nil {
-		t.Fatal(err)
+	// A running publisher on d1 and a subscriber on d2 move the tenant's
+	// message-rate plot, in and out.
+	mosquittoRun(t, addrs["d2"], "mosquitto_sub", "-u", "alice", "-P", password, "-t", "console/load", "-i", "sub", "-W", "300")
+	b.waitFor(10*time.Second, "the subscriber's session on d2",
+		`Number(document.querySelector('#tenant-nodes tr[data-node="d2"] td[data-col="subscriptions"]')?.textContent) === 1`,
+		`document.querySelector('#tenant-nodes').innerText`)
+	mosquittoRun(t, addrs["d1"], "mosquitto_pub", "-u", "alice", "-P", password, "-t", "console/load", "-m", "tick",
+		"-i", "load", "--repeat", "15000", "--repeat-delay", "0.02")
+	plotIn := `Number(document.getElementById('plot-tenant-messages')?.dataset.latestIn || 0)`
+	plotOut := `Number(document.getElementById('plot-tenant-messages')?.dataset.latestOut || 0)`
+	b.waitFor(20*time.Second, "web's message-rate plot at 20 messages/s or more, in and out (50/s sent)",
+		plotIn+` >= 20 && `+plotOut+` >= 20`, `document.getElementById('plot-tenant-messages').outerHTML.slice(0, 400)`)
+	t.Logf("the tenant's plot shows %.1f messages/s in, %.1f out", eval[float64](b, plotIn), eval[float64](b, plotOut))
+	// A message forwarded from d1 to d2 counts in once, on d1.
+	nodeIn := func(id string) string {
+		return fmt.Sprintf(`Number(document.querySelector('#tenant-nodes tr[data-node=%q] td[data-col="in"]').textContent)`, id)
 	}
-	t.Cleanup(func() {
-		stopPub()
-		_ = pub.Wait()
-	})
-	latestIn := `Number(document.getElementById('plot-tenant-messages')?.dataset.latestIn || 0)`
-	b.waitFor(20*time.Second, "web's message-rate plot at 20 messages/s or more (50/s sent)", latestIn+` >= 20`,
-		`document.getElementById('plot-tenant-messages').outerHTML.slice(0, 400)`)
-	t.Logf("the tenant's plot shows %.1f messages/s in", eval[float64](b, latestIn))
-	if n := eval[int](b, `document.querySelectorAll('#plot-tenant-messages polyline').length`); n == 0 {
-		t.Errorf("the tenant's message plot draws no line")
+	b.waitFor(10*time.Second, "messages in on d1 only", nodeIn("d1")+` >= 20 && `+nodeIn("d2")+` < 5`,
+		`document.querySelector('#tenant-nodes').innerText`)
+	if n := eval[int](b, `document.querySelectorAll('#plot-tenant-messages polyline').length`); n < 2 {
+		t.Errorf("the tenant's message plot draws %d lines, want 2 (in and out)", n)
 	}
 
 	// The overview: the node's plot moves too, and the table sorts and
@@ -380,6 +405,10 @@ func TestConsoleBrowserCluster(t *testing.T) {
 	b.waitFor(5*time.Second, "the filter cleared", tenantOrder+` === 'web,default,seed'`, tenantOrder)
 
 	if path := os.Getenv("JMQX_CONSOLE_SCREENSHOT"); path != "" {
+		// Half a minute of samples, so that the plots show lines.
+		b.waitFor(60*time.Second, "15 samples in the node's plot",
+			`Number(document.getElementById('plot-node-messages').dataset.points) >= 15`,
+			`document.getElementById('plot-node-messages').dataset.points`)
 		b.do(chromedp.EmulateViewport(1280, 800), chromedp.Evaluate[chromedp.Void](`document.activeElement.blur()`))
 		png, err := chromedp.Run(b.ctx, chromedp.CaptureScreenshot())
 		if err != nil {
@@ -401,6 +430,53 @@ func TestConsoleBrowserCluster(t *testing.T) {
 	b.waitFor(10*time.Second, "the API's error for a second tenant web",
 		`(document.getElementById('create-tenant-msg').textContent || '').includes('already exists')`,
 		`document.getElementById('create-tenant-msg').textContent`)
+
+	// Limits change from the tenant's page, through the API's validation.
+	b.do(chromedp.Navigate(url + "#/tenants/web"))
+	b.waitFor(10*time.Second, "web's limits form filled", `!!document.querySelector('#users tr[data-user="alice"]') && document.getElementById('limits-form').dataset.revision`,
+		`document.body.innerText.slice(0, 600)`)
+	b.typeInto("limit-max_connections", "500")
+	b.typeInto("limit-max_qos", "3")
+	b.click("#limits-submit")
+	b.waitFor(10*time.Second, "the API's refusal of max_qos 3", `document.getElementById('limits-msg').textContent.includes('max_qos 3')`,
+		`document.getElementById('limits-msg').textContent`)
+	b.typeInto("limit-max_qos", "1")
+	b.click("#limits-submit")
+	b.waitFor(10*time.Second, "the limits saved", `document.getElementById('limits-msg').textContent === 'Limits saved.'`,
+		`document.getElementById('limits-msg').textContent`)
+	var shown struct {
+		Spec struct {
+			Limits struct {
+				MaxConnections int `json:"max_connections"`
+				MaxQoS         int `json:"max_qos"`
+			} `json:"limits"`
+			Auth struct {
+				Users []struct {
+					Name string `json:"name"`
+				} `json:"users"`
+			} `json:"auth"`
+		} `json:"spec"`
+	}
+	if err := json.Unmarshal([]byte(mustCLI(t, dc.byID["d2"].admin, "", "tenant", "show", "web", "--json")), &shown); err != nil {
+		t.Fatal(err)
+	}
+	if l := shown.Spec.Limits; l.MaxConnections != 500 || l.MaxQoS != 1 || len(shown.Spec.Auth.Users) != 1 {
+		t.Errorf("web after the page's changes: %+v; want max_connections 500, max_qos 1, alice kept", shown.Spec)
+	}
+
+	// A user removed from the page can no longer connect.
+	b.click(`#users button[data-remove="alice"]`)
+	b.waitFor(5*time.Second, "the remove button armed", `document.querySelector('#users button[data-remove="alice"]').dataset.armed === 'true'`,
+		`document.getElementById('users').outerHTML`)
+	b.click(`#users button[data-remove="alice"]`)
+	b.waitFor(10*time.Second, "alice gone from the users table", `!document.querySelector('#users tr[data-user="alice"]')`,
+		`document.getElementById('users').innerText + ' / ' + document.getElementById('user-msg').textContent`)
+	eventually(t, 10*time.Second, func() error {
+		if err := mosquittoPub(t, addrs["d3"], "-u", "alice", "-P", password, "-t", "x", "-m", "x"); err == nil {
+			return errors.New("alice, removed, still connects to d3")
+		}
+		return nil
+	})
 
 	// The console's CSP keeps its own scripts to its origin.
 	if got := awaitJS[string](b, fmt.Sprintf(`fetch(%q).then(() => 'sent', () => 'blocked')`,
@@ -436,7 +512,7 @@ func TestConsoleBrowserCluster(t *testing.T) {
 
 	// Delete the tenant from its page.
 	b.do(chromedp.Navigate(url + "#/tenants/web"))
-	b.waitFor(10*time.Second, "web's page", `!!document.querySelector('#users tr[data-user="alice"]')`, `document.body.innerText`)
+	b.waitFor(10*time.Second, "web's page", `!!document.querySelector('#tenant-nodes tbody tr')`, `document.body.innerText`)
 	b.click("#delete-tenant")
 	b.waitFor(5*time.Second, "the delete button armed", `document.getElementById('delete-tenant').dataset.armed === 'true'`,
 		`document.getElementById('delete-tenant').outerHTML`)

@@ -1,5 +1,6 @@
-// DOM helpers: elements are built with text nodes only (never innerHTML),
-// so a tenant's user names and ACL topics are shown, never run.
+// DOM helpers: elements are built node by node and text is set as text,
+// never parsed as markup, so a tenant's user names and ACL topics are
+// shown, never run.
 
 // h creates an element. attrs: properties and attributes ("class",
 // "data-*", "aria-*" and event handlers "onclick"); children: nodes,

@@ -53,7 +53,7 @@ export class Overview {
               this.update(this.ctx.store);
             } })),
         h("table", { id: "tenants" },
-          h("thead", null, h("tr", null, tenantColumns.map((c) => h("th", { "data-key": c.key },
+          h("thead", null, h("tr", null, tenantColumns.map((c) => h("th", { "data-key": c.key, class: c.desc ? "num" : null },
             c.nosort ? c.label : h("button", { type: "button", class: "sort", "data-sort": c.key,
               onclick: () => this.sortBy(c) }, c.label))))),
           h("tbody"))),

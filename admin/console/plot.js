@@ -1,7 +1,8 @@
 // Live plots: a History keeps the samples of the last few minutes, and
 // renderPlot draws them as an SVG line chart (no library). The figure
-// carries each series' latest value in data-latest-KEY, for people who
-// read the DOM and for the browser tests.
+// carries each series' latest value in data-latest-KEY and its number of
+// samples in data-points, for people who read the DOM and for the browser
+// tests.
 
 import { h, fmtRate, fmtInt } from "./dom.js";
 
@@ -84,6 +85,7 @@ export function renderPlot(fig, title, history, series, now) {
       fig.setAttribute(`data-latest-${s.key}`, v === null ? "" : String(v));
       return h("span", { class: `key s${i}` }, `${s.label} ${s.integer ? fmtInt(v) : fmtRate(v)}`);
     }));
+  fig.setAttribute("data-points", String(history.points.length));
   fig.replaceChildren(legend, svg);
 }
 

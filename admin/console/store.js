@@ -1,7 +1,8 @@
 // The console's model: what the last poll of the admin API returned, and
 // the live figures derived from it. Rates are computed here from the
 // counters' deltas between two polls (a counter that went down, as after
-// a node restart, gives no rate for that interval).
+// a node restart, gives no rate for that interval). "In" is what clients
+// published on a node; "out" what the node sent to its clients.
 
 import { api, tenantPath } from "./api.js";
 import { History } from "./plot.js";
@@ -70,13 +71,14 @@ export class Store {
         }
         const tm = times.get(t.name) || now;
         const prev = this.prev.get(key);
+        const msgsIn = clientMessagesIn(st);
         let rin = null, rout = null;
-        if (prev && tm > prev.t && st.messages_in >= prev.in && st.messages_out >= prev.out) {
+        if (prev && tm > prev.t && msgsIn >= prev.in && st.messages_out >= prev.out) {
           const dt = (tm - prev.t) / 1000;
-          rin = (st.messages_in - prev.in) / dt;
+          rin = (msgsIn - prev.in) / dt;
           rout = (st.messages_out - prev.out) / dt;
         }
-        this.prev.set(key, { t: tm, in: st.messages_in, out: st.messages_out });
+        this.prev.set(key, { t: tm, in: msgsIn, out: st.messages_out });
         f.nodes.set(st.node, { in: rin, out: rout });
         f.connections += st.connections;
         f.dropped += st.dropped;
@@ -114,6 +116,15 @@ export class Store {
   tenant(name) {
     return this.tenants.find((t) => t.name === name);
   }
+}
+
+// clientMessagesIn is what a node's clients published: its messages_in
+// less the messages other nodes forwarded to it (counted there already),
+// so that a tenant's total counts every message once.
+function clientMessagesIn(st) {
+  let forwarded = 0;
+  for (const p of Object.values(st.peers || {})) forwarded += p.forwarded_in || 0;
+  return st.messages_in - forwarded;
 }
 
 function history(map, key) {

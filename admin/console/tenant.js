@@ -31,8 +31,9 @@ export class TenantPage {
       h("section", { class: "card" },
         h("h2", null, "Live figures"),
         h("table", { id: "tenant-nodes" }, h("thead", null, h("tr", null,
-          ["Node", ...listenerKinds.map((k) => k.toUpperCase()), "Connections", "Sessions", "Subscriptions", "Retained",
-            "In/s", "Out/s", "Dropped", "Remote routes", "State"].map((c) => h("th", null, c)))), h("tbody")),
+          ["Node", ...listenerKinds.map((k) => k.toUpperCase())].map((c) => h("th", null, c)),
+          ["Connections", "Sessions", "Subscriptions", "Retained", "In/s", "Out/s", "Dropped", "Remote routes"]
+            .map((c) => h("th", { class: "num" }, c)), h("th", null, "State"))), h("tbody")),
         h("div", { class: "plots" },
           h("figure", { class: "plot", id: "plot-tenant-connections" }),
           h("figure", { class: "plot", id: "plot-tenant-messages" }))),
@@ -102,14 +103,12 @@ export class TenantPage {
       return h("tr", { "data-node": st.node },
         h("td", null, st.node),
         listenerKinds.map((k) => h("td", { class: "mono", "data-listener": k }, listeners[k] || "–")),
-        h("td", { class: "num" }, st.error ? "–" : fmtInt(st.connections)),
-        h("td", { class: "num" }, st.error ? "–" : fmtInt(st.sessions)),
-        h("td", { class: "num" }, st.error ? "–" : fmtInt(st.subscriptions)),
-        h("td", { class: "num" }, st.error ? "–" : fmtInt(st.retained)),
-        h("td", { class: "num" }, fmtRate(r.in)),
-        h("td", { class: "num" }, fmtRate(r.out)),
-        h("td", { class: "num" }, st.error ? "–" : fmtInt(st.dropped)),
-        h("td", { class: "num" }, st.error ? "–" : fmtInt(st.remote_routes || 0)),
+        [["connections", st.connections], ["sessions", st.sessions], ["subscriptions", st.subscriptions],
+          ["retained", st.retained]].map(([k, v]) => h("td", { class: "num", "data-col": k }, st.error ? "–" : fmtInt(v))),
+        h("td", { class: "num", "data-col": "in" }, fmtRate(r.in)),
+        h("td", { class: "num", "data-col": "out" }, fmtRate(r.out)),
+        h("td", { class: "num", "data-col": "dropped" }, st.error ? "–" : fmtInt(st.dropped)),
+        h("td", { class: "num", "data-col": "remote_routes" }, st.error ? "–" : fmtInt(st.remote_routes || 0)),
         h("td", { class: st.error ? "bad-text" : "good-text" }, st.error || "serving"));
     }));
   }
@@ -204,6 +203,7 @@ export class TenantPage {
     try {
       this.base = await api("GET", tenantPath(this.name));
       fillLimits($("limits-form"), this.base.spec.limits || {});
+      $("limits-form").dataset.revision = this.base.revision;
       if (announce) showMsg($("limits-msg"), "Reloaded.", true);
     } catch (err) {
       if (err.status === 401) return this.ctx.unauthorized(err);
@@ -227,6 +227,7 @@ export class TenantPage {
     try {
       this.base = await api("PUT", tenantPath(this.name), { body: spec, headers: { "If-Match": this.base.revision } });
       fillLimits(e.target, this.base.spec.limits || {});
+      e.target.dataset.revision = this.base.revision;
       showMsg(msg, "Limits saved.", true);
       this.ctx.refreshNow();
     } catch (err) {
