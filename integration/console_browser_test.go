@@ -528,16 +528,16 @@ func TestConsoleBrowserCluster(t *testing.T) {
 	}
 }
 
-// A node with an admin token: the page shows no figure without it, says a
-// wrong token is wrong, shows the figures with the right one, and keeps it
-// for the tab only (sessionStorage: not a cookie, not the URL).
+// A three-node cluster with an admin token: the page shows no figure
+// without it, says a wrong token is wrong, shows the figures with the right
+// one, and keeps it for the tab only (sessionStorage: not a cookie, not the
+// URL).
 func TestConsoleBrowserToken(t *testing.T) {
 	b := newBrowser(t)
 	const token = "console-browser-token-0123456789"
-	n := newCLINode(t, "t1", "")
-	n.extra = []string{"--token", token}
-	n.start(false)
-	url := "http://" + n.admin + "/"
+	t.Setenv("JMQX_TOKEN", token) // the nodes' --token, and the CLI's
+	dc := startDataCluster(t, hostIPs, "seed")
+	url := "http://" + dc.byID[dc.ids[1]].admin + "/" // a follower's console, at 127.0.0.2
 
 	b.do(chromedp.Navigate(url))
 	b.waitFor(10*time.Second, "the token prompt", `!document.getElementById('login').hidden`, `document.body.innerText`)
@@ -556,9 +556,10 @@ func TestConsoleBrowserToken(t *testing.T) {
 
 	b.typeInto("token", token)
 	b.click(`#login-form button[type="submit"]`)
-	b.waitFor(10*time.Second, "t1 listed healthy",
-		`document.querySelector('#members tr[data-member="t1"]')?.dataset.healthy === 'true' && document.getElementById('login').hidden`,
+	b.waitFor(10*time.Second, "three healthy members",
+		`document.querySelectorAll('#members tr[data-healthy="true"]').length === 3 && document.getElementById('login').hidden`,
 		`document.body.innerText`)
+	b.waitFor(10*time.Second, "the seed tenant", `!!document.querySelector('#tenants tr[data-tenant="seed"]')`, `document.body.innerText`)
 	where := eval[[]string](b, `[sessionStorage.getItem('jmqx-admin-token') || '', document.cookie, location.href, localStorage.length + '']`)
 	if where[0] != token || where[1] != "" || strings.Contains(where[2], token) || where[3] != "0" {
 		t.Errorf("token kept as sessionStorage %q, cookie %q, URL %q, localStorage entries %s; want sessionStorage only",
@@ -567,7 +568,7 @@ func TestConsoleBrowserToken(t *testing.T) {
 
 	// A reload of the tab keeps the token; "Forget token" drops it.
 	b.do(chromedp.Navigate(url))
-	b.waitFor(10*time.Second, "t1 listed after a reload", `!!document.querySelector('#members tr[data-member="t1"]')`, `document.body.innerText`)
+	b.waitFor(10*time.Second, "d2 listed after a reload", `!!document.querySelector('#members tr[data-member="d2"]')`, `document.body.innerText`)
 	b.click("#forget-token")
 	b.waitFor(5*time.Second, "the prompt after forgetting the token", `!document.getElementById('login').hidden && `+noData,
 		`document.body.innerText`)

@@ -8,7 +8,8 @@ import { Store } from "./store.js";
 import { Overview } from "./overview.js";
 import { TenantPage } from "./tenant.js";
 
-// pollMs is the refresh period of the figures and plots.
+// pollMs is the refresh period of the figures and plots (longer when a
+// refresh takes more than half of it).
 const pollMs = 2000;
 
 class App {
@@ -53,6 +54,7 @@ class App {
     clearTimeout(this.timer);
     if (this.polling || this.signedOut) return;
     this.polling = true;
+    const started = Date.now();
     try {
       await this.store.refresh();
       this.setStatus("ok", "updated " + new Date(this.store.updated).toLocaleTimeString());
@@ -70,7 +72,9 @@ class App {
     } finally {
       this.polling = false;
     }
-    if (!this.signedOut) this.timer = setTimeout(() => this.poll(), pollMs);
+    // A refresh that took long (many tenants, a slow node) waits as long
+    // again before the next, so the console never keeps the API busy.
+    if (!this.signedOut) this.timer = setTimeout(() => this.poll(), Math.max(pollMs, 2 * (Date.now() - started)));
   }
 
   refreshNow() {

@@ -2,8 +2,9 @@
 // never parsed as markup, so a tenant's user names and ACL topics are
 // shown, never run.
 
-// h creates an element. attrs: properties and attributes ("class",
-// "data-*", "aria-*" and event handlers "onclick"); children: nodes,
+// h creates an element. attrs: event handlers ("onclick": a function),
+// the properties value and checked, and attributes (true: present);
+// null, undefined and false leave an attribute out. children: nodes,
 // strings, numbers, or nested arrays of them; null and false are skipped.
 export function h(tag, attrs, ...children) {
   const el = tag.startsWith("svg:")
@@ -11,13 +12,9 @@ export function h(tag, attrs, ...children) {
     : document.createElement(tag);
   for (const [k, v] of Object.entries(attrs || {})) {
     if (v === null || v === undefined || v === false) continue;
-    if (k.startsWith("on") && typeof v === "function") {
-      el.addEventListener(k.slice(2), v);
-    } else if (k === "class" || k.startsWith("data-") || k.startsWith("aria-") || el instanceof SVGElement) {
-      el.setAttribute(k, v === true ? "" : String(v));
-    } else {
-      el[k] = v;
-    }
+    if (k.startsWith("on") && typeof v === "function") el.addEventListener(k.slice(2), v);
+    else if (k === "value" || k === "checked") el[k] = v;
+    else el.setAttribute(k, v === true ? "" : String(v));
   }
   append(el, children);
   return el;

@@ -44,7 +44,7 @@ export class TenantPage {
       h("section", { class: "card" },
         h("h2", null, "Users"),
         h("table", { id: "users" }, h("thead", null, h("tr", null,
-          ["User", "Passwords", ""].map((c) => h("th", null, c)))), h("tbody")),
+          h("th", null, "User"), h("th", { class: "num" }, "Passwords"), h("th"))), h("tbody")),
         h("form", { id: "add-user", class: "form-grid", autocomplete: "off", onsubmit: (e) => this.addUser(e) },
           h("label", null, "User name", h("input", { id: "user-name", required: true, autocomplete: "off" })),
           h("label", null, "Password", h("input", { id: "user-password", type: "password", required: true,
