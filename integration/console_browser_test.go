@@ -104,8 +104,8 @@ func (b *browser) do(steps ...chromedp.Action[chromedp.Void]) {
 	}
 }
 
-// eval evaluates a JavaScript expression in the page, within 10 s.
-func eval[T any](b *browser, expr string) T {
+// evalJS evaluates a JavaScript expression in the page, within 10 s.
+func evalJS[T any](b *browser, expr string) T {
 	b.t.Helper()
 	ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
 	defer cancel()
@@ -153,7 +153,7 @@ Promise.allSettled([
 	b.waitFor(10*time.Second, "the other site's requests settled", `!!window.outcome`, `String(window.outcome)`)
 	// The no-cors requests went out (their answers are opaque); the JSON
 	// one needs a preflight the API never grants, so it never left.
-	if got := eval[string](b, `window.outcome`); got != "fulfilled,fulfilled,rejected" {
+	if got := evalJS[string](b, `window.outcome`); got != "fulfilled,fulfilled,rejected" {
 		t.Errorf("the other site's fetches: %s, want fulfilled,fulfilled,rejected", got)
 	}
 	// What the browser logged shows the API's answer to the two that went.
@@ -186,18 +186,18 @@ func (b *browser) waitFor(d time.Duration, what, cond, show string) {
 	_, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](cond,
 		chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(d)))
 	if err != nil {
-		b.t.Fatalf("%s: not within %v (%v); the page shows: %s", what, d, err, eval[string](b, show))
+		b.t.Fatalf("%s: not within %v (%v); the page shows: %s", what, d, err, evalJS[string](b, show))
 	}
 }
 
 // typeInto replaces the value of the input id with what a person types.
 func (b *browser) typeInto(id, text string) {
 	b.t.Helper()
-	eval[chromedp.Void](b, fmt.Sprintf(`document.getElementById(%q).value = ''`, id))
+	evalJS[chromedp.Void](b, fmt.Sprintf(`document.getElementById(%q).value = ''`, id))
 	if text != "" {
 		b.do(chromedp.SendKeys(chromedp.ID(id), text))
 	} else { // a person empties a search field: input event
-		eval[chromedp.Void](b, fmt.Sprintf(`document.getElementById(%q).dispatchEvent(new Event('input'))`, id))
+		evalJS[chromedp.Void](b, fmt.Sprintf(`document.getElementById(%q).dispatchEvent(new Event('input'))`, id))
 	}
 }
 
@@ -281,11 +281,14 @@ func mosquittoRun(t *testing.T, addr, tool string, args ...string) {
 
 // The console of a three-node cluster, in a real browser: it loads without
 // a console error and lists three healthy members; a tenant and a user
-// created on the page serve mosquitto_pub on the port the page shows; a
-// running publisher moves the tenant's message-rate plot; the API's
-// refusals show on the page with their meaning; a node killed turns
-// unhealthy, and dead in gossip, within the failure-detection time; a page
-// of another origin cannot write through the API.
+// created on the page serve mosquitto_pub on the port the page shows; the
+// refusal of a wrong password shows with its meaning; a running publisher
+// and subscriber move the tenant's and the node's plots, in and out; the
+// tenants table sorts and filters; the API's errors show on the page;
+// limits change and a user is removed from the page; a page of another
+// origin cannot write through the API; a node killed turns unhealthy, and
+// dead in gossip, within the failure-detection time; the tenant is deleted
+// from its page.
 func TestConsoleBrowserCluster(t *testing.T) {
 	requireTool(t, "mosquitto-clients", "mosquitto_pub")
 	b := newBrowser(t)
@@ -299,7 +302,7 @@ func TestConsoleBrowserCluster(t *testing.T) {
 		`(() => { const rows = [...document.querySelectorAll('#members tbody tr')];
 			return rows.length === 3 && rows.every(r => r.dataset.healthy === 'true' && r.dataset.gossip === 'alive'); })()`,
 		`document.querySelector('#members') ? document.querySelector('#members').innerText : document.body.innerText`)
-	members := eval[[]memberRow](b, membersJS)
+	members := evalJS[[]memberRow](b, membersJS)
 	leaders := 0
 	for _, m := range members {
 		if m.Role == "leader" {
@@ -309,7 +312,7 @@ func TestConsoleBrowserCluster(t *testing.T) {
 	if len(members) != 3 || leaders != 1 {
 		t.Errorf("members on the page: %+v; want 3 with one leader", members)
 	}
-	if got := eval[string](b, `document.querySelector('#members tr[data-member="d1"] .tag')?.textContent || ''`); got != "this node" {
+	if got := evalJS[string](b, `document.querySelector('#members tr[data-member="d1"] .tag')?.textContent || ''`); got != "this node" {
 		t.Errorf("d1, whose console is open, is not marked as this node (tag %q)", got)
 	}
 	b.waitFor(10*time.Second, "the seed tenant in the tenants table",
@@ -335,10 +338,10 @@ func TestConsoleBrowserCluster(t *testing.T) {
 	b.click("#add-user-submit")
 	b.waitFor(10*time.Second, "alice in the users table", `!!document.querySelector('#users tr[data-user="alice"]')`,
 		`document.querySelector('#users').innerText + ' / ' + document.querySelector('#user-msg').textContent`)
-	if v := eval[string](b, `document.getElementById('user-password').value`); v != "" {
+	if v := evalJS[string](b, `document.getElementById('user-password').value`); v != "" {
 		t.Errorf("the password field still holds %q after the user was added", v)
 	}
-	if body := eval[string](b, `document.body.innerText`); strings.Contains(body, password) || strings.Contains(body, "$2a$") {
+	if body := evalJS[string](b, `document.body.innerText`); strings.Contains(body, password) || strings.Contains(body, "$2a$") {
 		t.Errorf("the page shows the password or a hash:\n%s", body)
 	}
 	if errs := b.consoleErrors(nil); len(errs) > 0 {
@@ -349,7 +352,7 @@ func TestConsoleBrowserCluster(t *testing.T) {
 	// shows, as alice; a wrong password is refused, and the page says so.
 	addrs := map[string]string{}
 	for _, id := range dc.ids {
-		addrs[id] = eval[string](b, addrJS(id))
+		addrs[id] = evalJS[string](b, addrJS(id))
 		if err := mosquittoPub(t, addrs[id], "-u", "alice", "-P", password, "-t", "console/hello", "-m", "hi", "-q", "1", "-i", "pub-"+id); err != nil {
 			t.Errorf("node %s, address %s from the page: %v", id, addrs[id], err)
 		}
@@ -373,14 +376,14 @@ func TestConsoleBrowserCluster(t *testing.T) {
 	plotOut := `Number(document.getElementById('plot-tenant-messages')?.dataset.latestOut || 0)`
 	b.waitFor(20*time.Second, "web's message-rate plot at 20 messages/s or more, in and out (50/s sent)",
 		plotIn+` >= 20 && `+plotOut+` >= 20`, `document.getElementById('plot-tenant-messages').outerHTML.slice(0, 400)`)
-	t.Logf("the tenant's plot shows %.1f messages/s in, %.1f out", eval[float64](b, plotIn), eval[float64](b, plotOut))
+	t.Logf("the tenant's plot shows %.1f messages/s in, %.1f out", evalJS[float64](b, plotIn), evalJS[float64](b, plotOut))
 	// A message forwarded from d1 to d2 counts in once, on d1.
 	nodeIn := func(id string) string {
 		return fmt.Sprintf(`Number(document.querySelector('#tenant-nodes tr[data-node=%q] td[data-col="in"]').textContent)`, id)
 	}
 	b.waitFor(10*time.Second, "messages in on d1 only", nodeIn("d1")+` >= 20 && `+nodeIn("d2")+` < 5`,
 		`document.querySelector('#tenant-nodes').innerText`)
-	if n := eval[int](b, `document.querySelectorAll('#plot-tenant-messages polyline').length`); n < 2 {
+	if n := evalJS[int](b, `document.querySelectorAll('#plot-tenant-messages polyline').length`); n < 2 {
 		t.Errorf("the tenant's message plot draws %d lines, want 2 (in and out)", n)
 	}
 
@@ -394,7 +397,7 @@ func TestConsoleBrowserCluster(t *testing.T) {
 		`Number(document.querySelector('#tenants tr[data-tenant="web"] td[data-col="in"]')?.textContent) >= 20`,
 		`document.querySelector('#tenants').innerText`)
 	tenantOrder := `[...document.querySelectorAll('#tenants tbody tr')].map(r => r.dataset.tenant).join(',')`
-	if got := eval[string](b, tenantOrder); got != "default,seed,web" {
+	if got := evalJS[string](b, tenantOrder); got != "default,seed,web" {
 		t.Errorf("tenants sorted by name: %s", got)
 	}
 	b.click(`button[data-sort="in"]`) // busiest first
@@ -498,7 +501,7 @@ func TestConsoleBrowserCluster(t *testing.T) {
 		`document.querySelector('#members').innerText`)
 	t.Logf("d3 SIGKILLed: unhealthy on the page after %v, dead in gossip after %v",
 		unhealthy.Round(time.Millisecond), time.Since(killAt).Round(time.Millisecond))
-	if got := eval[string](b, `document.querySelector('#members tr[data-member="d1"]').dataset.healthy`); got != "true" {
+	if got := evalJS[string](b, `document.querySelector('#members tr[data-member="d1"]').dataset.healthy`); got != "true" {
 		t.Errorf("d1 healthy = %s after d3 was killed", got)
 	}
 
@@ -542,15 +545,15 @@ func TestConsoleBrowserToken(t *testing.T) {
 	b.do(chromedp.Navigate(url))
 	b.waitFor(10*time.Second, "the token prompt", `!document.getElementById('login').hidden`, `document.body.innerText`)
 	noData := `document.getElementById('main').hidden && document.querySelectorAll('#main *').length === 0`
-	if !eval[bool](b, noData) {
-		t.Errorf("the page shows figures without the token: %s", eval[string](b, `document.getElementById('main').innerText`))
+	if !evalJS[bool](b, noData) {
+		t.Errorf("the page shows figures without the token: %s", evalJS[string](b, `document.getElementById('main').innerText`))
 	}
 
 	b.typeInto("token", "wrong-token-0123456789abcdef")
 	b.click(`#login-form button[type="submit"]`)
 	b.waitFor(10*time.Second, "the wrong-token message", `document.getElementById('login-msg').textContent.startsWith('Wrong token')`,
 		`document.getElementById('login-msg').textContent`)
-	if !eval[bool](b, noData) {
+	if !evalJS[bool](b, noData) {
 		t.Errorf("the page shows figures after a wrong token")
 	}
 
@@ -560,7 +563,7 @@ func TestConsoleBrowserToken(t *testing.T) {
 		`document.querySelectorAll('#members tr[data-healthy="true"]').length === 3 && document.getElementById('login').hidden`,
 		`document.body.innerText`)
 	b.waitFor(10*time.Second, "the seed tenant", `!!document.querySelector('#tenants tr[data-tenant="seed"]')`, `document.body.innerText`)
-	where := eval[[]string](b, `[sessionStorage.getItem('jmqx-admin-token') || '', document.cookie, location.href, localStorage.length + '']`)
+	where := evalJS[[]string](b, `[sessionStorage.getItem('jmqx-admin-token') || '', document.cookie, location.href, localStorage.length + '']`)
 	if where[0] != token || where[1] != "" || strings.Contains(where[2], token) || where[3] != "0" {
 		t.Errorf("token kept as sessionStorage %q, cookie %q, URL %q, localStorage entries %s; want sessionStorage only",
 			where[0], where[1], where[2], where[3])
@@ -572,7 +575,7 @@ func TestConsoleBrowserToken(t *testing.T) {
 	b.click("#forget-token")
 	b.waitFor(5*time.Second, "the prompt after forgetting the token", `!document.getElementById('login').hidden && `+noData,
 		`document.body.innerText`)
-	if got := eval[string](b, `sessionStorage.getItem('jmqx-admin-token') || ''`); got != "" {
+	if got := evalJS[string](b, `sessionStorage.getItem('jmqx-admin-token') || ''`); got != "" {
 		t.Errorf("the token is still in sessionStorage after Forget token")
 	}
 
