@@ -208,6 +208,9 @@ type MemberView struct {
 	// "off" when the answering node's data plane is off. Ignored in a
 	// join.
 	Link string `json:"link"`
+	// Self marks the answering node in GET /v1/cluster/members (the node
+	// whose console is open); absent on the others. Ignored in a join.
+	Self bool `json:"self,omitempty"`
 }
 
 // normalized returns v with its nil slices and maps made empty, so that

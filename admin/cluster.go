@@ -3,6 +3,7 @@ package admin
 import (
 	"fmt"
 	"net/http"
+	"slices"
 )
 
 // statusBody is the answer of the probes.
@@ -26,11 +27,16 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) error {
 	return nil
 }
 
-// listMembers answers GET /v1/cluster/members.
+// listMembers answers GET /v1/cluster/members, marking the answering
+// node Self.
 func (s *Server) listMembers(w http.ResponseWriter, _ *http.Request) error {
-	members := s.backend.Members()
+	members := slices.Clone(s.backend.Members())
 	if members == nil {
 		members = []MemberView{}
+	}
+	self := s.backend.NodeID()
+	for i := range members {
+		members[i].Self = members[i].ID == self
 	}
 	writeJSON(w, http.StatusOK, members)
 	return nil

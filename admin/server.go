@@ -119,6 +119,9 @@ type Server struct {
 	// metrics serves GET /metrics when set (WithMetrics).
 	metrics http.Handler
 
+	// console is the web console's files by name; read-only after New.
+	console map[string]consoleAsset
+
 	// writeMu serializes the read-modify-write handlers (users, ACL
 	// rules) on this node, which is the leader when they run.
 	writeMu sync.Mutex
@@ -142,7 +145,12 @@ func New(cfg Config, b Backend, opts ...Option) (*Server, error) {
 		return nil, errors.New("admin: nil Backend")
 	}
 	cfg.AllowedHosts = slices.Clone(cfg.AllowedHosts)
+	console, err := loadConsole()
+	if err != nil {
+		return nil, err
+	}
 	s := &Server{
+		console:      console,
 		cfg:          cfg,
 		backend:      b,
 		log:          zap.NewNop(),
@@ -293,6 +301,9 @@ func (s *Server) routes() http.Handler {
 	w("POST /v1/cluster/join", s.join)
 	w("DELETE /v1/cluster/members/{id}", s.removeMember)
 
+	h("GET /{$}", s.serveConsole)
+	h("GET /console/{file}", s.serveConsole)
+
 	mux.Handle("/", s.handle(func(w http.ResponseWriter, r *http.Request) error {
 		return noRoute(mux, r)
 	}))
@@ -320,15 +331,17 @@ func noRoute(mux *http.ServeMux, r *http.Request) error {
 	return errorf(http.StatusNotFound, "no such API route: %s %s", r.Method, r.URL.Path)
 }
 
-// authenticate requires the bearer token on /v1 routes when one is
-// configured. /healthz and /readyz stay open for probes.
+// authenticate requires the bearer token on every route (the /v1 API,
+// /metrics) when one is configured. /healthz and /readyz stay open for
+// probes, and the console's files for browsers (they hold no data; the
+// page sends the token).
 func (s *Server) authenticate(next http.Handler) http.Handler {
 	if s.cfg.Token == "" {
 		return next
 	}
 	want := sha256.Sum256([]byte(s.cfg.Token))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/healthz" || r.URL.Path == "/readyz" {
+		if r.URL.Path == "/healthz" || r.URL.Path == "/readyz" || isConsolePath(r) {
 			next.ServeHTTP(w, r)
 			return
 		}
