@@ -31,7 +31,9 @@ type SessionClaimer interface {
 	// discarded; else it is moved here (PrepareSession, ImportSession).
 	// It returns once every live peer has answered or ctx ends; an error
 	// says which part failed, and the broker goes on with what it has.
-	ClaimSession(ctx context.Context, clientID string, cleanStart bool) error
+	// The broker calls done once the client is attached (or refused):
+	// until then, a later claim of the client id from a peer waits.
+	ClaimSession(ctx context.Context, clientID string, cleanStart bool) (done func(), err error)
 }
 
 // WillRegistry is implemented by Peers that make wills survive their node:
@@ -325,18 +327,26 @@ func (b *Broker) EachWill(f func(clientID string, w *WillState)) {
 }
 
 // claim asks the cluster, when there is one, to make this node the only
-// holder of the client's session before attach.
-func (c *client) claim(cp *packet.Connect) {
+// holder of the client's session before attach; the caller calls the
+// returned func once attach is done.
+func (c *client) claim(cp *packet.Connect) func() {
 	cl, ok := c.b.peersOf().(SessionClaimer)
 	if !ok || c.idAssigned {
-		return
+		return noop
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), c.b.config().ConnectTimeout)
 	defer cancel()
-	if err := cl.ClaimSession(ctx, cp.ClientID, cp.CleanStart); err != nil {
+	done, err := cl.ClaimSession(ctx, cp.ClientID, cp.CleanStart)
+	if err != nil {
 		c.logger().Warn("session claim incomplete: going on with what arrived", zap.Error(err))
 	}
+	if done == nil {
+		return noop
+	}
+	return done
 }
+
+func noop() {}
 
 // newWill makes a held will from a wire message, nil if the memory budget
 // cannot hold it.
