@@ -54,10 +54,10 @@ type clientKey struct{ tenant, client string }
 type sessionPlane struct {
 	mu      sync.Mutex
 	clock   uint64
-	own     map[clientKey]*ownClaim   // claims of this node in progress
-	calls   map[uint64]*claimCall     // answers awaited, by claim clock
-	flaps   map[clientKey]flapState   // recent claims per client id
-	adopts  map[uint64]chan bool      // HandOff requests awaiting an answer
+	own     map[clientKey]*ownClaim // claims of this node in progress
+	calls   map[uint64]*claimCall   // answers awaited, by claim clock
+	flaps   map[clientKey]flapState // recent claims per client id
+	adopts  map[uint64]chan bool    // HandOff requests awaiting an answer
 	adoptID uint64
 
 	claims, timeouts, moved, slowed atomic.Int64

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/eclipse/paho.golang/paho"
-
 )
 
 // sessClient is an MQTT 5 client with a persistent session option, that
