@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/eclipse/paho.golang/paho"
+
+	"github.com/jmqx/jmqx/internal/testwait"
 )
 
 // sessClient is an MQTT 5 client with a persistent session option, that
@@ -136,7 +138,13 @@ func publishN(t *testing.T, pub *client, topic string, from, n int) {
 // anything else out of order fails).
 func expectInOrder(t *testing.T, c *sessClient, n int) {
 	t.Helper()
-	next := 0
+	expectInOrderFrom(t, c, 0, n)
+}
+
+// expectInOrderFrom is expectInOrder for "from".."n-1".
+func expectInOrderFrom(t *testing.T, c *sessClient, from, n int) {
+	t.Helper()
+	next := from
 	for next < n {
 		m := c.next(t)
 		v, err := strconv.Atoi(string(m.Payload))
@@ -180,4 +188,201 @@ func TestSessionMovesWithQueuedMessages(t *testing.T) {
 	if st := b.c.SessionStats(); st.SessionsMoved != 1 {
 		t.Fatalf("sessions moved: %+v", st)
 	}
+}
+
+// TestSessionMovesWithInflightWindow: messages sent on a but not
+// acknowledged are resent on b with their order, then the queued ones.
+func TestSessionMovesWithInflightWindow(t *testing.T) {
+	_, nodes := three(t)
+	a, b, c := nodes[0], nodes[1], nodes[2]
+	s := mustConnect(t, a, "window", connectOpts{clean: true, expiry: 3600, manual: true})
+	s.subscribe(t, "w/#", 1)
+	pub := dial(t, c, "pub")
+	publishN(t, pub, "w/x", 0, 100)
+	// The window (Receive Maximum 65535 by default, MaxInflight on the
+	// broker) holds some; the client acknowledges none of them.
+	got := s.next(t)
+	if string(got.Payload) != "0" {
+		t.Fatalf("first message %q", got.Payload)
+	}
+	s.drop()
+	s2 := mustConnect(t, b, "window", persistent)
+	if !s2.ack.SessionPresent {
+		t.Fatal("session present not set on b")
+	}
+	first := s2.next(t)
+	if string(first.Payload) != "0" || !first.Duplicate() {
+		t.Fatalf("first message on b: %q dup=%v, want the unacknowledged 0 resent", first.Payload, first.Duplicate())
+	}
+	expectInOrderFrom(t, s2, 1, 100)
+}
+
+// TestTakeoverOfConnectedClient: a client connected on a connects again
+// on b: a's connection gets 0x8E and messages reach the client on b only.
+func TestTakeoverOfConnectedClient(t *testing.T) {
+	_, nodes := three(t)
+	a, b, c := nodes[0], nodes[1], nodes[2]
+	old := mustConnect(t, a, "dev", connectOpts{clean: true, expiry: 3600})
+	old.subscribe(t, "cmd/#", 1)
+	nu := mustConnect(t, b, "dev", persistent)
+	select {
+	case <-old.gone:
+	case <-time.After(waitFor):
+		t.Fatal("the old connection got no DISCONNECT")
+	}
+	if rc := old.rc.Load(); rc != 0x8E {
+		t.Fatalf("old connection told %#x, want 0x8E", rc)
+	}
+	if !nu.ack.SessionPresent {
+		t.Fatal("session present not set")
+	}
+	pub := dial(t, c, "pub")
+	publishN(t, pub, "cmd/x", 0, 10)
+	expectInOrder(t, nu, 10)
+	select {
+	case m := <-old.msgs:
+		t.Fatalf("old connection got %q", m.Payload)
+	default:
+	}
+	if n := a.b.Stats().Sessions; n != 0 {
+		t.Fatalf("a still holds %d sessions", n)
+	}
+}
+
+// TestCleanStartDiscardsEverywhere: clean start on b ends the session
+// held on a; nothing queued there arrives.
+func TestCleanStartDiscardsEverywhere(t *testing.T) {
+	_, nodes := three(t)
+	a, b, c := nodes[0], nodes[1], nodes[2]
+	s := mustConnect(t, a, "fresh", connectOpts{clean: true, expiry: 3600})
+	s.subscribe(t, "f/#", 1)
+	s.leave()
+	pub := dial(t, c, "pub")
+	publishN(t, pub, "f/x", 0, 5)
+	s2 := mustConnect(t, b, "fresh", connectOpts{clean: true, expiry: 3600})
+	if s2.ack.SessionPresent {
+		t.Fatal("session present with clean start")
+	}
+	testwait.Until(t, waitFor, func() error {
+		if n := a.b.Stats().Sessions; n != 0 {
+			return fmt.Errorf("a holds %d sessions", n)
+		}
+		return nil
+	})
+	s2.subscribe(t, "g", 1)
+	pub.pub(t, "g", "after", 1)
+	if m := s2.next(t); string(m.Payload) != "after" {
+		t.Fatalf("got %q, want only what came after the clean start", m.Payload)
+	}
+}
+
+// TestRacingConnectionsEndWithOne: 200 rounds of one client id connecting
+// on two nodes at once end each time with exactly one live connection,
+// the other told 0x8E (or refused).
+func TestRacingConnectionsEndWithOne(t *testing.T) {
+	_, nodes := three(t)
+	a, b := nodes[0], nodes[1]
+	for round := range 200 {
+		id := "racer-" + strconv.Itoa(round)
+		var wg sync.WaitGroup
+		conns := make([]*sessClient, 2)
+		for i, x := range []*testNode{a, b} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				conns[i], _ = connectTo(t, x, id, persistent)
+			}()
+		}
+		wg.Wait()
+		testwait.Until(t, waitFor, func() error {
+			live := 0
+			for _, c := range conns {
+				if c != nil && c.live() {
+					live++
+				}
+			}
+			if live != 1 {
+				return fmt.Errorf("round %d: %d live connections", round, live)
+			}
+			return nil
+		})
+		for _, c := range conns {
+			if c != nil && !c.live() {
+				select {
+				case <-c.gone:
+					if rc := c.rc.Load(); rc != 0x8E {
+						t.Fatalf("round %d: the loser was told %#x", round, rc)
+					}
+				case <-time.After(waitFor):
+					t.Fatalf("round %d: the loser got no DISCONNECT", round)
+				}
+			}
+		}
+		for _, c := range conns {
+			if c != nil {
+				c.leave()
+			}
+		}
+	}
+}
+
+// TestTakeoverDuringPublisherStream: a publisher on c streams QoS 1
+// messages while the subscriber moves from a to b and back: every message
+// arrives, in order of first arrival.
+func TestTakeoverDuringPublisherStream(t *testing.T) {
+	_, nodes := three(t)
+	a, b, c := nodes[0], nodes[1], nodes[2]
+	s := mustConnect(t, a, "stream", connectOpts{clean: true, expiry: 3600})
+	s.subscribe(t, "s/#", 1)
+	pub := dial(t, c, "pub")
+	const total = 600
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range total {
+			ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+			_, err := pub.Publish(ctx, &paho.Publish{Topic: "s/x", Payload: []byte(strconv.Itoa(i)), QoS: 1})
+			cancel()
+			if err != nil {
+				t.Errorf("publish %d: %v", i, err)
+				return
+			}
+		}
+	}()
+	next := 0
+	check := func(m *paho.Publish) {
+		v, _ := strconv.Atoi(string(m.Payload))
+		if v > next {
+			t.Fatalf("got %d before %d", v, next)
+		}
+		if v == next {
+			next++
+		}
+	}
+	read := func(cl *sessClient, upto int) {
+		for next < upto {
+			check(cl.next(t))
+		}
+	}
+	// moved reads what the old connection received (and acknowledged)
+	// before it was taken over.
+	moved := func(old *sessClient) {
+		<-old.Done()
+		for {
+			select {
+			case m := <-old.msgs:
+				check(m)
+			default:
+				return
+			}
+		}
+	}
+	read(s, 100)
+	s2 := mustConnect(t, b, "stream", persistent)
+	moved(s)
+	read(s2, 300)
+	s3 := mustConnect(t, a, "stream", persistent)
+	moved(s2)
+	read(s3, total)
+	<-done
 }
