@@ -2,9 +2,10 @@ package cluster
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -423,13 +424,8 @@ func pickPeer(links []*link, tenant, client string) *link {
 	var best *link
 	var bestH uint64
 	for _, l := range links {
-		h := fnv.New64a()
-		h.Write([]byte(l.peer))
-		h.Write([]byte{0})
-		h.Write([]byte(tenant))
-		h.Write([]byte{0})
-		h.Write([]byte(client))
-		if v := h.Sum64(); best == nil || v > bestH || (v == bestH && l.peer < best.peer) {
+		sum := sha256.Sum256([]byte(l.peer + "\x00" + tenant + "\x00" + client))
+		if v := binary.BigEndian.Uint64(sum[:8]); best == nil || v > bestH || (v == bestH && l.peer < best.peer) {
 			best, bestH = l, v
 		}
 	}

@@ -41,6 +41,7 @@ type registeredWill struct {
 // pendingWill is a will of a dead peer this node publishes after its delay.
 type pendingWill struct {
 	origin string
+	at     time.Time // when it is published
 	timer  *time.Timer
 }
 
@@ -133,7 +134,7 @@ func (wp *willPlane) originLost(origin string, live []string) {
 		if old := wp.pending[key]; old != nil {
 			old.timer.Stop()
 		}
-		p := &pendingWill{origin: origin}
+		p := &pendingWill{origin: origin, at: now.Add(delay)}
 		p.timer = time.AfterFunc(delay, func() { wp.fire(key, p, r.w) })
 		wp.pending[key] = p
 	}
