@@ -77,6 +77,7 @@ const sessionStateVersion = 1
 const (
 	maxStateItems  = 1 << 20
 	maxStateSubIDs = 1 << 10
+	maxStateBytes  = 1 << 30
 )
 
 // ErrSessionState reports a malformed SessionState encoding.
@@ -279,7 +280,10 @@ func (d *stateDecoder) qos() byte {
 }
 
 func (d *stateDecoder) bytes() []byte {
-	n := d.uint(uint64(len(d.b)), "length")
+	n := d.uint(maxStateBytes, "length")
+	if d.err == nil && n > uint64(len(d.b)) {
+		d.fail("truncated")
+	}
 	if d.err != nil {
 		return nil
 	}
