@@ -386,3 +386,28 @@ func TestTakeoverDuringPublisherStream(t *testing.T) {
 	read(s3, total)
 	<-done
 }
+
+// TestFlappingClientIsSlowedDown: a client id reconnecting alternately on
+// two nodes faster than 2 s apart makes its claims wait longer and
+// longer; it still ends with one connection.
+func TestFlappingClientIsSlowedDown(t *testing.T) {
+	_, nodes := three(t)
+	a, b := nodes[0], nodes[1]
+	var last *sessClient
+	start := time.Now()
+	for i := range 6 {
+		last = mustConnect(t, []*testNode{a, b}[i%2], "flapper", persistent)
+	}
+	slowed := a.c.SessionStats().ClaimsSlowed + b.c.SessionStats().ClaimsSlowed
+	if slowed < 4 {
+		t.Fatalf("%d claims slowed down, want at least 4 of 6", slowed)
+	}
+	// Waits of 50, 100, 200, 400 ms at least (each node sees both its own
+	// claims and the other's).
+	if d := time.Since(start); d < 750*time.Millisecond {
+		t.Fatalf("6 flapping connections took %s: not slowed down", d)
+	}
+	if !last.live() {
+		t.Fatal("the last connection is down")
+	}
+}

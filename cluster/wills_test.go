@@ -67,7 +67,7 @@ func TestWillOfLostNode(t *testing.T) {
 	if string(m.Payload) != "gone:dying" || m.Topic != "will/dying" {
 		t.Fatalf("got %q on %s", m.Payload, m.Topic)
 	}
-	if early := due.Sub(time.Now()); early > 0 {
+	if early := time.Until(due); early > 0 {
 		t.Fatalf("the will came %s before its delay", early)
 	}
 	testwait.Until(t, 20*time.Second, func() error { return allDead(holder, others) })
