@@ -282,6 +282,8 @@ func TestCleanStartDiscardsEverywhere(t *testing.T) {
 func TestRacingConnectionsEndWithOne(t *testing.T) {
 	_, nodes := three(t)
 	a, b := nodes[0], nodes[1]
+	both := 0 // rounds where both connections got a CONNACK
+	defer func() { t.Logf("%d of 200 rounds: both connected, one then taken over", both) }()
 	for round := range 200 {
 		id := "racer-" + strconv.Itoa(round)
 		var wg sync.WaitGroup
@@ -294,6 +296,9 @@ func TestRacingConnectionsEndWithOne(t *testing.T) {
 			}()
 		}
 		wg.Wait()
+		if conns[0] != nil && conns[1] != nil {
+			both++
+		}
 		testwait.Until(t, waitFor, func() error {
 			live := 0
 			for _, c := range conns {

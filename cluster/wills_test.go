@@ -173,3 +173,37 @@ func TestHandOff(t *testing.T) {
 		}
 	}
 }
+
+// TestHandOffMovesPendingWill: an offline session whose will waits for its
+// delay is handed off; the adopting node publishes the will once, when
+// the delay has passed, and the handing-off node does not.
+func TestHandOffMovesPendingWill(t *testing.T) {
+	_, nodes := three(t)
+	a, c := nodes[0], nodes[2]
+	watch := dial(t, c, "watcher")
+	watch.sub(t, "will/#", 1)
+	const delay = 2
+	s := mustConnect(t, a, "away", connectOpts{clean: true, expiry: 3600, willTo: "will/away", willWait: delay})
+	s.drop() // no DISCONNECT: the will waits for its delay
+	dropped := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*waitFor)
+	defer cancel()
+	if err := a.c.HandOff(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := a.b.Stats().Sessions; n != 0 {
+		t.Fatalf("a still holds %d sessions", n)
+	}
+	m := watch.expect(t)
+	if string(m.Payload) != "gone:away" {
+		t.Fatalf("got %q", m.Payload)
+	}
+	if d := time.Since(dropped); d < delay*time.Second {
+		t.Fatalf("the will came %s after the connection dropped, before its %ds delay", d, delay)
+	}
+	// Once: a second copy would follow the first on the same path.
+	watch.pub(t, "will/marker", "end", 1)
+	if m := watch.expect(t); string(m.Payload) != "end" {
+		t.Fatalf("got %q after the will, want the marker", m.Payload)
+	}
+}
