@@ -378,6 +378,7 @@ func (sp *sessionPlane) adopted(m *sessionMsg) {
 // and the choice does not depend on the order of the members.
 func (c *Cluster) HandOff(ctx context.Context) error {
 	type req struct {
+		id                   uint64
 		peer, tenant, client string
 		ch                   chan bool
 	}
@@ -397,7 +398,7 @@ func (c *Cluster) HandOff(ctx context.Context) error {
 			sp.adopts[rid] = ch
 			sp.mu.Unlock()
 			l.queueControl((&sessionMsg{typ: frameAdopt, id: rid, tenant: t.name, client: id}).encode())
-			reqs = append(reqs, req{l.peer, t.name, id, ch})
+			reqs = append(reqs, req{rid, l.peer, t.name, id, ch})
 		}
 	}
 	var failed []string
@@ -408,6 +409,11 @@ func (c *Cluster) HandOff(ctx context.Context) error {
 				failed = append(failed, r.tenant+"/"+r.client+" to "+r.peer)
 			}
 		case <-ctx.Done():
+			sp.mu.Lock()
+			for _, r := range reqs {
+				delete(sp.adopts, r.id)
+			}
+			sp.mu.Unlock()
 			return fmt.Errorf("cluster: hand-off of %d sessions: %w", len(reqs), ctx.Err())
 		}
 	}
