@@ -42,6 +42,7 @@ func (b *Broker) attach(c *client, cp *packet.Connect, ack *packet.Connack) erro
 		pendingWill *will // delayed will of an earlier connection
 		oldWill     *will // a delayed will discarded because the session continues
 		dropped     *session
+		willNoted   bool // the peers know of a will of the previous session
 	)
 	s := b.sessions[cp.ClientID]
 	if s != nil {
@@ -67,6 +68,7 @@ func (b *Broker) attach(c *client, cp *packet.Connect, ack *packet.Connack) erro
 			pendingWill = s.will
 		}
 		s.will = nil
+		willNoted, s.willNoted = s.willNoted, false
 		s.stopTimersLocked()
 		if discard {
 			s.ended = true
@@ -93,6 +95,8 @@ func (b *Broker) attach(c *client, cp *packet.Connect, ack *packet.Connack) erro
 	s.online.Store(true)
 	s.expiry = expiry
 	s.will = w
+	s.willNoted = s.willNoted || willNoted
+	s.noteWillLocked()
 	s.resuming = true
 	c.sess = s
 	c.writeControl(ack)
@@ -140,6 +144,7 @@ func (b *Broker) detach(c *client, clean bool) {
 	}
 	s.client = nil
 	s.online.Store(false)
+	s.offlineSince = time.Now()
 	s.gen++
 	gen := s.gen
 	s.pending = s.pending[:0] // all inflight messages are resent on the next connection
@@ -172,6 +177,7 @@ func (b *Broker) detach(c *client, clean bool) {
 			s.expiryTimer = time.AfterFunc(time.Duration(s.expiry)*time.Second, func() { b.expireSession(s, gen) })
 		}
 	}
+	s.noteWillLocked()
 	s.mu.Unlock()
 	b.mu.Unlock()
 	if ended {

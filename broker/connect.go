@@ -55,6 +55,8 @@ func (c *client) connect() error {
 	}
 	c.setupFromConnect(&cp, &props)
 	ack := packet.Connack{Props: props}
+	claimed := c.claim(&cp)
+	defer claimed()
 	if err := c.b.attach(c, &cp, &ack); err != nil {
 		if errors.Is(err, errMemoryBudget) {
 			c.logger().Warn("connection refused: the will does not fit the memory budget", zap.Int("will_bytes", len(cp.WillPayload)))

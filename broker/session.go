@@ -77,6 +77,12 @@ type session struct {
 	willTimer   *time.Timer
 	expiryTimer *time.Timer
 	ended       bool
+	// offlineSince is when the session last lost its connection (what
+	// is left of expiry and will delay when it moves; sessionmove.go).
+	offlineSince time.Time
+	// willNoted: the peers' WillRegistry was told of a will not cleared
+	// since (sessionmove.go).
+	willNoted bool
 }
 
 func newSession(b *Broker, id string) *session {
@@ -140,6 +146,7 @@ func (b *Broker) expireSession(s *session, gen uint64) {
 	}
 	w := s.will
 	s.will = nil
+	s.noteWillLocked()
 	s.stopTimersLocked()
 	s.mu.Unlock()
 	b.mu.Unlock()
@@ -162,6 +169,7 @@ func (b *Broker) fireWill(s *session, gen uint64) {
 	}
 	s.will = nil
 	s.willTimer = nil
+	s.noteWillLocked()
 	s.mu.Unlock()
 	b.publishWill(s, w)
 }

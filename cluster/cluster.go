@@ -42,6 +42,9 @@ type Cluster struct {
 	// linkList is links as a slice, replaced whole under mu.
 	linkList atomic.Pointer[[]*link]
 
+	sess  *sessionPlane // claims of client ids (sessions.go)
+	wills *willPlane    // the peers' wills (wills.go)
+
 	events    eventQueue
 	rejoinNow chan struct{} // wakes rejoinLoop (Rejoin)
 	wg        sync.WaitGroup
@@ -89,6 +92,7 @@ func New(cfg Config, log *zap.Logger) (*Cluster, error) {
 		links: make(map[string]*link), inbound: make(map[string]*inbound), dedup: make(map[string]dedupState),
 		peerInfo: make(map[string]peerState), done: make(chan struct{}), rejoinNow: make(chan struct{}, 1)}
 	c.linkList.Store(&[]*link{})
+	c.sess, c.wills = newSessionPlane(), newWillPlane(c)
 	c.events.init()
 	c.linkKey = derive(cfg.Secret, "jmqx link")
 	if err := c.listen(); err != nil {
@@ -313,6 +317,7 @@ func (c *Cluster) Shutdown(timeout time.Duration) error {
 		i.close()
 	}
 	c.events.close()
+	c.wills.stop()
 	c.wg.Wait()
 	return errors.Join(errs...)
 }

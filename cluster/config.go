@@ -49,6 +49,11 @@ type Config struct {
 	// a peer to acknowledge a forward (counted when it passes; the
 	// forward stays queued for the peer). Default 2s.
 	ForwardWait time.Duration
+	// ClaimWait bounds how long each step of a session claim (a CONNECT
+	// taking its client id's session from the node holding it) waits for
+	// a live peer's answer before going on without it (counted as
+	// claim_timeouts). Default 2s.
+	ClaimWait time.Duration
 	// MaxPeerBytes bounds the forwards queued for, or unacknowledged by,
 	// one peer; past it new forwards to that peer are dropped, counted
 	// and logged. Default 64 MiB.
@@ -85,6 +90,7 @@ type Seed struct {
 const (
 	DefaultSubackWait       = 2 * time.Second
 	DefaultForwardWait      = 2 * time.Second
+	DefaultClaimWait        = 2 * time.Second
 	DefaultMaxPeerBytes     = 64 << 20
 	DefaultMaxFrameBytes    = 64 << 20
 	DefaultRejoinInterval   = 5 * time.Second
@@ -93,6 +99,9 @@ const (
 )
 
 func (c *Config) setDefaults() {
+	if c.ClaimWait == 0 {
+		c.ClaimWait = DefaultClaimWait
+	}
 	if c.SubackWait == 0 {
 		c.SubackWait = DefaultSubackWait
 	}

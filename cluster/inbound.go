@@ -401,6 +401,9 @@ func (in *inbound) apply(typ byte, body []byte, pub *packet.Publish) error {
 		in.c.remoteFor(t).drop(in.peer)
 		in.routeAck[t] = v
 	default:
+		if isSessionFrame(typ) {
+			return in.c.sessionFrame(in.peer, typ, body)
+		}
 		return fmt.Errorf("%w: unexpected frame %d on a link", errFrame, typ)
 	}
 	return nil

@@ -35,6 +35,7 @@ type link struct {
 	conn    net.Conn
 	broken  bool // the current connection failed
 	routes  []queuedRoute
+	ctrl    [][]byte        // session frames (sessionframe.go), kept across reconnections
 	resync  map[string]bool // tenants whose snapshot to (re)send; all: on connect
 	pending []*pendingFwd   // by id: queued, then written but unacknowledged
 	sent    int             // pending[:sent] are written on the current connection
@@ -108,6 +109,25 @@ func (l *link) queueRoute(tenant string, version uint64, fr []byte) {
 	if l.state != "closed" {
 		l.routes = append(l.routes, queuedRoute{tenant, version, fr})
 		l.cond.Signal()
+	}
+	l.mu.Unlock()
+}
+
+// queueControl queues a session frame; it is dropped if the link is closed.
+func (l *link) queueControl(fr []byte) {
+	l.mu.Lock()
+	if l.state != "closed" {
+		l.ctrl = append(l.ctrl, fr)
+		l.cond.Signal()
+	}
+	l.mu.Unlock()
+}
+
+// requeueControl puts back, in front, session frames whose write failed.
+func (l *link) requeueControl(frames [][]byte) {
+	l.mu.Lock()
+	if l.state != "closed" {
+		l.ctrl = append(frames, l.ctrl...)
 	}
 	l.mu.Unlock()
 }
@@ -234,7 +254,7 @@ func (l *link) close() {
 		}
 		p.pc.awaiting.Add(-1)
 	}
-	l.pending, l.routes, l.bytes = nil, nil, 0
+	l.pending, l.routes, l.ctrl, l.bytes = nil, nil, nil, 0
 	if l.conn != nil {
 		_ = l.conn.Close()
 	}
@@ -393,7 +413,7 @@ func (l *link) write(conn net.Conn) error {
 	for {
 		l.mu.Lock()
 		waited := false
-		for len(l.routes) == 0 && len(l.resync) == 0 && l.sent == len(l.pending) && !l.broken && l.state != "closed" {
+		for len(l.routes) == 0 && len(l.ctrl) == 0 && len(l.resync) == 0 && l.sent == len(l.pending) && !l.broken && l.state != "closed" {
 			l.cond.Wait()
 			waited = true
 		}
@@ -415,14 +435,20 @@ func (l *link) write(conn net.Conn) error {
 			l.queueSnapshots(resync)
 		}
 		l.mu.Lock()
-		routes := l.routes
-		l.routes = nil
+		routes, ctrl := l.routes, l.ctrl
+		l.routes, l.ctrl = nil, nil
 		batch := l.pending[l.sent:]
 		l.sent = len(l.pending)
 		l.startProbes(routes, batch)
 		l.mu.Unlock()
 		for _, r := range routes {
 			if _, err := w.Write(r.frame); err != nil {
+				return err
+			}
+		}
+		for _, fr := range ctrl {
+			if _, err := w.Write(fr); err != nil {
+				l.requeueControl(ctrl)
 				return err
 			}
 		}

@@ -306,7 +306,12 @@ func (c *Cluster) apply(e event) {
 		c.log.Info("member gone: its routes are dropped", zap.String("member", e.name), zap.String("state", e.state),
 			zap.Int("routes", dropped))
 	}
+	if !live {
+		c.wills.originLost(e.name, c.livePeers())
+	}
 	if start != nil {
+		c.wills.originBack(e.name)
+		c.sendWills(start)
 		c.log.Info("member alive: linking", zap.String("member", e.name), zap.String("link", meta.Link))
 	}
 }

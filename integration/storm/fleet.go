@@ -15,7 +15,7 @@ import (
 // storm runs the subscribe and the publish steps against one tenant.
 func storm(ctx context.Context, cfg config, subAddr, pubAddr string) (phaseResult, error) {
 	res := phaseResult{clients: cfg.clients}
-	f := &fleet{version: byte(cfg.version), subs: make([]*subscriber, cfg.clients), all: make(chan struct{})}
+	f := &fleet{version: byte(cfg.version), persistent: cfg.persistent, subs: make([]*subscriber, cfg.clients), all: make(chan struct{})}
 	defer f.close()
 
 	logf("subscribe: %d clients, %d at a time", cfg.clients, cfg.concurrency)
@@ -91,13 +91,14 @@ func storm(ctx context.Context, cfg config, subAddr, pubAddr string) (phaseResul
 
 // fleet is the subscribing clients of one phase.
 type fleet struct {
-	version  byte
-	subs     []*subscriber // by index; nil for a client that failed
-	received atomic.Int64
-	expected atomic.Int64
-	all      chan struct{} // closed when every subscribed client has its command
-	allOnce  sync.Once
-	wg       sync.WaitGroup
+	version    byte
+	persistent bool          // clients keep their sessions (-persistent)
+	subs       []*subscriber // by index; nil for a client that failed
+	received   atomic.Int64
+	expected   atomic.Int64
+	all        chan struct{} // closed when every subscribed client has its command
+	allOnce    sync.Once
+	wg         sync.WaitGroup
 }
 
 // subscriber is one client, once subscribed.
@@ -124,7 +125,7 @@ func (f *fleet) subscribe(ctx context.Context, addr string, i int, timeout time.
 	}
 	_ = conn.SetDeadline(time.Now().Add(timeout))
 	br := bufio.NewReaderSize(conn, 256)
-	if _, err := connect(conn, br, f.version, clientID(i)); err != nil {
+	if _, err := connect(conn, br, f.version, clientID(i), f.persistent); err != nil {
 		return fail(err)
 	}
 	sub := &packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: topic(i), QoS: 1}}}
@@ -147,10 +148,15 @@ func (f *fleet) subscribe(ctx context.Context, addr string, i int, timeout time.
 	return s, nil
 }
 
-// connect sends a clean-start CONNECT and checks the CONNACK; it returns
-// the Receive Maximum the broker gives (65535 when it says none).
-func connect(conn net.Conn, br *bufio.Reader, version byte, id string) (int, error) {
-	c := &packet.Connect{Version: version, CleanStart: true, ClientID: id}
+// connect sends a CONNECT (clean start, or with persistent a session
+// that outlives the connection for an hour) and checks the CONNACK; it
+// returns the Receive Maximum the broker gives (65535 when it says none).
+func connect(conn net.Conn, br *bufio.Reader, version byte, id string, persistent bool) (int, error) {
+	c := &packet.Connect{Version: version, CleanStart: !persistent, ClientID: id}
+	if persistent && version == packet.V5 {
+		c.Props.SessionExpiry = 3600
+		c.Props.Set(packet.PropSessionExpiry)
+	}
 	if _, err := conn.Write(c.AppendTo(nil, version)); err != nil {
 		return 0, fmt.Errorf("send connect: %w", err)
 	}
@@ -231,7 +237,7 @@ func publishAll(ctx context.Context, addr string, version byte, n int, timeout t
 	defer stop()
 	br := bufio.NewReaderSize(conn, 64<<10)
 	_ = conn.SetDeadline(time.Now().Add(timeout))
-	window, err := connect(conn, br, version, "storm-publisher")
+	window, err := connect(conn, br, version, "storm-publisher", false)
 	if err != nil {
 		res.err = fmt.Errorf("publisher: %w", err)
 		return res

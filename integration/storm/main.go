@@ -23,7 +23,8 @@
 // automatic port, no limit on connections or connects per second), then:
 //
 //   - subscribe: -clients clients, -concurrency at a time, each connect
-//     (clean start, MQTT -version, waiting for the CONNACK) and subscribe at
+//     (clean start, or with -persistent a session that outlives the
+//     connection; MQTT -version; waiting for the CONNACK) and subscribe at
 //     QoS 1 to devices/<id>/cmd, on node B in the cluster. The rate is the
 //     clients subscribed over the time from the first CONNECT to the last
 //     SUBACK.
@@ -75,6 +76,7 @@ type config struct {
 	phases       string
 	rounds       int
 	logLevel     string
+	persistent   bool
 }
 
 func parseFlags() (config, error) {
@@ -89,6 +91,7 @@ func parseFlags() (config, error) {
 	flag.StringVar(&c.jmqxBin, "jmqx", "", "use this jmqx `BINARY` instead of building ./cmd/jmqx")
 	flag.StringVar(&c.phases, "phases", "single,cluster", "comma-separated `LIST` of phases to run: single, cluster")
 	flag.IntVar(&c.rounds, "rounds", 1, "run the phases `N` times, alternating, on fresh nodes each time; the rates compared are the medians")
+	flag.BoolVar(&c.persistent, "persistent", false, "clients keep a persistent session (no clean start; MQTT 5: Session Expiry 1 h): each CONNECT claims its client id across the cluster")
 	flag.StringVar(&c.logLevel, "broker-log-level", "warn", "jmqx serve --log-level (its log goes to a bounded buffer, shown if it fails)")
 	flag.Parse()
 	switch {

@@ -68,7 +68,7 @@ func (r *report) failures() []string {
 }
 
 func (r *report) print(w io.Writer) {
-	fmt.Fprintf(w, "\nconnect storm: %d clients, %d at a time, MQTT level %d\n\n", r.cfg.clients, r.cfg.concurrency, r.cfg.version)
+	fmt.Fprintf(w, "\nconnect storm: %d clients, %d at a time, MQTT level %d, persistent sessions %t\n\n", r.cfg.clients, r.cfg.concurrency, r.cfg.version, r.cfg.persistent)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "phase\tround\tnodes\tsubscribed\tsubscribe time\tsubscribes/s\tcommands acked\tPUBACKs done\treceived\tmisses\tpublish→all received")
 	for _, p := range r.phases {
