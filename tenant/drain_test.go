@@ -57,7 +57,9 @@ func TestHostDrain(t *testing.T) {
 	if h.Draining() {
 		t.Fatal("Draining before Drain")
 	}
-	ref := func(tenantName string, ci *broker.ClientInfo) string { return tenantName + "-" + ci.ClientID + ".example:1883" }
+	ref := func(tenantName string, ci *broker.ClientInfo) string {
+		return tenantName + "-" + ci.ClientID + ".example:1883"
+	}
 	if got := h.Drain(ref); got != 2 {
 		t.Fatalf("Drain ended %d clients, want 2", got)
 	}
