@@ -208,6 +208,11 @@ type MemberView struct {
 	// "off" when the answering node's data plane is off. Ignored in a
 	// join.
 	Link string `json:"link"`
+	// Drain is the member's drain state: "draining" (it refuses new
+	// connections and sends its clients and sessions to the others) or
+	// "drained" (it is empty: cluster remove takes it out with nothing
+	// lost); absent while it serves. Ignored in a join.
+	Drain string `json:"drain,omitempty"`
 }
 
 // normalized returns v with its nil slices and maps made empty, so that

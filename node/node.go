@@ -69,6 +69,11 @@ type Node struct {
 	done     chan struct{}
 	loopDone chan struct{}
 	stopOnce sync.Once
+
+	// drainStarted is set once this node starts draining (drain.go),
+	// whose goroutine drainWG tracks.
+	drainStarted atomic.Bool
+	drainWG      sync.WaitGroup
 }
 
 // reportConcurrency bounds the bound-address reports in flight at once.
@@ -418,6 +423,7 @@ func (n *Node) reconcile() error {
 		n.log.Info("tenants applied after earlier failures")
 	}
 	n.reconciled.Store(true)
+	n.checkDrain(st)
 	n.ports.save(n.host.List(), func(name string) bool { _, ok := st.Tenants[name]; return ok })
 	if !n.report(st) {
 		dirty = true
@@ -438,7 +444,8 @@ func (n *Node) reconcile() error {
 func (n *Node) recordMember(st meta.State) bool {
 	m, ok := st.Members[n.id]
 	want := n.member()
-	if ok && m == want {
+	if ok && m == withDrain(want, m.Drain) { // the drain state is not this record's to change
+
 		return true
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -580,6 +587,7 @@ func (n *Node) shutdown(ctx context.Context, release bool) error {
 	n.stopOnce.Do(func() {
 		close(n.done)
 		<-n.loopDone
+		n.drainWG.Wait()
 		err = n.closeAll(ctx)
 		if release {
 			n.lock.release()
