@@ -456,7 +456,7 @@ func (c *drainClient) dial5(addr string, onDisconnect func(*paho.Disconnect)) (*
 
 // dial3 connects a 3.1.1 client with a persistent session to addr.
 func (c *drainClient) dial3(addr string, onLost func()) (mqtt.Client, bool, error) {
-	o := mqtt.NewClientOptions().AddBroker("tcp://"+addr).SetClientID(c.id).SetProtocolVersion(4).
+	o := mqtt.NewClientOptions().AddBroker("tcp://" + addr).SetClientID(c.id).SetProtocolVersion(4).
 		SetCleanSession(false).SetAutoReconnect(false).SetConnectRetry(false).SetKeepAlive(120 * time.Second).
 		SetConnectTimeout(waitFor).SetOrderMatters(false).
 		SetConnectionLostHandler(func(mqtt.Client, error) { onLost() }).
