@@ -11,7 +11,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -111,7 +113,7 @@ func TestClusterDrain(t *testing.T) {
 
 	t.Run("cluster members shows draining then drained", func(t *testing.T) {
 		states := seen.wait(t, "drained", drainWait)
-		t.Logf("%s's drain states as cluster members showed them: %v (drained %v after the drain began)", victim, states,
+		t.Logf("%s's drain states as cluster members showed them: %v (seen drained %v after the drain began)", victim, states,
 			time.Since(drainStart).Round(time.Millisecond))
 		// The drain's answer said draining; members may show it too,
 		// for as long as the node takes to empty.
@@ -134,6 +136,16 @@ func TestClusterDrain(t *testing.T) {
 		}
 		if leader == "" || leader == victim {
 			t.Errorf("cluster members:\n%s\nwant a leader other than the drained %s", table, victim)
+		}
+		// Load balancers see it not ready.
+		resp, err := http.Get("http://" + dc.byID[victim].admin + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "drained") {
+			t.Errorf("/readyz of the drained node = %d %s, want 503 saying drained", resp.StatusCode, body)
 		}
 	})
 

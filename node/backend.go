@@ -391,6 +391,9 @@ func (b *backend) Ready() error {
 	if !b.n.reconciled.Load() {
 		return errors.New("tenants not applied yet")
 	}
+	if d := b.n.store.State().Members[b.n.id].Drain; d != meta.DrainNone {
+		return fmt.Errorf("this node is %s (jmqx cluster drain): it takes no client", d)
+	}
 	return nil
 }
 

@@ -80,17 +80,19 @@ func (n *Node) drain(ctx context.Context) {
 	n.keepLeadershipAway(ctx)
 	ended := n.host.Drain(n.serverRef)
 	n.log.Info("draining: clients sent to other members", zap.Int("clients", ended))
-	mover, moves := any(n.cluster).(sessionMover)
-	moves = moves && n.cluster != nil
-	if moves {
-		n.retry(ctx, "hand the sessions over", func(ctx context.Context) error { return mover.HandOff(ctx) })
+	var handOff func(ctx context.Context) // nil: sessions stay
+	if mover, ok := any(n.cluster).(sessionMover); ok && n.cluster != nil {
+		handOff = func(ctx context.Context) {
+			n.retry(ctx, "hand the sessions over", mover.HandOff)
+		}
+		handOff(ctx)
 	} else {
 		n.log.Warn("draining: this build's data plane cannot hand sessions over (no HandOff); offline sessions stay on this node")
 	}
 	if n.cluster != nil {
 		n.retry(ctx, "flush the forwards to the peers", n.cluster.Flush)
 	}
-	if !n.waitEmpty(ctx, moves) {
+	if !n.waitEmpty(ctx, handOff) {
 		return
 	}
 	if n.store.State().Members[n.id].Drain != meta.DrainDrained {
@@ -134,23 +136,33 @@ func (n *Node) retry(ctx context.Context, what string, step func(ctx context.Con
 	}
 }
 
-// waitEmpty waits until no tenant holds a connection (and, when sessions
-// are handed over, no session), ending the clients that connected while
-// the drain began. It returns false if ctx ended first.
-func (n *Node) waitEmpty(ctx context.Context, sessions bool) bool {
+// waitEmpty waits until no tenant holds a connection and, when sessions
+// are handed over (handOff not nil), no session: it ends the clients that
+// connected while the drain began, and hands over again, at most every
+// drainRetry, the sessions still held. It returns false if ctx ended
+// first.
+func (n *Node) waitEmpty(ctx context.Context, handOff func(ctx context.Context)) bool {
 	tick := time.NewTicker(drainPoll)
 	defer tick.Stop()
+	last := time.Now()
 	for {
 		conns, held := 0, 0
 		for _, st := range n.host.List() {
 			conns += int(st.Stats.ClientsConnected)
 			held += st.Stats.Sessions
 		}
-		if conns == 0 && (!sessions || held == 0) {
+		if conns == 0 && (handOff == nil || held == 0) {
 			return true
 		}
 		if conns > 0 {
 			n.host.Drain(n.serverRef)
+		} else if time.Since(last) >= drainRetry {
+			n.log.Info("draining: sessions still held here; handing them over again", zap.Int("sessions", held))
+			handOff(ctx)
+			if n.cluster != nil {
+				n.retry(ctx, "flush the forwards to the peers", n.cluster.Flush)
+			}
+			last = time.Now()
 		}
 		select {
 		case <-ctx.Done():
