@@ -443,8 +443,7 @@ func (c *drainClient) dial5(addr string, onDisconnect func(*paho.Disconnect)) (*
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: dial %s: %w", c.id, addr, err)
 	}
-	var cl *paho.Client
-	cl = paho.NewClient(paho.ClientConfig{
+	cl := paho.NewClient(paho.ClientConfig{
 		Conn:               conn,
 		PacketTimeout:      waitFor,
 		OnServerDisconnect: onDisconnect,
