@@ -2,8 +2,10 @@ package meta
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -70,12 +72,23 @@ func (m Member) withDrain(d string) Member {
 	return m
 }
 
+// ErrSoleVoter: TransferLeadership found no other voter to lead.
+var ErrSoleVoter = errors.New("meta: no other voter to take leadership")
+
 // TransferLeadership hands leadership to another voter (the most
 // up-to-date one) and waits until some other node leads, or ctx ends. It
 // returns the new leader's ID. It succeeds at once, with the leader's ID,
-// when this node does not lead.
+// when this node does not lead, and fails with ErrSoleVoter when no other
+// server is a voter.
 func (s *Store) TransferLeadership(ctx context.Context) (string, error) {
 	if s.IsLeader() {
+		servers, err := s.Servers()
+		if err != nil {
+			return "", err
+		}
+		if !slices.ContainsFunc(servers, func(srv Server) bool { return srv.Voter && srv.ID != s.cfg.NodeID }) {
+			return "", ErrSoleVoter
+		}
 		if err := s.raft.LeadershipTransfer().Error(); err != nil && err != raft.ErrNotLeader {
 			return "", s.raftError("transfer leadership", err)
 		}

@@ -121,6 +121,18 @@ func TestJoinKeepsTheDrainState(t *testing.T) {
 	}
 }
 
+func TestTransferLeadershipSoleVoter(t *testing.T) {
+	t.Parallel()
+	nodes := startMemCluster(t, 1, nil)
+	leader := leaderOf(t, nodes)
+	if _, err := leader.TransferLeadership(testContext(t, 10*time.Second)); !errors.Is(err, ErrSoleVoter) {
+		t.Fatalf("TransferLeadership of a sole voter = %v, want ErrSoleVoter", err)
+	}
+	if !leader.IsLeader() {
+		t.Error("the sole voter stopped leading")
+	}
+}
+
 func TestTransferLeadership(t *testing.T) {
 	t.Parallel()
 	nodes := startMemCluster(t, 3, nil)

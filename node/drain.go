@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"net"
@@ -180,6 +181,9 @@ func (n *Node) keepLeadershipAway(ctx context.Context) {
 	tctx, cancel := context.WithTimeout(ctx, drainStepTimeout)
 	defer cancel()
 	to, err := n.store.TransferLeadership(tctx)
+	if errors.Is(err, meta.ErrSoleVoter) {
+		return // nobody to hand it to: backend.Drain refuses to drain a sole voter
+	}
 	if err != nil {
 		n.log.Warn("draining: could not hand leadership over; retrying", zap.Error(err))
 		return
@@ -266,6 +270,10 @@ func (b *backend) Drain(ctx context.Context, id, state string) (admin.DrainView,
 	}
 	if id == n.id && n.store.IsLeader() {
 		to, err := n.store.TransferLeadership(ctx)
+		if errors.Is(err, meta.ErrSoleVoter) {
+			return admin.DrainView{}, fmt.Errorf("member %q is the only voter: no other node can lead, nor take its clients: %w",
+				id, admin.ErrInvalid)
+		}
 		if err != nil {
 			return admin.DrainView{}, fmt.Errorf("move leadership off %s before draining it: %w", id, err)
 		}
