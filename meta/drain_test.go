@@ -153,3 +153,23 @@ func TestTransferLeadership(t *testing.T) {
 		t.Errorf("TransferLeadership on a follower = %q, %v", got, err)
 	}
 }
+
+func TestWaitApplied(t *testing.T) {
+	t.Parallel()
+	nodes := startMemCluster(t, 3, nil)
+	ctx := testContext(t, 10*time.Second)
+	leader := leaderOf(t, nodes)
+	if err := leader.Apply(ctx, CmdPutTenant, PutTenant{Spec: testSpec("w")}); err != nil {
+		t.Fatal(err)
+	}
+	for _, nd := range nodes {
+		// A follower's commit index includes the entry once a heartbeat
+		// told it; from then on WaitApplied covers it.
+		eventually(t, 5*time.Second, func() error {
+			if err := nd.WaitApplied(ctx); err != nil {
+				return err
+			}
+			return hasTenants(nd.State(), "w")
+		})
+	}
+}

@@ -20,13 +20,14 @@ import (
 // in the node's member record (meta.SetDrain); the node sees it in its
 // record (reconcile calls checkDrain) and drains:
 //
-//  1. it hands Raft leadership over if it leads (and again whenever it is
-//     elected while drained);
-//  2. every tenant refuses new connections and ends its clients
-//     (tenant.Host.Drain): MQTT 5 clients get 0x9C Use another server
-//     with a Server Reference naming the same listener of the tenant on
-//     a live member that is not draining (serverRef), 3.x clients are
-//     closed;
+//  1. every tenant, before it serves if the node is starting, refuses new
+//     connections and ends its clients (tenant.Host.Drain): MQTT 5
+//     clients get 0x9C Use another server with a Server Reference naming
+//     the same listener of the tenant on a live member that is not
+//     draining (serverRef), 3.x clients are closed;
+//  2. it hands Raft leadership over if it leads (and again whenever it is
+//     elected while drained; the admin API moves it before recording
+//     the drain of the leader);
 //  3. it hands its sessions over to the other members, when the data
 //     plane can (sessionMover);
 //  4. it waits until the peers have acknowledged every forward
@@ -53,11 +54,14 @@ const (
 )
 
 // checkDrain starts draining, once, when st records this node as
-// draining or drained.
+// draining or drained: its tenants, and those it starts later, refuse
+// clients from now on; the rest goes on in the background.
 func (n *Node) checkDrain(st meta.State) {
 	if st.Members[n.id].Drain == meta.DrainNone || !n.drainStarted.CompareAndSwap(false, true) {
 		return
 	}
+	ended := n.host.Drain(n.serverRef)
+	n.log.Info("draining this node: refusing new connections and sending clients to the other members", zap.Int("clients", ended))
 	n.drainWG.Add(1)
 	go func() {
 		defer n.drainWG.Done()
@@ -77,10 +81,7 @@ func (n *Node) checkDrain(st meta.State) {
 // drain takes this node out of service (see the steps above) and keeps it
 // out until ctx ends.
 func (n *Node) drain(ctx context.Context) {
-	n.log.Info("draining this node: refusing new connections and sending clients to the other members")
 	n.keepLeadershipAway(ctx)
-	ended := n.host.Drain(n.serverRef)
-	n.log.Info("draining: clients sent to other members", zap.Int("clients", ended))
 	var handOff func(ctx context.Context) // nil: sessions stay
 	if mover, ok := any(n.cluster).(sessionMover); ok && n.cluster != nil {
 		handOff = func(ctx context.Context) {

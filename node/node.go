@@ -239,6 +239,8 @@ func (n *Node) enter(ctx context.Context) error {
 		}
 		if n.store.IsLeader() {
 			_ = n.store.Barrier(wctx)
+		} else if err := n.store.WaitApplied(wctx); err != nil { // e.g. a drain recorded meanwhile
+			n.log.Warn("starting before the log has replayed", zap.Error(err))
 		}
 		return nil
 	}
@@ -410,6 +412,7 @@ func (n *Node) reconcile() error {
 		specs = append(specs, spec)
 	}
 	dirty := false
+	n.checkDrain(st) // before tenants start: a drained node's never serve
 	err := n.host.Reconcile(specs)
 	if err != nil {
 		// Retried every second: say it once per distinct failure.
@@ -423,7 +426,6 @@ func (n *Node) reconcile() error {
 		n.log.Info("tenants applied after earlier failures")
 	}
 	n.reconciled.Store(true)
-	n.checkDrain(st)
 	n.ports.save(n.host.List(), func(name string) bool { _, ok := st.Tenants[name]; return ok })
 	if !n.report(st) {
 		dirty = true
