@@ -211,6 +211,11 @@ type MemberView struct {
 	// Self marks the answering node in GET /v1/cluster/members (the node
 	// whose console is open); absent on the others. Ignored in a join.
 	Self bool `json:"self,omitempty"`
+	// Drain is the member's drain state: "draining" (it refuses new
+	// connections and sends its clients and sessions to the others) or
+	// "drained" (it is empty: cluster remove takes it out with nothing
+	// lost); absent while it serves. Ignored in a join.
+	Drain string `json:"drain,omitempty"`
 }
 
 // normalized returns v with its nil slices and maps made empty, so that

@@ -299,7 +299,8 @@ func (s *Server) routes() http.Handler {
 
 	h("GET /v1/cluster/members", s.listMembers)
 	w("POST /v1/cluster/join", s.join)
-	w("DELETE /v1/cluster/members/{id}", s.removeMember)
+	w("DELETE /v1/cluster/members/{id}", s.removeUndrained)
+	w("POST /v1/cluster/members/{id}/drain", s.drainMember)
 
 	h("GET /{$}", s.serveConsole)
 	h("GET /console/{file}", s.serveConsole)

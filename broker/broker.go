@@ -64,6 +64,7 @@ type Broker struct {
 	peers    atomic.Pointer[peersRef]
 	routesMu sync.Mutex
 	routes   map[string]int
+	drain    atomic.Pointer[drainState] // set by Drain (drain.go)
 
 	readBufs    bufPool
 	scratchPool sync.Pool // *scratch

@@ -42,6 +42,9 @@ func (c *client) connect() error {
 	}
 	c.info.Username = cp.Username
 
+	if drained, err := c.refuseIfDraining(&cp); drained {
+		return err
+	}
 	if rc := c.checkConnect(&cp); rc != packet.Success {
 		return c.refuse(&cp, rc, nil)
 	}

@@ -106,9 +106,11 @@ func applyPutMember(cur *State, p PutMember, _ uint64) (*State, error) {
 	if p.Member.ID == "" {
 		return nil, fmt.Errorf("%w: member without an ID", ErrInvalid)
 	}
+	m := p.Member
+	m.Drain = cur.Members[m.ID].Drain // SetDrain's alone
 	next := cur.clone()
 	next.Members = maps.Clone(cur.Members)
-	next.Members[p.Member.ID] = p.Member
+	next.Members[m.ID] = m
 	return next, nil
 }
 

@@ -60,6 +60,9 @@ func (p PutMember) check(*State) error {
 	if p.Member.ID == "" {
 		return fmt.Errorf("%w: member without an ID", ErrInvalid)
 	}
+	if p.Member.Drain != "" {
+		return fmt.Errorf("%w: member %q: the drain state is set by set-drain, not put-member", ErrInvalid, p.Member.ID)
+	}
 	return nil
 }
 

@@ -37,6 +37,8 @@ const (
 	// CmdRecordBound records the listener addresses a node bound for a
 	// tenant: payload RecordBound.
 	CmdRecordBound CommandType = 8
+	// CmdSetDrain sets a member's drain state: payload SetDrain.
+	CmdSetDrain CommandType = 9
 )
 
 // FlagIgnorable is set on command types that a node may skip when it does
@@ -73,6 +75,8 @@ func (t CommandType) String() string {
 		return "remove-member"
 	case CmdRecordBound:
 		return "record-bound"
+	case CmdSetDrain:
+		return "set-drain"
 	}
 	return fmt.Sprintf("command-%#02x", uint8(t))
 }
@@ -165,7 +169,9 @@ type PutACL struct {
 	IfRevision uint64     `json:"if_revision,omitempty"`
 }
 
-// PutMember adds or replaces the member with Member.ID (required).
+// PutMember adds or replaces the member with Member.ID (required). It
+// keeps the drain state of a member it replaces: only SetDrain changes it,
+// and Member.Drain must be empty.
 type PutMember struct {
 	V      int    `json:"v"`
 	Member Member `json:"member"`

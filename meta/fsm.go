@@ -69,6 +69,7 @@ func NewFSM(log *zap.Logger) *FSM {
 			CmdPutMember:    handlerFor(PayloadVersion, applyPutMember),
 			CmdRemoveMember: handlerFor(PayloadVersion, applyRemoveMember),
 			CmdRecordBound:  handlerFor(PayloadVersion, applyRecordBound),
+			CmdSetDrain:     handlerFor(PayloadVersion, applySetDrain),
 		},
 		stoppedCh: make(chan struct{}),
 		watchers:  map[uint64]chan struct{}{},

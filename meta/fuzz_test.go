@@ -24,6 +24,7 @@ func fuzzSeedCmds(t testing.TB) [][]byte {
 		{CmdRecordBound, RecordBound{Tenant: "a", Node: "n1", Listeners: map[string]string{"mqtt": "1.2.3.4:1883"}}},
 		{CmdPutACL, PutACL{Tenant: "a", ACL: tenant.ACL{Default: tenant.Deny}, IfRevision: 1}},
 		{CmdDeleteTenant, DeleteTenant{Name: "a", IfRevision: 2}},
+		{CmdSetDrain, SetDrain{ID: "n1", State: DrainDraining}},
 	}
 	var out [][]byte
 	for _, c := range cmds {
@@ -67,6 +68,7 @@ func FuzzApply(f *testing.F) {
 func FuzzRestore(f *testing.F) {
 	seeded := newSeeded(f)
 	mustApply(f, seeded, 3, CmdRecordBound, RecordBound{Tenant: "a", Node: "n1", Listeners: map[string]string{"ws": "1.2.3.4:80"}})
+	mustApply(f, seeded, 4, CmdSetDrain, SetDrain{ID: "n1", State: DrainDrained})
 	f.Add(snapshotBytes(f, seeded))
 	f.Add(snapshotBytes(f, NewFSM(nil)))
 	f.Fuzz(func(t *testing.T, data []byte) {

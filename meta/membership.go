@@ -84,10 +84,11 @@ func (s *Store) Join(ctx context.Context, m Member) error {
 		s.log.Info("added a non-voter; it becomes a voter once it has caught up",
 			zap.String("id", m.ID), zap.String("raft_addr", m.RaftAddr))
 	}
-	if cur, ok := s.State().Members[m.ID]; !ok || cur != m {
-		return s.Apply(ctx, CmdPutMember, PutMember{Member: m})
+	m.Drain = "" // a join never changes the drain state (see PutMember)
+	if cur, ok := s.State().Members[m.ID]; ok && cur == m.withDrain(cur.Drain) {
+		return nil
 	}
-	return nil
+	return s.Apply(ctx, CmdPutMember, PutMember{Member: m})
 }
 
 // WaitVoter blocks until this node's configuration has id as a voter, or

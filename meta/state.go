@@ -32,6 +32,10 @@ type Member struct {
 	// ClusterAddr is the node's advertised node-to-node link address
 	// (routes and forwarded publishes), "host:port"; "" as GossipAddr.
 	ClusterAddr string `json:"cluster_addr,omitempty"`
+	// Drain is the node's drain state: "" (serving), DrainDraining or
+	// DrainDrained; set by SetDrain only. Omitted when empty, so that the
+	// records of nodes never drained keep the form every jmqx decodes.
+	Drain string `json:"drain,omitempty"`
 }
 
 // State is the replicated control-plane state. It is immutable: the FSM

@@ -84,13 +84,13 @@ func (b *backend) Members() []admin.MemberView {
 		m := st.Members[s.ID]
 		raftAddr := s.Addr
 		out = append(out, admin.MemberView{ID: s.ID, Role: s.Role, RaftAddr: raftAddr, AdminAddr: m.AdminAddr,
-			GossipAddr: m.GossipAddr, ClusterAddr: m.ClusterAddr, Voter: s.Voter})
+			GossipAddr: m.GossipAddr, ClusterAddr: m.ClusterAddr, Voter: s.Voter, Drain: m.Drain})
 		seen[s.ID] = true
 	}
 	for _, m := range st.MemberList() { // recorded, but no longer in the Raft configuration
 		if !seen[m.ID] {
 			out = append(out, admin.MemberView{ID: m.ID, Role: "removed", RaftAddr: m.RaftAddr, AdminAddr: m.AdminAddr,
-				GossipAddr: m.GossipAddr, ClusterAddr: m.ClusterAddr})
+				GossipAddr: m.GossipAddr, ClusterAddr: m.ClusterAddr, Drain: m.Drain})
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
@@ -390,6 +390,9 @@ func (b *backend) Ready() error {
 	}
 	if !b.n.reconciled.Load() {
 		return errors.New("tenants not applied yet")
+	}
+	if d := b.n.store.State().Members[b.n.id].Drain; d != meta.DrainNone {
+		return fmt.Errorf("this node is %s (jmqx cluster drain): it takes no client", d)
 	}
 	return nil
 }

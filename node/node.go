@@ -72,6 +72,11 @@ type Node struct {
 	done     chan struct{}
 	loopDone chan struct{}
 	stopOnce sync.Once
+
+	// drainStarted is set once this node starts draining (drain.go),
+	// whose goroutine drainWG tracks.
+	drainStarted atomic.Bool
+	drainWG      sync.WaitGroup
 }
 
 // reportConcurrency bounds the bound-address reports in flight at once.
@@ -240,6 +245,8 @@ func (n *Node) enter(ctx context.Context) error {
 		}
 		if n.store.IsLeader() {
 			_ = n.store.Barrier(wctx)
+		} else if err := n.store.WaitApplied(wctx); err != nil { // e.g. a drain recorded meanwhile
+			n.log.Warn("starting before the log has replayed", zap.Error(err))
 		}
 		return nil
 	}
@@ -411,6 +418,7 @@ func (n *Node) reconcile() error {
 		specs = append(specs, spec)
 	}
 	dirty := false
+	n.checkDrain(st) // before tenants start: a drained node's never serve
 	err := n.host.Reconcile(specs)
 	if err != nil {
 		n.reconcileFailures.Add(1)
@@ -445,7 +453,8 @@ func (n *Node) reconcile() error {
 func (n *Node) recordMember(st meta.State) bool {
 	m, ok := st.Members[n.id]
 	want := n.member()
-	if ok && m == want {
+	if ok && m == withDrain(want, m.Drain) { // the drain state is not this record's to change
+
 		return true
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -587,6 +596,7 @@ func (n *Node) shutdown(ctx context.Context, release bool) error {
 	n.stopOnce.Do(func() {
 		close(n.done)
 		<-n.loopDone
+		n.drainWG.Wait()
 		err = n.closeAll(ctx)
 		if release {
 			n.lock.release()

@@ -57,6 +57,7 @@ type Host struct {
 	failed map[string]*failure
 	ports  *portPool
 	closed bool
+	drain  DrainRef // set by Drain (drain.go)
 }
 
 // running is one tenant being served.
@@ -203,6 +204,7 @@ func (h *Host) start(spec Spec) (*running, error) {
 		}
 	}
 	t.broker = b
+	h.drainBroker(spec.Name, b)
 	for _, s := range t.listeners {
 		if s != nil {
 			s.serve(b)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"io"
 
 	"github.com/urfave/cli/v2"
@@ -20,16 +21,21 @@ func clusterCommand(env appEnv) *cli.Command {
 					"state (GOSSIP: alive or dead; memberlist v0.6.0 reports neither suspect nor\n" +
 					"left) and the state of the link to it\n" +
 					"(LINK: up, down, connecting, or self for the answering node); both are off\n" +
-					"when the answering node's data plane is off, and - when unknown.",
+					"when the answering node's data plane is off, and - when unknown. DRAIN is\n" +
+					"draining or drained for a node taken out of service (cluster drain), - otherwise.",
 				run: runClusterMembers,
 			},
 			{
-				name:        "remove",
-				usage:       "remove a member from the cluster",
-				description: "remove takes the node with the ID NODE, as cluster members lists it, out of\n" + "the cluster. Stop the node first: a running node would try to rejoin.",
-				args:        []string{"NODE"},
-				run:         runClusterRemove,
+				name:  "remove",
+				usage: "remove a member from the cluster",
+				description: "remove takes the node with the ID NODE, as cluster members lists it, out of\n" + "the cluster. Stop the node first: a running node would try to rejoin.\n" +
+					"Drain it first (cluster drain) to lose nothing: remove refuses a node that is\n" +
+					"still draining unless --force.",
+				args:  []string{"NODE"},
+				flags: []cli.Flag{&cli.BoolFlag{Name: "force", Usage: "remove the node even while it is still draining"}},
+				run:   runClusterRemove,
 			},
+			drainCmd(),
 		})
 }
 
@@ -42,16 +48,24 @@ func runClusterMembers(r *clientRun) error {
 		members = []admin.MemberView{}
 	}
 	return r.output(members, func(w io.Writer) error {
-		t := newTable(w, "ID", "ROLE", "RAFT", "ADMIN", "VOTER", "HEALTHY", "GOSSIP", "LINK")
+		t := newTable(w, "ID", "ROLE", "RAFT", "ADMIN", "VOTER", "HEALTHY", "GOSSIP", "LINK", "DRAIN")
 		for _, m := range members {
-			t.row(m.ID, m.Role, m.RaftAddr, m.AdminAddr, yesNo(m.Voter), yesNo(m.Healthy), m.Gossip, m.Link)
+			t.row(m.ID, m.Role, m.RaftAddr, m.AdminAddr, yesNo(m.Voter), yesNo(m.Healthy), m.Gossip, m.Link, m.Drain)
 		}
 		return t.flush()
 	})
 }
 
 func runClusterRemove(r *clientRun) error {
-	if err := r.api.RemoveMember(r.ctx(), r.args[0]); err != nil {
+	remove := r.api.RemoveMember
+	if r.c.Bool("force") {
+		d, ok := r.api.(drainAPI)
+		if !ok {
+			return errors.New("this admin API client cannot force a removal")
+		}
+		remove = d.RemoveMemberForce
+	}
+	if err := remove(r.ctx(), r.args[0]); err != nil {
 		return err
 	}
 	return r.done("member %s removed from the cluster", r.args[0])
