@@ -23,7 +23,6 @@ import (
 
 	"github.com/eclipse/paho.golang/paho"
 	mqtt "github.com/eclipse/paho.mqtt.golang"
-
 )
 
 // Size and pace of the drain test.
