@@ -393,6 +393,8 @@ func (in *inbound) apply(typ byte, body []byte, pub *packet.Publish) error {
 			return fmt.Errorf("%w: snapshot end without a snapshot", errFrame)
 		}
 		in.routeAck[t] = v
+	case frameRetain:
+		return in.applyRetain(body, pub)
 	case frameDropTenant:
 		t, v, err := decodeTenantVersion(body)
 		if err != nil {

@@ -41,7 +41,11 @@ type link struct {
 	bytes   int64           // size of pending
 	nextID  uint64
 	acked   map[string]uint64 // route version per tenant the peer applied, this connection
-	lastLog time.Time         // of a dropped forward
+	// retained store replication (retain.go)
+	retains     [][]byte       // changes to write
+	retainSnaps []*tenantPeers // tenants whose whole store to stream
+	retainCur   *retainCursor  // the stream being written; the writer's
+	lastLog     time.Time      // of a dropped forward
 }
 
 // queuedRoute is a route frame waiting to be written.
@@ -293,6 +297,7 @@ func (l *link) handshake(conn net.Conn) error {
 	}
 	l.routes = nil // the snapshots replace what was queued
 	l.mu.Unlock()
+	l.resetRetains(l.c.tenantList())
 	h := hello{name: l.c.cfg.Name, epoch: l.c.epoch, proto: protocolVersion, tenants: tenants,
 		proof: proof(l.c.linkKey, ch.nonce, l.c.cfg.Name, l.c.epoch)}
 	if _, err := conn.Write(h.frame()); err != nil {
@@ -364,7 +369,7 @@ func (l *link) write(conn net.Conn) error {
 	for {
 		l.mu.Lock()
 		waited := false
-		for len(l.routes) == 0 && len(l.resync) == 0 && l.sent == len(l.pending) && !l.broken && l.state != "closed" {
+		for len(l.routes) == 0 && len(l.resync) == 0 && l.sent == len(l.pending) && !l.retainPending() && !l.broken && l.state != "closed" {
 			l.cond.Wait()
 			waited = true
 		}
@@ -395,6 +400,9 @@ func (l *link) write(conn net.Conn) error {
 			if _, err := w.Write(r.frame); err != nil {
 				return err
 			}
+		}
+		if err := l.writeRetains(w); err != nil {
+			return err
 		}
 		for _, p := range batch {
 			hdr = forwardHeader(hdr[:0], p.id, p.groups, p.body)

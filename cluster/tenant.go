@@ -18,6 +18,7 @@ type tenantPeers struct {
 	b        *broker.Broker
 	ackLocal atomic.Bool
 	remote   *remoteRoutes
+	retained *retainStore
 
 	mu       sync.Mutex // guards the fields below; taken before any link's
 	local    *localRoutes
