@@ -40,6 +40,10 @@ type route struct {
 	// in groups.
 	remote bool
 	groups []string
+	// served marks the groups a member was found for, when track is set
+	// (DeliverRemoteShared).
+	served []bool
+	track  bool
 }
 
 type form struct{ off, n, pidOff int32 }
@@ -132,6 +136,7 @@ func (r *route) run() int {
 		}
 		if e, ok := pickMember(g); ok {
 			r.addTarget(e.Key, min(qos, e.Value.qos), e.Value.rap && pubRetain, &e.Value)
+			r.markServed(g.Name, g.Filter)
 		}
 	}
 	for i := range r.targets {

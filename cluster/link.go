@@ -64,6 +64,8 @@ type pendingFwd struct {
 	at     time.Time
 	pc     *peerCounters
 	size   int64
+	t      *tenantPeers // its tenant
+	hops   uint64       // nodes it went through before this one (shared.go)
 }
 
 // smallBatch is the number of queued forwards below which a writer that
@@ -113,6 +115,11 @@ func (l *link) linkState() string {
 // forward queues a forward; false when it is dropped (the link is closed,
 // or the peer's queue is full), in which case nobody waits for it.
 func (l *link) forward(t *tenantPeers, peer string, body []byte, groups []string, w broker.ForwardWaiter) bool {
+	return l.forwardHops(t, peer, body, groups, w, 0)
+}
+
+// forwardHops is forward of a message that went through hops nodes.
+func (l *link) forwardHops(t *tenantPeers, peer string, body []byte, groups []string, w broker.ForwardWaiter, hops uint64) bool {
 	pc := t.counters(peer)
 	size := int64(len(body) + 64)
 	for _, gr := range groups {
@@ -140,7 +147,8 @@ func (l *link) forward(t *tenantPeers, peer string, body []byte, groups []string
 		return false
 	}
 	l.nextID = l.c.fwdIDs.Add(1)
-	l.pending = append(l.pending, &pendingFwd{id: l.nextID, body: body, groups: groups, w: w, at: now, pc: pc, size: size})
+	l.pending = append(l.pending, &pendingFwd{id: l.nextID, body: body, groups: groups, w: w, at: now, pc: pc, size: size,
+		t: t, hops: hops})
 	l.bytes += size
 	l.cond.Signal()
 	l.mu.Unlock()
@@ -198,6 +206,7 @@ func (l *link) expireForwards(now time.Time) {
 // stops): nobody waits for its forwards any more.
 func (l *link) close() {
 	var done []broker.ForwardWaiter
+	var orphans []*pendingFwd
 	l.mu.Lock()
 	if l.state == "closed" {
 		l.mu.Unlock()
@@ -205,10 +214,14 @@ func (l *link) close() {
 	}
 	l.state = "closed"
 	for _, p := range l.pending {
+		p.pc.awaiting.Add(-1)
+		if len(p.groups) > 0 {
+			orphans = append(orphans, p) // its shared groups go to other members
+			continue
+		}
 		if p.w != nil {
 			done = append(done, p.w)
 		}
-		p.pc.awaiting.Add(-1)
 	}
 	l.pending, l.routes, l.bytes = nil, nil, 0
 	if l.conn != nil {
@@ -220,6 +233,7 @@ func (l *link) close() {
 	for _, w := range done {
 		w.Forwarded()
 	}
+	l.c.rehome(l.peer, orphans)
 }
 
 // run keeps the link connected until it is closed.
@@ -405,7 +419,11 @@ func (l *link) write(conn net.Conn) error {
 			return err
 		}
 		for _, p := range batch {
-			hdr = forwardHeader(hdr[:0], p.id, p.groups, p.body)
+			if p.hops > 0 {
+				hdr = reforwardHeader(hdr[:0], p.hops, p.id, p.groups, p.body)
+			} else {
+				hdr = forwardHeader(hdr[:0], p.id, p.groups, p.body)
+			}
 			if _, err := w.Write(hdr); err != nil {
 				return err
 			}

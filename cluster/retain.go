@@ -209,32 +209,32 @@ func (t *tenantPeers) applyRetained(e *retainEntry, pub *packet.Publish) {
 	rs.recordLocked(e, time.Now())
 }
 
-// applyRetain applies a frameRetain from the peer.
+// applyRetain applies a frameRetain from the peer: the whole frame is
+// checked before any entry is applied.
 func (in *inbound) applyRetain(body []byte, pub *packet.Publish) error {
-	var bad error
-	err := decodeRetain(body, func(tenant string, e retainEntry) {
-		if bad != nil {
-			return
-		}
-		if e.set {
-			h, hl, err := packet.ParseFixedHeader(e.publish)
-			if err != nil || h.Type != packet.PUBLISH || hl+h.Remaining != len(e.publish) {
-				bad = errFrame
-				return
-			}
-			if err := pub.Decode(h.Flags, e.publish[hl:], packet.V5, false); err != nil || pub.Topic != e.topic {
-				bad = errFrame
-				return
-			}
-		}
-		if t := in.tenant(tenant); t != nil {
-			t.applyRetained(&e, pub)
-		}
-	})
-	if err == nil && bad != nil {
-		err = bad
+	tenant, entries, err := decodeRetain(body)
+	if err != nil {
+		return err
 	}
-	return err
+	for i := range entries {
+		if entries[i].set {
+			if err := decodeRetainPublish(&entries[i], pub); err != nil {
+				return err
+			}
+		}
+	}
+	t := in.tenant(tenant)
+	if t == nil {
+		return nil
+	}
+	for i := range entries {
+		e := &entries[i]
+		if e.set {
+			_ = decodeRetainPublish(e, pub) // checked above
+		}
+		t.applyRetained(e, pub)
+	}
+	return nil
 }
 
 // retainCursor streams a tenant's retained store to a peer: the topics

@@ -2,6 +2,8 @@ package cluster
 
 import (
 	"fmt"
+
+	"github.com/jmqx/jmqx/internal/packet"
 )
 
 // Frame types of the retained store's replication and of shared groups
@@ -48,13 +50,14 @@ func appendRetainEntry(b []byte, e *retainEntry) []byte {
 	return appendString(b, string(e.publish))
 }
 
-// decodeRetain decodes a frameRetain, calling add per entry.
-func decodeRetain(body []byte, add func(tenant string, e retainEntry)) error {
+// decodeRetain decodes a frameRetain: its tenant and entries.
+func decodeRetain(body []byte) (string, []retainEntry, error) {
 	r := reader{b: body}
 	tenant := r.string()
 	if r.err == nil && len(r.b) == 0 {
-		return fmt.Errorf("%w: retained frame without entries", errFrame)
+		return "", nil, fmt.Errorf("%w: retained frame without entries", errFrame)
 	}
+	var out []retainEntry
 	for r.err == nil && len(r.b) > 0 {
 		e := retainEntry{topic: r.string(), stamp: r.uint(), origin: r.string()}
 		kind := r.uint()
@@ -63,20 +66,39 @@ func decodeRetain(body []byte, add func(tenant string, e retainEntry)) error {
 		case kind == retainSet:
 			e.set, e.publish = true, r.bytes()
 			if r.err == nil && len(e.publish) == 0 {
-				return fmt.Errorf("%w: retained set without a message", errFrame)
+				return "", nil, fmt.Errorf("%w: retained set without a message", errFrame)
 			}
 		case kind != retainClear:
-			return fmt.Errorf("%w: retained entry kind %d", errFrame, kind)
+			return "", nil, fmt.Errorf("%w: retained entry kind %d", errFrame, kind)
 		}
 		if r.err != nil {
 			break
 		}
 		if e.topic == "" || e.origin == "" {
-			return fmt.Errorf("%w: retained entry without a topic or an origin", errFrame)
+			return "", nil, fmt.Errorf("%w: retained entry without a topic or an origin", errFrame)
 		}
-		add(tenant, e)
+		out = append(out, e)
 	}
-	return r.end()
+	if err := r.end(); err != nil {
+		return "", nil, err
+	}
+	return tenant, out, nil
+}
+
+// decodeRetainPublish decodes a set's message into pub; its topic must be
+// the entry's.
+func decodeRetainPublish(e *retainEntry, pub *packet.Publish) error {
+	h, hl, err := packet.ParseFixedHeader(e.publish)
+	if err != nil || h.Type != packet.PUBLISH || hl+h.Remaining != len(e.publish) {
+		return fmt.Errorf("%w: retained %q: not one PUBLISH packet", errFrame, e.topic)
+	}
+	if err := pub.Decode(h.Flags, e.publish[hl:], packet.V5, false); err != nil {
+		return fmt.Errorf("%w: retained %q: %v", errFrame, e.topic, err)
+	}
+	if pub.Topic != e.topic || len(pub.Payload) == 0 {
+		return fmt.Errorf("%w: retained %q: the message is of %q or empty", errFrame, e.topic, pub.Topic)
+	}
+	return nil
 }
 
 // maxHops bounds how many nodes a forward for a shared group goes through

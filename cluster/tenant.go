@@ -19,6 +19,9 @@ type tenantPeers struct {
 	ackLocal atomic.Bool
 	remote   *remoteRoutes
 	retained *retainStore
+	// sharedSentOn and sharedLost count shared group messages sent on to
+	// another member and lost (shared.go).
+	sharedSentOn, sharedLost atomic.Int64
 
 	mu       sync.Mutex // guards the fields below; taken before any link's
 	local    *localRoutes
