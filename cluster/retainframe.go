@@ -108,19 +108,16 @@ const maxHops = 3
 // reforwardHeader appends the header of a frameReforward: hops, then as
 // forwardHeader (id and groups); body (tenant and PUBLISH) follows.
 func reforwardHeader(dst []byte, hops uint64, id uint64, groups []string, body []byte) []byte {
-	inner := forwardHeader(nil, id, groups, body)
-	_, hl := frameHeaderLen(inner)
-	n := uvarintLen(hops) + len(inner) - hl + len(body)
-	dst = appendUint(appendHeader(dst, frameReforward, n), hops)
-	return append(dst, inner[hl:]...)
-}
-
-// frameHeaderLen returns the body length a frame header announces and the
-// header's size.
-func frameHeaderLen(fr []byte) (uint64, int) {
-	r := reader{b: fr[1:]}
-	n := r.uint()
-	return n, len(fr) - len(r.b)
+	n := uvarintLen(hops) + uvarintLen(id) + uvarintLen(uint64(len(groups)))
+	for _, g := range groups {
+		n += uvarintLen(uint64(len(g))) + len(g)
+	}
+	dst = appendUint(appendUint(appendHeader(dst, frameReforward, n+len(body)), hops), id)
+	dst = appendUint(dst, uint64(len(groups)))
+	for _, g := range groups {
+		dst = appendString(dst, g)
+	}
+	return dst
 }
 
 // decodeReforward decodes a frameReforward.
