@@ -44,6 +44,9 @@ type route struct {
 	// (DeliverRemoteShared).
 	served []bool
 	track  bool
+	// localServed is the shared groups a local publish reached a member
+	// of here, for the peers (SharedForwarder).
+	localServed []SharedGroup
 }
 
 type form struct{ off, n, pidOff int32 }
@@ -68,6 +71,7 @@ func (r *route) reset(b *Broker, pub *packet.Publish, msg *message, from *sessio
 	}
 	r.publisher = nil
 	r.remote, r.groups = false, nil
+	r.localServed = r.localServed[:0]
 	r.buf = r.buf[:0]
 	r.forms = [2][3][2]form{}
 	r.targets = r.targets[:0]

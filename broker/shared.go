@@ -32,9 +32,31 @@ func (b *Broker) DeliverRemoteShared(m *WirePublish, groups []string, unserved [
 	return n, unserved
 }
 
+// SharedGroup names a shared subscription group: "$share/{Name}/{Filter}".
+type SharedGroup struct{ Name, Filter string }
+
+// SharedForwarder is implemented by Peers that serve shared groups across
+// nodes (package cluster does). The broker then calls ForwardShared
+// instead of Forward, with the shared groups it delivered the message to a
+// member of on this node (served, valid for the call only): the other
+// groups matching the message are the peers' to serve. It decides from
+// what the delivery did, not from the routes, so a member joining or
+// leaving meanwhile makes the group get the message neither twice nor not
+// at all.
+type SharedForwarder interface {
+	ForwardShared(m *WirePublish, w ForwardWaiter, served []SharedGroup) (forwarded, wait bool)
+}
+
 // markServed records that this delivery reached a member of the shared
-// group g (DeliverRemoteShared).
+// group g: for a local publish with peers, in localServed
+// (SharedForwarder); for DeliverRemoteShared, in served.
 func (r *route) markServed(name, filter string) {
+	if !r.remote {
+		if r.b.peers.Load() != nil {
+			r.localServed = append(r.localServed, SharedGroup{name, filter})
+		}
+		return
+	}
 	if !r.track {
 		return
 	}

@@ -152,3 +152,13 @@ func pickPeer(ms []topics.Entry[string, struct{}], next uint32, avoid, gone stri
 	}
 	return fallback
 }
+
+// servedHere reports whether served names the group.
+func servedHere(served []broker.SharedGroup, name, filter string) bool {
+	for _, g := range served {
+		if g.Name == name && g.Filter == filter {
+			return true
+		}
+	}
+	return false
+}

@@ -11,6 +11,8 @@ import (
 
 	"github.com/eclipse/paho.golang/paho"
 
+	"github.com/jmqx/jmqx/broker"
+	"github.com/jmqx/jmqx/internal/packet"
 	"github.com/jmqx/jmqx/internal/testwait"
 )
 
@@ -294,5 +296,28 @@ func TestSharedRehomedWhenAPeerLeaves(t *testing.T) {
 	}
 	if st, _ := nodes[0].c.Stats("t"); st.SharedSentOn == 0 {
 		t.Error("n1 counted nothing sent on")
+	}
+}
+
+// TestSharedServedByWhatTheDeliveryDid: the publishing node forwards a
+// message for a shared group unless its own delivery reached a member,
+// whatever its routes say (a member joining meanwhile).
+func TestSharedServedByWhatTheDeliveryDid(t *testing.T) {
+	_, nodes := three(t)
+	here := dial(t, nodes[0], "here")
+	here.sub(t, "$share/g/x", 1)
+	there := dial(t, nodes[1], "there")
+	there.sub(t, "$share/g/x", 1)
+	tp := nodes[0].c.tenant("t")
+	pub := &packet.Publish{Topic: "x", Payload: []byte("not served here"), QoS: 0}
+	if fwd, _ := tp.ForwardShared(pub, nil, nil); !fwd {
+		t.Fatal("a message no local member got was not forwarded")
+	}
+	if m := there.expect(t); string(m.Payload) != "not served here" {
+		t.Fatalf("n2's member got %q", m.Payload)
+	}
+	pub.Payload = []byte("served here")
+	if fwd, _ := tp.ForwardShared(pub, nil, []broker.SharedGroup{{Name: "g", Filter: "x"}}); fwd {
+		t.Fatal("a message a local member got was forwarded too")
 	}
 }
