@@ -140,6 +140,7 @@ func (b *Broker) subscribeTrie(filter string, s *session, o subOpts) <-chan stru
 	if b.routes[filter] == 1 {
 		return peers.RouteChanged(filter, true)
 	}
+	membersChanged(peers, filter, b.routes[filter])
 	return nil
 }
 
@@ -158,6 +159,7 @@ func (b *Broker) unsubscribeTrie(filter string, s *session) {
 	}
 	if n := b.routes[filter] - 1; n > 0 {
 		b.routes[filter] = n
+		membersChanged(peers, filter, n)
 		return
 	}
 	delete(b.routes, filter)

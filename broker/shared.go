@@ -47,6 +47,24 @@ type SharedForwarder interface {
 	ForwardShared(m *WirePublish, w ForwardWaiter, served []SharedGroup) (forwarded, wait bool)
 }
 
+// MemberCounter is implemented by Peers that spread a shared group's
+// messages over the nodes by their members (package cluster does).
+type MemberCounter interface {
+	// MembersChanged reports that the shared group filter
+	// ("$share/{group}/{filter}") has n members on this broker, n >= 1,
+	// after a change that RouteChanged does not report (a member other
+	// than the first joining, or other than the last leaving). It is
+	// called with the broker's route lock held and must not block.
+	MembersChanged(filter string, n int)
+}
+
+// membersChanged tells the peers of a shared group's new member count.
+func membersChanged(p Peers, filter string, n int) {
+	if mc, ok := p.(MemberCounter); ok && len(filter) > len("$share/") && filter[:len("$share/")] == "$share/" {
+		mc.MembersChanged(filter, n)
+	}
+}
+
 // markServed records that this delivery reached a member of the shared
 // group g: for a local publish with peers, in localServed
 // (SharedForwarder); for DeliverRemoteShared, in served.

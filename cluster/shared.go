@@ -138,7 +138,7 @@ func (t *tenantPeers) sendOn(topic string, body []byte, groups []string, hops ui
 
 // pickPeer picks one of a group's member nodes round-robin from next,
 // never gone and avoid only when it is the only one; "" when none.
-func pickPeer(ms []topics.Entry[string, struct{}], next uint32, avoid, gone string) string {
+func pickPeer(ms []topics.Entry[string, uint64], next uint32, avoid, gone string) string {
 	fallback := ""
 	for i := range ms {
 		p := ms[(int(next)+i)%len(ms)].Key
@@ -161,4 +161,37 @@ func servedHere(served []broker.SharedGroup, name, filter string) bool {
 		}
 	}
 	return false
+}
+
+// MembersChanged implements broker.MemberCounter: the peers learn how many
+// members the shared group filter has here, and spread its messages over
+// the nodes in proportion.
+func (t *tenantPeers) MembersChanged(filter string, n int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.detached || n <= 0 || !t.local.setMembers(filter, uint64(n), t.c.nextVersion) {
+		return
+	}
+	fr := routeFrame(t.name, t.local.version, true, filter, uint64(n))
+	for _, l := range *t.c.linkList.Load() {
+		l.queueRoute(t.name, t.local.version, fr)
+	}
+}
+
+// pickWeighted picks one of a group's member nodes, each in proportion to
+// its members (at least one), from the group's counter next.
+func pickWeighted(ms []topics.Entry[string, uint64], next uint32) string {
+	var total uint64
+	for _, e := range ms {
+		total += max(e.Value, 1)
+	}
+	at := uint64(next) % total
+	for _, e := range ms {
+		w := max(e.Value, 1)
+		if at < w {
+			return e.Key
+		}
+		at -= w
+	}
+	return ms[len(ms)-1].Key
 }

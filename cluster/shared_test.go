@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -319,5 +320,65 @@ func TestSharedServedByWhatTheDeliveryDid(t *testing.T) {
 	pub.Payload = []byte("served here")
 	if fwd, _ := tp.ForwardShared(pub, nil, []broker.SharedGroup{{Name: "g", Filter: "x"}}); fwd {
 		t.Fatal("a message a local member got was forwarded too")
+	}
+}
+
+// TestSharedSpreadByMembers: a node forwards a group's messages to the
+// nodes with members in proportion to their members, so that each member
+// gets its share; the counts follow members leaving too.
+func TestSharedSpreadByMembers(t *testing.T) {
+	_, nodes := three(t)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	defer func() { close(stop); wg.Wait() }()
+	ty := newTally()
+	one := dial(t, nodes[1], "one")
+	one.sub(t, "$share/g/spread", 1)
+	wg.Add(1)
+	go ty.collect("n2", one, stop, &wg)
+	var three []*client
+	for i := range 3 {
+		m := dial(t, nodes[2], "three-"+strconv.Itoa(i))
+		m.sub(t, "$share/g/spread", 1)
+		three = append(three, m)
+		wg.Add(1)
+		go ty.collect("n3", m, stop, &wg)
+	}
+	waitMembers := func(n uint64) {
+		t.Helper()
+		testwait.Until(t, waitFor, func() error {
+			r := nodes[0].c.remoteFor("t")
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			if v := r.peers["n3"]; v == nil || v.filters["$share/g/spread"] != n {
+				return fmt.Errorf("n1 does not know of n3's %d members", n)
+			}
+			return nil
+		})
+	}
+	waitMembers(3)
+	p := dial(t, nodes[0], "pub")
+	const n = 400
+	acked := publishAll(t, p, "spread", "a", n)
+	ty.waitAll(t, acked)
+	count := func() map[string]int {
+		ty.mu.Lock()
+		defer ty.mu.Unlock()
+		per := map[string]int{}
+		for _, node := range ty.by {
+			per[node]++
+		}
+		return per
+	}
+	if per := count(); per["n2"] != n/4 || per["n3"] != 3*n/4 {
+		t.Errorf("1 member on n2, 3 on n3: %v of %d, want %d and %d", per, n, n/4, 3*n/4)
+	}
+	three[0].unsub(t, "$share/g/spread")
+	three[1].unsub(t, "$share/g/spread")
+	waitMembers(1)
+	acked = publishAll(t, p, "spread", "b", n)
+	ty.waitAll(t, acked)
+	if per := count(); per["n2"] != n/4+n/2 || per["n3"] != 3*n/4+n/2 {
+		t.Errorf("then 1 member on each: %v, want %d and %d in all", per, n/4+n/2, 3*n/4+n/2)
 	}
 }

@@ -162,7 +162,7 @@ func (t *tenantPeers) forward(m *packet.Publish, w broker.ForwardWaiter, served 
 			if len(ms) == 0 {
 				continue
 			}
-			targets = addTarget(targets, ms[int(g.Next()%uint32(len(ms)))].Key, key)
+			targets = addTarget(targets, pickWeighted(ms, g.Next()), key)
 		}
 		if byRoutes {
 			t.mu.Unlock()
