@@ -44,6 +44,9 @@ type route struct {
 	// (DeliverRemoteShared).
 	served []bool
 	track  bool
+	// groupsOnly skips the subscriptions that are not shared
+	// (DeliverRemoteShared).
+	groupsOnly bool
 	// localServed is the shared groups a local publish reached a member
 	// of here, for the peers (SharedForwarder).
 	localServed []SharedGroup
@@ -122,6 +125,9 @@ func (r *route) run() int {
 		defer clear(r.index)
 	}
 	for i := range res.Subs {
+		if r.groupsOnly {
+			break
+		}
 		e := &res.Subs[i]
 		if e.Value.noLocal && r.fromSession != 0 && e.Key.uid == r.fromSession {
 			continue // [MQTT-3.8.3-3]

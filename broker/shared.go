@@ -6,8 +6,10 @@ import "time"
 // this broker had no member of, so that the message did not reach them
 // here (the member left after the peer picked this node): it appends them
 // to unserved and returns it, for the caller to send the message on to
-// another member's node.
-func (b *Broker) DeliverRemoteShared(m *WirePublish, groups []string, unserved []string) (int, []string) {
+// another member's node. With groupsOnly the message goes to the groups
+// alone, not to the other subscribers (for a message sent on for a group,
+// which they already had).
+func (b *Broker) DeliverRemoteShared(m *WirePublish, groups []string, groupsOnly bool, unserved []string) (int, []string) {
 	if b.closed() {
 		return 0, append(unserved, groups...)
 	}
@@ -20,14 +22,14 @@ func (b *Broker) DeliverRemoteShared(m *WirePublish, groups []string, unserved [
 	for range groups {
 		r.served = append(r.served, false)
 	}
-	r.track = true
+	r.track, r.groupsOnly = true, groupsOnly
 	n := r.run()
 	for i, g := range groups {
 		if !r.served[i] {
 			unserved = append(unserved, g)
 		}
 	}
-	r.groups, r.track = nil, false
+	r.groups, r.track, r.groupsOnly = nil, false, false
 	b.putScratch(sc)
 	return n, unserved
 }

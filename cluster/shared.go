@@ -18,11 +18,12 @@ import (
 // forwards the peer had not acknowledged to other members (here first):
 // the message still reaches one member, at most maxHops nodes away.
 
-// deliverShared delivers a forward naming shared groups and sends it on
-// for the groups this node has no member of any more.
+// deliverShared delivers a forward naming shared groups (to them alone
+// when it was sent on for them: hops > 0) and sends it on for the groups
+// this node has no member of any more.
 func (in *inbound) deliverShared(t *tenantPeers, f *forward, hops uint64, pub *packet.Publish) {
 	var buf [4]string
-	_, unserved := t.b.DeliverRemoteShared(pub, f.groups, buf[:0])
+	_, unserved := t.b.DeliverRemoteShared(pub, f.groups, hops > 0, buf[:0])
 	if len(unserved) == 0 {
 		return
 	}
@@ -50,7 +51,9 @@ func (c *Cluster) rehome(peer string, orphans []*pendingFwd) {
 			continue
 		}
 		t := p.t
-		_, unserved := t.b.DeliverRemoteShared(&pub, p.groups, nil)
+		// This node's subscribers had it when it was published here, or
+		// it was sent on here for the groups only.
+		_, unserved := t.b.DeliverRemoteShared(&pub, p.groups, true, nil)
 		if len(unserved) == 0 {
 			t.sharedSentOn.Add(1)
 			if p.w != nil {

@@ -234,6 +234,10 @@ func TestSharedSentOnByANodeWithoutMember(t *testing.T) {
 	gone.sub(t, "$share/g/task", 1)
 	stays := dial(t, nodes[2], "stays")
 	stays.sub(t, "$share/g/task", 1)
+	plain := []*client{dial(t, nodes[1], "plain-n2"), dial(t, nodes[2], "plain-n3")}
+	for _, c := range plain {
+		c.sub(t, "task", 1)
+	}
 	faults["n2"].set(stuck) // n2 hears n1 but cannot tell it of the unsubscribe
 	defer faults["n2"].set(healthy)
 	gone.unsub(t, "$share/g/task")
@@ -256,6 +260,30 @@ func TestSharedSentOnByANodeWithoutMember(t *testing.T) {
 	if len(got) != n {
 		t.Errorf("the member on n3 got %d of %d: %s", len(got), n, strings.Join(got, ","))
 	}
+	quiet(t, nodes)
+	for i, c := range plain { // the message sent on went to the group only
+		if k := drained(t, c, n); k != n {
+			t.Errorf("the plain subscriber on n%d got %d messages, want %d", i+2, k, n)
+		}
+	}
+}
+
+// drained counts the messages c got: want of them, waited for, and those
+// already arrived past them.
+func drained(t *testing.T, c *client, want int) int {
+	t.Helper()
+	for range want {
+		c.expect(t)
+	}
+	k := want
+	for {
+		select {
+		case <-c.msgs:
+			k++
+		default:
+			return k
+		}
+	}
 }
 
 // TestSharedRehomedWhenAPeerLeaves: the forwards a peer had not
@@ -267,6 +295,10 @@ func TestSharedRehomedWhenAPeerLeaves(t *testing.T) {
 	doomed.sub(t, "$share/g/work", 1)
 	stays := dial(t, nodes[2], "stays")
 	stays.sub(t, "$share/g/work", 1)
+	plain := []*client{dial(t, nodes[0], "plain-n1"), dial(t, nodes[2], "plain-n3")}
+	for _, c := range plain {
+		c.sub(t, "work", 1)
+	}
 	faults["n2"].set(cut) // n1's forwards to n2 wait in its queue
 	testwait.Until(t, waitFor, func() error {
 		for _, m := range nodes[0].c.Members() {
@@ -297,6 +329,12 @@ func TestSharedRehomedWhenAPeerLeaves(t *testing.T) {
 	}
 	if st, _ := nodes[0].c.Stats("t"); st.SharedSentOn == 0 {
 		t.Error("n1 counted nothing sent on")
+	}
+	quiet(t, []*testNode{nodes[0], nodes[2]})
+	for i, c := range plain { // what was sent on went to the group only
+		if k := drained(t, c, n); k != n {
+			t.Errorf("a plain subscriber (%d) got %d messages, want %d", i, k, n)
+		}
 	}
 }
 
