@@ -3,6 +3,7 @@ package cluster
 import (
 	"hash/fnv"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -160,7 +161,9 @@ func (t *tenantPeers) Retain(m *packet.Publish, store func() bool) bool {
 	if !store() {
 		return false
 	}
-	e := retainEntry{topic: m.Topic, stamp: t.c.clock.now(), origin: t.c.cfg.Name, set: len(m.Payload) > 0}
+	// The topic is copied: m's may view the message's buffer, which the
+	// store's key would keep alive after the message is replaced.
+	e := retainEntry{topic: strings.Clone(m.Topic), stamp: t.c.clock.now(), origin: t.c.cfg.Name, set: len(m.Payload) > 0}
 	rs.recordLocked(&e, time.Now())
 	links := *t.c.linkList.Load()
 	if len(links) == 0 {
