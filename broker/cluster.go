@@ -140,6 +140,7 @@ func (b *Broker) subscribeTrie(filter string, s *session, o subOpts) <-chan stru
 	if b.routes[filter] == 1 {
 		return peers.RouteChanged(filter, true)
 	}
+	membersChanged(peers, filter, b.routes[filter])
 	return nil
 }
 
@@ -158,6 +159,7 @@ func (b *Broker) unsubscribeTrie(filter string, s *session) {
 	}
 	if n := b.routes[filter] - 1; n > 0 {
 		b.routes[filter] = n
+		membersChanged(peers, filter, n)
 		return
 	}
 	delete(b.routes, filter)
@@ -171,7 +173,11 @@ func (r *route) forward(w ForwardWaiter) (forwarded, wait bool) {
 	if p == nil || r.remote {
 		return false, false
 	}
+	sf, shared := p.(SharedForwarder)
 	if r.pub != nil && r.pub.Props.Present&^forwardedProps == 0 {
+		if shared {
+			return sf.ForwardShared(r.pub, w, r.localServed)
+		}
 		return p.Forward(r.pub, w) // as received: nothing to take out
 	}
 	var pub packet.Publish
@@ -183,6 +189,9 @@ func (r *route) forward(w ForwardWaiter) (forwarded, wait bool) {
 		left := (r.msg.expireAt - r.now + int64(time.Second) - 1) / int64(time.Second)
 		pub.Props.MessageExpiry = uint32(max(left, 1))
 		pub.Props.Set(packet.PropMessageExpiry)
+	}
+	if shared {
+		return sf.ForwardShared(&pub, w, r.localServed)
 	}
 	return p.Forward(&pub, w)
 }

@@ -178,7 +178,7 @@ func (b *Broker) routeMessage(m *message, now time.Time) int {
 // route.
 func (b *Broker) publishMessage(m *message, now time.Time) {
 	var r route
-	if m.retain && !b.storeRetained(m) {
+	if m.retain && !b.retain(m) {
 		return
 	}
 	r.reset(b, nil, m, nil, now)

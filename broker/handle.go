@@ -146,7 +146,7 @@ func (c *client) handlePublish(h packet.FixedHeader, body []byte) error {
 		if len(hs.publish) > 0 {
 			c.observePublish(hs, p)
 		}
-		if p.Retain && !c.b.storeRetained(c.sc.route.message()) {
+		if p.Retain && !c.b.retain(c.sc.route.message()) {
 			rc = c.b.overQuota(c, "memory budget", p.Topic)
 		} else {
 			n := c.sc.route.run()

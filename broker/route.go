@@ -40,6 +40,16 @@ type route struct {
 	// in groups.
 	remote bool
 	groups []string
+	// served marks the groups a member was found for, when track is set
+	// (DeliverRemoteShared).
+	served []bool
+	track  bool
+	// groupsOnly skips the subscriptions that are not shared
+	// (DeliverRemoteShared).
+	groupsOnly bool
+	// localServed is the shared groups a local publish reached a member
+	// of here, for the peers (SharedForwarder).
+	localServed []SharedGroup
 }
 
 type form struct{ off, n, pidOff int32 }
@@ -64,6 +74,7 @@ func (r *route) reset(b *Broker, pub *packet.Publish, msg *message, from *sessio
 	}
 	r.publisher = nil
 	r.remote, r.groups = false, nil
+	r.localServed = r.localServed[:0]
 	r.buf = r.buf[:0]
 	r.forms = [2][3][2]form{}
 	r.targets = r.targets[:0]
@@ -114,6 +125,9 @@ func (r *route) run() int {
 		defer clear(r.index)
 	}
 	for i := range res.Subs {
+		if r.groupsOnly {
+			break
+		}
 		e := &res.Subs[i]
 		if e.Value.noLocal && r.fromSession != 0 && e.Key.uid == r.fromSession {
 			continue // [MQTT-3.8.3-3]
@@ -132,6 +146,7 @@ func (r *route) run() int {
 		}
 		if e, ok := pickMember(g); ok {
 			r.addTarget(e.Key, min(qos, e.Value.qos), e.Value.rap && pubRetain, &e.Value)
+			r.markServed(g.Name, g.Filter)
 		}
 	}
 	for i := range r.targets {

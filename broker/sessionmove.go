@@ -338,13 +338,13 @@ func (s *session) export(now time.Time) *SessionState {
 		e := s.inflight[pid]
 		is := InflightState{PacketID: pid, QoS: e.qos, Retain: e.retain, SubIDs: e.subIDs, Released: e.rel}
 		if e.m != nil {
-			m := e.m.wire(now)
+			m := e.m.wire(now.UnixNano())
 			is.Message = &m
 		}
 		st.Inflight = append(st.Inflight, is)
 	}
 	for _, q := range s.queue[s.qhead:] {
-		m := q.m.wire(now)
+		m := q.m.wire(now.UnixNano())
 		st.Queue = append(st.Queue, QueuedState{QoS: q.qos, Retain: q.retain, SubIDs: q.subIDs, Message: &m})
 	}
 	for pid := range s.inQoS2 {
@@ -419,13 +419,3 @@ func (s *session) holdImported(p *WirePublish, now time.Time) *message {
 	return m
 }
 
-// wire returns m as a PUBLISH whose Message Expiry is what is left of it.
-func (m *message) wire(now time.Time) WirePublish {
-	p := WirePublish{Topic: m.topic, Payload: m.payload, QoS: m.qos, Retain: m.retain, Props: m.props}
-	if m.expireAt != 0 {
-		left := (m.expireAt - now.UnixNano() + int64(time.Second) - 1) / int64(time.Second)
-		p.Props.MessageExpiry = uint32(max(left, 1))
-		p.Props.Set(packet.PropMessageExpiry)
-	}
-	return p
-}

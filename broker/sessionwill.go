@@ -81,7 +81,7 @@ func (s *session) noteWillLocked() {
 // willState returns s's will as a value; s.mu held, s.will set.
 func (s *session) willState(now time.Time) *WillState {
 	w := s.will
-	ws := &WillState{Message: w.m.wire(now), Delay: w.delay, Expiry: s.expiry, Connected: s.client != nil}
+	ws := &WillState{Message: w.m.wire(now.UnixNano()), Delay: w.delay, Expiry: s.expiry, Connected: s.client != nil}
 	if !ws.Connected {
 		ws.Delay = remaining(w.delay, s.offlineSince, now)
 		ws.Expiry = s.remainingExpiry(now)

@@ -58,6 +58,9 @@ type Cluster struct {
 	subackTimeouts atomic.Int64
 	resyncs        atomic.Int64
 	linkErrors     atomic.Int64
+	retainRepairs  atomic.Int64
+	// clock stamps the retained changes made on this node (retain.go).
+	clock hlc
 	// fwdIDs numbers the forwards of every link: a link made anew to a
 	// peer (dead, then alive again) continues above the ids the peer
 	// has seen from this boot, which it would drop as duplicates.
@@ -178,7 +181,7 @@ func (c *Cluster) Attach(name string, b *broker.Broker, ackLocal bool) error {
 		c.mu.Unlock()
 		return fmt.Errorf("cluster: tenant %q already attached", name)
 	}
-	t := &tenantPeers{c: c, name: name, b: b, local: newLocalRoutes(), remote: c.remoteLocked(name)}
+	t := &tenantPeers{c: c, name: name, b: b, local: newLocalRoutes(), remote: c.remoteLocked(name), retained: newRetainStore()}
 	t.ackLocal.Store(ackLocal)
 	c.tenants[name] = t
 	c.tenantGen.Add(1)
@@ -335,6 +338,7 @@ func (c *Cluster) tickLoop() {
 		case now := <-t.C:
 			for _, tp := range c.tenantList() {
 				tp.expireWaiters(now)
+				tp.retained.expire(now, c.cfg.RetainTombstoneTTL)
 			}
 			for _, l := range *c.linkList.Load() {
 				l.expireForwards(now)

@@ -67,6 +67,10 @@ type Config struct {
 	// PushPullInterval is memberlist's full state exchange, which carries
 	// the route digests. Default 15s.
 	PushPullInterval time.Duration
+	// RetainTombstoneTTL is how long a cleared retained message is
+	// remembered, so that an older set from a node that was partitioned
+	// does not bring it back. Default 1h.
+	RetainTombstoneTTL time.Duration
 	// GossipToTheDeadTime is memberlist's (how long a dead node is still
 	// gossiped to). Default memberlist's LAN default, 30s.
 	GossipToTheDeadTime time.Duration
@@ -96,6 +100,8 @@ const (
 	DefaultRejoinInterval   = 5 * time.Second
 	DefaultPushPullInterval = 15 * time.Second
 	DefaultLabel            = "jmqx"
+	// DefaultRetainTombstoneTTL is Config.RetainTombstoneTTL's default.
+	DefaultRetainTombstoneTTL = time.Hour
 )
 
 func (c *Config) setDefaults() {
@@ -122,6 +128,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Label == "" {
 		c.Label = DefaultLabel
+	}
+	if c.RetainTombstoneTTL == 0 {
+		c.RetainTombstoneTTL = DefaultRetainTombstoneTTL
 	}
 	if c.Dial == nil {
 		d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: localTCPAddr(c.LinkAddr)}

@@ -24,4 +24,9 @@
 // again after it reconnects, and the receiver drops what it already
 // delivered. A peer that memberlist declares dead, or that leaves, loses
 // its links and routes, and nobody waits for it any more.
+//
+// The retained store of a tenant is replicated to every node, last writer
+// wins (retain.go), and a shared group gets each message once across the
+// nodes, sent on to another member when the one picked is gone
+// (shared.go).
 package cluster

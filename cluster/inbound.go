@@ -393,6 +393,14 @@ func (in *inbound) apply(typ byte, body []byte, pub *packet.Publish) error {
 			return fmt.Errorf("%w: snapshot end without a snapshot", errFrame)
 		}
 		in.routeAck[t] = v
+	case frameReforward:
+		hops, f, err := decodeReforward(body)
+		if err != nil {
+			return err
+		}
+		return in.deliverForward(f, hops, pub)
+	case frameRetain:
+		return in.applyRetain(body, pub)
 	case frameDropTenant:
 		t, v, err := decodeTenantVersion(body)
 		if err != nil {
@@ -415,6 +423,13 @@ func (in *inbound) deliver(body []byte, pub *packet.Publish) error {
 	if err != nil {
 		return err
 	}
+	return in.deliverForward(f, 0, pub)
+}
+
+// deliverForward hands a decoded forward that went through hops nodes to
+// the tenant's broker, once; shared groups without a member here go on to
+// another member's node.
+func (in *inbound) deliverForward(f forward, hops uint64, pub *packet.Publish) error {
 	if f.id <= in.fwdLast {
 		if t := in.tenant(f.tenant); t != nil {
 			t.counters(in.peer).duplicates.Add(1)
@@ -432,7 +447,11 @@ func (in *inbound) deliver(body []byte, pub *packet.Publish) error {
 		pc := t.counters(in.peer)
 		pc.inMsgs.Add(1)
 		pc.inBytes.Add(int64(len(f.publish)))
-		t.b.DeliverRemote(pub, f.groups)
+		if len(f.groups) == 0 {
+			t.b.DeliverRemote(pub, nil)
+		} else {
+			in.deliverShared(t, &f, hops, pub)
+		}
 	}
 	in.fwdLast = f.id
 	return nil

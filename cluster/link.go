@@ -44,6 +44,10 @@ type link struct {
 	nextID  uint64
 	acked   map[string]uint64 // route version per tenant the peer applied, this connection
 	lastLog time.Time         // of a dropped forward
+	// retained store replication (retain.go)
+	retains     [][]byte       // changes to write
+	retainSnaps []*tenantPeers // tenants whose whole store to stream
+	retainCur   *retainCursor  // the stream being written; the writer's
 	// fwdProbe and routeProbe time one forward and one route change from
 	// their write to their acknowledgement (at most one of each in
 	// flight, on the current connection): the link's round trip, in rtt.
@@ -85,6 +89,8 @@ type pendingFwd struct {
 	at     time.Time
 	pc     *peerCounters
 	size   int64
+	t      *tenantPeers // its tenant
+	hops   uint64       // nodes it went through before this one (shared.go)
 }
 
 // smallBatch is the number of queued forwards below which a writer that
@@ -153,6 +159,11 @@ func (l *link) linkState() string {
 // forward queues a forward; false when it is dropped (the link is closed,
 // or the peer's queue is full), in which case nobody waits for it.
 func (l *link) forward(t *tenantPeers, peer string, body []byte, groups []string, w broker.ForwardWaiter) bool {
+	return l.forwardHops(t, peer, body, groups, w, 0)
+}
+
+// forwardHops is forward of a message that went through hops nodes.
+func (l *link) forwardHops(t *tenantPeers, peer string, body []byte, groups []string, w broker.ForwardWaiter, hops uint64) bool {
 	pc := t.counters(peer)
 	size := int64(len(body) + 64)
 	for _, gr := range groups {
@@ -180,7 +191,8 @@ func (l *link) forward(t *tenantPeers, peer string, body []byte, groups []string
 		return false
 	}
 	l.nextID = l.c.fwdIDs.Add(1)
-	l.pending = append(l.pending, &pendingFwd{id: l.nextID, body: body, groups: groups, w: w, at: now, pc: pc, size: size})
+	l.pending = append(l.pending, &pendingFwd{id: l.nextID, body: body, groups: groups, w: w, at: now, pc: pc, size: size,
+		t: t, hops: hops})
 	l.bytes += size
 	l.cond.Signal()
 	l.mu.Unlock()
@@ -242,6 +254,7 @@ func (l *link) expireForwards(now time.Time) {
 // stops): nobody waits for its forwards any more.
 func (l *link) close() {
 	var done []broker.ForwardWaiter
+	var orphans []*pendingFwd
 	l.mu.Lock()
 	if l.state == "closed" {
 		l.mu.Unlock()
@@ -249,10 +262,14 @@ func (l *link) close() {
 	}
 	l.state = "closed"
 	for _, p := range l.pending {
+		p.pc.awaiting.Add(-1)
+		if len(p.groups) > 0 {
+			orphans = append(orphans, p) // its shared groups go to other members
+			continue
+		}
 		if p.w != nil {
 			done = append(done, p.w)
 		}
-		p.pc.awaiting.Add(-1)
 	}
 	l.pending, l.routes, l.ctrl, l.bytes = nil, nil, nil, 0
 	if l.conn != nil {
@@ -264,6 +281,7 @@ func (l *link) close() {
 	for _, w := range done {
 		w.Forwarded()
 	}
+	l.c.rehome(l.peer, orphans)
 }
 
 // run keeps the link connected until it is closed.
@@ -341,6 +359,7 @@ func (l *link) handshake(conn net.Conn) error {
 	}
 	l.routes = nil // the snapshots replace what was queued
 	l.mu.Unlock()
+	l.resetRetains(l.c.tenantList())
 	h := hello{name: l.c.cfg.Name, epoch: l.c.epoch, proto: protocolVersion, tenants: tenants,
 		proof: proof(l.c.linkKey, ch.nonce, l.c.cfg.Name, l.c.epoch)}
 	if _, err := conn.Write(h.frame()); err != nil {
@@ -413,7 +432,7 @@ func (l *link) write(conn net.Conn) error {
 	for {
 		l.mu.Lock()
 		waited := false
-		for len(l.routes) == 0 && len(l.ctrl) == 0 && len(l.resync) == 0 && l.sent == len(l.pending) && !l.broken && l.state != "closed" {
+		for len(l.routes) == 0 && len(l.ctrl) == 0 && len(l.resync) == 0 && l.sent == len(l.pending) && !l.retainPending() && !l.broken && l.state != "closed" {
 			l.cond.Wait()
 			waited = true
 		}
@@ -452,8 +471,15 @@ func (l *link) write(conn net.Conn) error {
 				return err
 			}
 		}
+		if err := l.writeRetains(w); err != nil {
+			return err
+		}
 		for _, p := range batch {
-			hdr = forwardHeader(hdr[:0], p.id, p.groups, p.body)
+			if p.hops > 0 {
+				hdr = reforwardHeader(hdr[:0], p.hops, p.id, p.groups, p.body)
+			} else {
+				hdr = forwardHeader(hdr[:0], p.id, p.groups, p.body)
+			}
 			if _, err := w.Write(hdr); err != nil {
 				return err
 			}

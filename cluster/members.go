@@ -351,13 +351,16 @@ type digests struct {
 	Name    string            `json:"n"`
 	Epoch   uint64            `json:"e"`
 	Tenants map[string]digest `json:"t"`
+	// Retained is the hash of each tenant's retained store (retain.go).
+	Retained map[string]uint64 `json:"r,omitempty"`
 }
 
 // LocalState implements memberlist.Delegate: this node's route digests.
 func (d *delegate) LocalState(bool) []byte {
-	st := digests{Name: d.c.cfg.Name, Epoch: d.c.epoch, Tenants: map[string]digest{}}
+	st := digests{Name: d.c.cfg.Name, Epoch: d.c.epoch, Tenants: map[string]digest{}, Retained: map[string]uint64{}}
 	for _, t := range d.c.tenantList() {
 		st.Tenants[t.name] = t.digest()
+		st.Retained[t.name] = t.retained.digest()
 	}
 	b, _ := json.Marshal(st)
 	return b
@@ -377,6 +380,7 @@ func (d *delegate) MergeRemoteState(buf []byte, _ bool) {
 	if in == nil || in.epoch != st.Epoch {
 		return // no link yet, or another boot: the link's snapshot will do
 	}
+	c.checkRetained(st.Name, st.Retained)
 	var stale []string
 	for name, dg := range st.Tenants {
 		if c.remoteFor(name).check(st.Name, dg) {

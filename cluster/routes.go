@@ -37,6 +37,17 @@ func (l *localRoutes) apply(filter string, added bool, next func() uint64) bool 
 	return true
 }
 
+// setMembers records n local members of the shared group filter as
+// version next(); false when the filter has no route or n is unchanged.
+func (l *localRoutes) setMembers(filter string, n uint64, next func() uint64) bool {
+	if old, ok := l.entries[filter]; !ok || old == n {
+		return false
+	}
+	l.entries[filter] = n
+	l.version = next()
+	return true
+}
+
 // list returns the entries.
 func (l *localRoutes) list() []routeEntry {
 	out := make([]routeEntry, 0, len(l.entries))
@@ -72,15 +83,16 @@ type peerView struct {
 }
 
 // remoteRoutes is every peer's routes for one tenant: a trie keyed by peer
-// name for matching, and each peer's view for snapshots and digests.
+// name for matching (the value: the peer's members of a shared group), and
+// each peer's view for snapshots and digests.
 type remoteRoutes struct {
-	trie  *topics.Trie[string, struct{}]
+	trie  *topics.Trie[string, uint64]
 	mu    sync.Mutex
 	peers map[string]*peerView
 }
 
 func newRemoteRoutes() *remoteRoutes {
-	return &remoteRoutes{trie: topics.New[string, struct{}](), peers: make(map[string]*peerView)}
+	return &remoteRoutes{trie: topics.New[string, uint64](), peers: make(map[string]*peerView)}
 }
 
 // view returns peer's view, made on first use; r.mu held.
@@ -103,9 +115,10 @@ func (r *remoteRoutes) change(peer string, c routeChange) {
 	case c.added && !had:
 		v.filters[c.entry.filter] = c.entry.members
 		v.hash ^= entryHash(c.entry.filter)
-		r.trie.Subscribe(c.entry.filter, peer, struct{}{})
+		r.trie.Subscribe(c.entry.filter, peer, c.entry.members)
 	case c.added:
 		v.filters[c.entry.filter] = c.entry.members
+		r.trie.Subscribe(c.entry.filter, peer, c.entry.members)
 	case had:
 		delete(v.filters, c.entry.filter)
 		v.hash ^= entryHash(c.entry.filter)
@@ -149,9 +162,9 @@ func (r *remoteRoutes) endSnapshot(peer string, version uint64) bool {
 		}
 	}
 	var h uint64
-	for f := range v.snap {
-		if _, had := v.filters[f]; !had {
-			r.trie.Subscribe(f, peer, struct{}{})
+	for f, members := range v.snap {
+		if old, had := v.filters[f]; !had || old != members {
+			r.trie.Subscribe(f, peer, members)
 		}
 		h ^= entryHash(f)
 	}

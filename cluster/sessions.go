@@ -390,7 +390,7 @@ func (c *Cluster) HandOff(ctx context.Context) error {
 			if len(links) == 0 {
 				return fmt.Errorf("cluster: hand-off: no live peer to take the sessions")
 			}
-			l := pickPeer(links, t.name, id)
+			l := sessionHolder(links, t.name, id)
 			ch := make(chan bool, 1)
 			sp.mu.Lock()
 			sp.adoptID++
@@ -424,9 +424,9 @@ func (c *Cluster) HandOff(ctx context.Context) error {
 	return nil
 }
 
-// pickPeer returns the link whose peer has the highest hash with the
+// sessionHolder returns the link whose peer has the highest hash with the
 // tenant and client id.
-func pickPeer(links []*link, tenant, client string) *link {
+func sessionHolder(links []*link, tenant, client string) *link {
 	var best *link
 	var bestH uint64
 	for _, l := range links {

@@ -39,6 +39,17 @@ type TenantStats struct {
 	LocalRoutes int `json:"local_routes"`
 	// RemoteRoutes is the routes of the tenant this node holds of its peers.
 	RemoteRoutes int `json:"remote_routes"`
+	// SharedSentOn counts shared subscription messages this node sent on
+	// to another member because the member picked for them was gone.
+	SharedSentOn int64 `json:"shared_sent_on"`
+	// SharedLost counts shared subscription messages (per group) lost
+	// because no live node had a member of the group.
+	SharedLost int64 `json:"shared_lost"`
+	// Retained is the number of retained topics this node holds, and
+	// RetainedTombstones the clears it remembers (retained messages across
+	// nodes).
+	Retained           int `json:"retained"`
+	RetainedTombstones int `json:"retained_tombstones"`
 }
 
 // NodeStats are this node's cluster-wide figures.
@@ -51,6 +62,9 @@ type NodeStats struct {
 	Resyncs int64 `json:"resyncs"`
 	// LinkErrors counts links that broke.
 	LinkErrors int64 `json:"link_errors"`
+	// RetainedRepairs counts the retained stores streamed to a peer
+	// because gossip showed that its copy differed.
+	RetainedRepairs int64 `json:"retained_repairs"`
 }
 
 // LinkStats are the figures of this node's link to one live peer.
@@ -102,6 +116,16 @@ func (c *Cluster) Stats(tenant string) (TenantStats, bool) {
 	t.mu.Lock()
 	st.LocalRoutes = len(t.local.entries)
 	t.mu.Unlock()
+	st.SharedSentOn, st.SharedLost = t.sharedSentOn.Load(), t.sharedLost.Load()
+	t.retained.mu.Lock()
+	for _, m := range t.retained.meta {
+		if m.cleared {
+			st.RetainedTombstones++
+		} else {
+			st.Retained++
+		}
+	}
+	t.retained.mu.Unlock()
 	t.peers.Range(func(k, v any) bool {
 		pc := v.(*peerCounters)
 		st.Peers[k.(string)] = PeerStats{
@@ -126,11 +150,13 @@ func (c *Cluster) Stats(tenant string) (TenantStats, bool) {
 
 // NodeStats returns this node's cluster-wide figures.
 func (c *Cluster) NodeStats() NodeStats {
-	return NodeStats{SubackTimeouts: c.subackTimeouts.Load(), Resyncs: c.resyncs.Load(), LinkErrors: c.linkErrors.Load()}
+	return NodeStats{SubackTimeouts: c.subackTimeouts.Load(), Resyncs: c.resyncs.Load(), LinkErrors: c.linkErrors.Load(),
+		RetainedRepairs: c.retainRepairs.Load()}
 }
 
 // SysValues implements broker.SysReporter: the tenant's figures under
-// $SYS/broker/cluster/: routes/local, routes/remote, and per peer
+// $SYS/broker/cluster/: routes/local, routes/remote, shared/sent-on,
+// shared/lost, and per peer
 // peers/{peer}/forwarded/out (and /bytes), forwarded/in (and /bytes),
 // awaiting-ack, dropped, ack-timeouts, duplicates and routes.
 func (t *tenantPeers) SysValues() map[string]int64 {
@@ -138,7 +164,8 @@ func (t *tenantPeers) SysValues() map[string]int64 {
 	if !ok {
 		return nil
 	}
-	out := map[string]int64{"routes/local": int64(st.LocalRoutes), "routes/remote": int64(st.RemoteRoutes)}
+	out := map[string]int64{"routes/local": int64(st.LocalRoutes), "routes/remote": int64(st.RemoteRoutes),
+		"shared/sent-on": st.SharedSentOn, "shared/lost": st.SharedLost}
 	for peer, p := range st.Peers {
 		k := "peers/" + topicLevel(peer) + "/"
 		out[k+"forwarded/out"] = p.ForwardedOut

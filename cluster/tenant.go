@@ -18,6 +18,10 @@ type tenantPeers struct {
 	b        *broker.Broker
 	ackLocal atomic.Bool
 	remote   *remoteRoutes
+	retained *retainStore
+	// sharedSentOn and sharedLost count shared group messages sent on to
+	// another member and lost (shared.go).
+	sharedSentOn, sharedLost atomic.Int64
 
 	mu       sync.Mutex // guards the fields below; taken before any link's
 	local    *localRoutes
@@ -117,6 +121,18 @@ func (t *tenantPeers) counters(peer string) *peerCounters {
 // a matching route; a shared group with a member on this node is served
 // here, one without goes to one of the peers that have members.
 func (t *tenantPeers) Forward(m *packet.Publish, w broker.ForwardWaiter) (forwarded, wait bool) {
+	return t.forward(m, w, nil, true)
+}
+
+// ForwardShared implements broker.SharedForwarder: as Forward, the shared
+// groups served here being those the local delivery reached a member of.
+func (t *tenantPeers) ForwardShared(m *packet.Publish, w broker.ForwardWaiter, served []broker.SharedGroup) (forwarded, wait bool) {
+	return t.forward(m, w, served, false)
+}
+
+// forward is Forward; the shared groups served here are served, or with
+// byRoutes those this node has a route for.
+func (t *tenantPeers) forward(m *packet.Publish, w broker.ForwardWaiter, served []broker.SharedGroup, byRoutes bool) (forwarded, wait bool) {
 	if t.remote.trie.Len() == 0 {
 		return false, false
 	}
@@ -130,19 +146,27 @@ func (t *tenantPeers) Forward(m *packet.Publish, w broker.ForwardWaiter) (forwar
 		targets = addTarget(targets, e.Key, "")
 	}
 	if len(res.Groups) > 0 {
-		t.mu.Lock()
+		if byRoutes {
+			t.mu.Lock()
+		}
 		for _, g := range res.Groups {
 			key := "$share/" + g.Name + "/" + g.Filter
-			if _, here := t.local.entries[key]; here {
+			if byRoutes {
+				if _, here := t.local.entries[key]; here {
+					continue
+				}
+			} else if servedHere(served, g.Name, g.Filter) {
 				continue
 			}
 			ms := g.Members()
 			if len(ms) == 0 {
 				continue
 			}
-			targets = addTarget(targets, ms[int(g.Next()%uint32(len(ms)))].Key, key)
+			targets = addTarget(targets, pickWeighted(ms, g.Next()), key)
 		}
-		t.mu.Unlock()
+		if byRoutes {
+			t.mu.Unlock()
+		}
 	}
 	if len(targets) == 0 {
 		return false, false
