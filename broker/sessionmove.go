@@ -418,4 +418,3 @@ func (s *session) holdImported(p *WirePublish, now time.Time) *message {
 	}
 	return m
 }
-
