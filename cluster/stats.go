@@ -65,6 +65,9 @@ type NodeStats struct {
 	// RetainedRepairs counts the retained stores streamed to a peer
 	// because gossip showed that its copy differed.
 	RetainedRepairs int64 `json:"retained_repairs"`
+	// SessionStats are the figures of sessions across nodes (claims,
+	// moves, wills of lost nodes).
+	SessionStats
 }
 
 // LinkStats are the figures of this node's link to one live peer.
@@ -151,7 +154,7 @@ func (c *Cluster) Stats(tenant string) (TenantStats, bool) {
 // NodeStats returns this node's cluster-wide figures.
 func (c *Cluster) NodeStats() NodeStats {
 	return NodeStats{SubackTimeouts: c.subackTimeouts.Load(), Resyncs: c.resyncs.Load(), LinkErrors: c.linkErrors.Load(),
-		RetainedRepairs: c.retainRepairs.Load()}
+		RetainedRepairs: c.retainRepairs.Load(), SessionStats: c.SessionStats()}
 }
 
 // SysValues implements broker.SysReporter: the tenant's figures under

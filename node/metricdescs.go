@@ -18,6 +18,7 @@ type descs struct {
 	fwdOut, fwdOutBytes, fwdIn, fwdInBytes                 *prometheus.Desc // and peer
 	fwdAwaiting, fwdDropped, fwdAckTimeouts, fwdDuplicates *prometheus.Desc // and peer
 	remoteRoutes                                           *prometheus.Desc // and peer
+	sharedSentOn, sharedLost                               *prometheus.Desc
 
 	// Per node.
 	nodeMemoryUsed, nodeMemoryLimit, reconcileFailures *prometheus.Desc
@@ -27,6 +28,8 @@ type descs struct {
 	gossipMembers                                      *prometheus.Desc // state
 	linkUp, linkRTT, linkBacklog, linkBacklogBytes     *prometheus.Desc // peer
 	linkErrors, resyncs, subackTimeouts                *prometheus.Desc
+	retainedRepairs, claims, claimTimeouts             *prometheus.Desc
+	sessionsMoved, claimsSlowed, willsPublished        *prometheus.Desc
 }
 
 // newDescs returns the descriptions, with node as the node label.
@@ -69,6 +72,8 @@ func newDescs(node string) descs {
 		fwdAckTimeouts:      desc("jmqx_tenant_forward_ack_timeouts_total", "Forwards to the peer whose publisher stopped waiting for the acknowledgement.", tp...),
 		fwdDuplicates:       desc("jmqx_tenant_forward_duplicates_total", "Forwards the peer sent again after a broken link that were already delivered (not delivered twice).", tp...),
 		remoteRoutes:        desc("jmqx_tenant_remote_routes", "The peer's topic filters this node holds for the tenant.", tp...),
+		sharedSentOn:        desc("jmqx_tenant_shared_sent_on_total", "Shared subscription messages this node sent on to another member because the member picked for them was gone.", t...),
+		sharedLost:          desc("jmqx_tenant_shared_lost_total", "Shared subscription messages (per group) lost because no live node had a member of the group.", t...),
 
 		nodeMemoryUsed:    desc("jmqx_node_memory_used_bytes", "Bytes all tenants' brokers hold, charged to the node's memory budget (--memory-budget)."),
 		nodeMemoryLimit:   desc("jmqx_node_memory_limit_bytes", "The node's memory budget; absent when unlimited."),
@@ -87,6 +92,12 @@ func newDescs(node string) descs {
 		linkErrors:        desc("jmqx_cluster_link_errors_total", "Links to peers that broke."),
 		resyncs:           desc("jmqx_cluster_route_resyncs_total", "Route table resyncs, asked of a peer or by one."),
 		subackTimeouts:    desc("jmqx_cluster_suback_timeouts_total", "SUBACKs sent before every live peer had acknowledged the route."),
+		retainedRepairs:   desc("jmqx_cluster_retained_repairs_total", "Retained stores streamed to a peer because gossip showed its copy differed."),
+		claims:            desc("jmqx_cluster_session_claims_total", "Claims of a client id this node made to its peers (CONNECTs, adoptions)."),
+		claimTimeouts:     desc("jmqx_cluster_session_claim_timeouts_total", "Claim steps that went on without a peer's answer (ClaimWait passed)."),
+		sessionsMoved:     desc("jmqx_cluster_sessions_moved_total", "Sessions moved to this node from a peer."),
+		claimsSlowed:      desc("jmqx_cluster_session_claims_slowed_total", "Claims of a flapping client id made to wait."),
+		willsPublished:    desc("jmqx_cluster_lost_node_wills_published_total", "Wills of a lost node's sessions this node published."),
 	}
 }
 
@@ -102,5 +113,7 @@ func (d *descs) all() []*prometheus.Desc {
 		d.nodeMemoryUsed, d.nodeMemoryLimit, d.reconcileFailures, d.raftRole, d.raftTerm, d.raftLastIndex,
 		d.raftCommitIndex, d.raftAppliedIndex, d.raftLastContact, d.gossipMembers, d.linkUp, d.linkRTT,
 		d.linkBacklog, d.linkBacklogBytes, d.linkErrors, d.resyncs, d.subackTimeouts,
+		d.retainedRepairs, d.claims, d.claimTimeouts, d.sessionsMoved, d.claimsSlowed, d.willsPublished,
+		d.sharedSentOn, d.sharedLost,
 	}
 }

@@ -173,6 +173,8 @@ func (c *collector) collectForwarding(ch chan<- prometheus.Metric, name string, 
 	d := &c.d
 	gauge, counter := prometheus.GaugeValue, prometheus.CounterValue
 	emit(ch, d.localRoutes, gauge, float64(cs.LocalRoutes), name)
+	emit(ch, d.sharedSentOn, counter, float64(cs.SharedSentOn), name)
+	emit(ch, d.sharedLost, counter, float64(cs.SharedLost), name)
 	for peer, p := range cs.Peers {
 		emit(ch, d.fwdOut, counter, float64(p.ForwardedOut), name, peer)
 		emit(ch, d.fwdOutBytes, counter, float64(p.ForwardedOutBytes), name, peer)
@@ -248,6 +250,12 @@ func (c *collector) collectDataPlane(ch chan<- prometheus.Metric) {
 	emit(ch, d.linkErrors, prometheus.CounterValue, float64(ns.LinkErrors))
 	emit(ch, d.resyncs, prometheus.CounterValue, float64(ns.Resyncs))
 	emit(ch, d.subackTimeouts, prometheus.CounterValue, float64(ns.SubackTimeouts))
+	emit(ch, d.retainedRepairs, prometheus.CounterValue, float64(ns.RetainedRepairs))
+	emit(ch, d.claims, prometheus.CounterValue, float64(ns.Claims))
+	emit(ch, d.claimTimeouts, prometheus.CounterValue, float64(ns.ClaimTimeouts))
+	emit(ch, d.sessionsMoved, prometheus.CounterValue, float64(ns.SessionsMoved))
+	emit(ch, d.claimsSlowed, prometheus.CounterValue, float64(ns.ClaimsSlowed))
+	emit(ch, d.willsPublished, prometheus.CounterValue, float64(ns.WillsPublished))
 }
 
 // boolValue is 1 for true, 0 for false.

@@ -152,11 +152,12 @@ func TestCollectorReadsEveryFigure(t *testing.T) {
 		budget: broker.NewBudget(0),
 	}
 	dp := &fakeDataPlane{
-		tenants: map[string]cluster.TenantStats{"a": {LocalRoutes: 2, Peers: map[string]cluster.PeerStats{
+		tenants: map[string]cluster.TenantStats{"a": {LocalRoutes: 2, SharedSentOn: 3, SharedLost: 1, Peers: map[string]cluster.PeerStats{
 			"n2": {ForwardedOut: 10, ForwardedOutBytes: 100, ForwardedIn: 20, ForwardedInBytes: 200, AwaitingAck: 1,
 				Dropped: 2, AckTimeouts: 3, Duplicates: 4, Routes: 5},
 		}}},
-		node: cluster.NodeStats{SubackTimeouts: 1, Resyncs: 2, LinkErrors: 3},
+		node: cluster.NodeStats{SubackTimeouts: 1, Resyncs: 2, LinkErrors: 3, RetainedRepairs: 4,
+			SessionStats: cluster.SessionStats{Claims: 5, ClaimTimeouts: 6, SessionsMoved: 7, ClaimsSlowed: 8, WillsPublished: 9}},
 		members: []cluster.Member{{Name: "n1", Gossip: "alive", Link: "self"}, {Name: "n2", Gossip: "alive", Link: "up"},
 			{Name: "n3", Gossip: "dead", Link: "down"}},
 		links: []cluster.LinkStats{{Peer: "n2", State: "up", RTT: 1500 * time.Microsecond, BacklogMessages: 7, BacklogBytes: 700},
@@ -182,6 +183,7 @@ func TestCollectorReadsEveryFigure(t *testing.T) {
 		"jmqx_tenant_publishers_throttled_total": 2, "jmqx_tenant_slow_consumers_total": 3,
 		"jmqx_tenant_memory_used_bytes": 4096, "jmqx_tenant_memory_limit_bytes": 1 << 20,
 		"jmqx_tenant_memory_refusals_total": 5, "jmqx_tenant_local_routes": 2,
+		"jmqx_tenant_shared_sent_on_total": 3, "jmqx_tenant_shared_lost_total": 1,
 	} {
 		f.want(t, v, name, a...)
 	}
@@ -231,6 +233,13 @@ func TestCollectorReadsEveryFigure(t *testing.T) {
 	f.want(t, 3, "jmqx_cluster_link_errors_total")
 	f.want(t, 2, "jmqx_cluster_route_resyncs_total")
 	f.want(t, 1, "jmqx_cluster_suback_timeouts_total")
+	for name, v := range map[string]float64{
+		"jmqx_cluster_retained_repairs_total": 4, "jmqx_cluster_session_claims_total": 5,
+		"jmqx_cluster_session_claim_timeouts_total": 6, "jmqx_cluster_sessions_moved_total": 7,
+		"jmqx_cluster_session_claims_slowed_total": 8, "jmqx_cluster_lost_node_wills_published_total": 9,
+	} {
+		f.want(t, v, name)
+	}
 	if _, ok := f["go_goroutines"]; !ok {
 		t.Error("the Go runtime collector is missing")
 	}
