@@ -79,6 +79,18 @@ type dedupState struct {
 	last  uint64
 }
 
+// newCluster returns a Cluster with its tables made and nothing started.
+func newCluster(cfg Config, log *zap.Logger, epoch uint64) *Cluster {
+	c := &Cluster{cfg: cfg, log: log, epoch: epoch,
+		tenants: make(map[string]*tenantPeers), remote: make(map[string]*remoteRoutes),
+		links: make(map[string]*link), inbound: make(map[string]*inbound), dedup: make(map[string]dedupState),
+		peerInfo: make(map[string]peerState), done: make(chan struct{}), rejoinNow: make(chan struct{}, 1)}
+	c.linkList.Store(&[]*link{})
+	c.sess, c.wills = newSessionPlane(), newWillPlane(c)
+	c.events.init()
+	return c
+}
+
 // New starts a node's data plane: it binds the gossip and link addresses,
 // joins the Seeds it can reach, and keeps re-joining the others. It returns
 // once bound; joining goes on in the background.
@@ -90,13 +102,7 @@ func New(cfg Config, log *zap.Logger) (*Cluster, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	c := &Cluster{cfg: cfg, log: log.Named("cluster"), epoch: uint64(time.Now().UnixNano()),
-		tenants: make(map[string]*tenantPeers), remote: make(map[string]*remoteRoutes),
-		links: make(map[string]*link), inbound: make(map[string]*inbound), dedup: make(map[string]dedupState),
-		peerInfo: make(map[string]peerState), done: make(chan struct{}), rejoinNow: make(chan struct{}, 1)}
-	c.linkList.Store(&[]*link{})
-	c.sess, c.wills = newSessionPlane(), newWillPlane(c)
-	c.events.init()
+	c := newCluster(cfg, log.Named("cluster"), uint64(time.Now().UnixNano()))
 	c.linkKey = derive(cfg.Secret, "jmqx link")
 	if err := c.listen(); err != nil {
 		return nil, err

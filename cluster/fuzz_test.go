@@ -410,12 +410,8 @@ func newFuzzNode(t *testing.T) *fuzzNode {
 	t.Helper()
 	cfg := Config{Name: "self", GossipAddr: "127.0.0.1:0", LinkAddr: "127.0.0.1:0", MaxFrameBytes: 1 << 20}
 	cfg.setDefaults()
-	c := &Cluster{cfg: cfg, log: zap.NewNop(), epoch: 2,
-		tenants: make(map[string]*tenantPeers), remote: make(map[string]*remoteRoutes),
-		links: make(map[string]*link), inbound: make(map[string]*inbound), dedup: make(map[string]dedupState),
-		peerInfo: map[string]peerState{"p": {state: "alive"}}, done: make(chan struct{})}
-	c.linkList.Store(&[]*link{})
-	c.events.init()
+	c := newCluster(cfg, zap.NewNop(), 2)
+	c.peerInfo["p"] = peerState{state: "alive"}
 	b, err := broker.New(broker.Config{SysInterval: -1})
 	if err != nil {
 		t.Fatal(err)
