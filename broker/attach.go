@@ -43,7 +43,7 @@ func (b *Broker) attach(c *client, cp *packet.Connect, ack *packet.Connack) erro
 		oldWill     *will // a delayed will discarded because the session continues
 		dropped     *session
 		left        []leftMsg // dropped's shared groups' messages
-		willNoted   bool // the peers know of a will of the previous session
+		willNoted   bool      // the peers know of a will of the previous session
 	)
 	s := b.sessions[cp.ClientID]
 	if s != nil {
