@@ -11,9 +11,17 @@ import (
 	"github.com/jmqx/jmqx/internal/testwait"
 )
 
-// dialSilent connects an MQTT 5 client to x that never acknowledges the
-// messages it gets (manual acknowledgement, never given).
+// dialSilent connects an MQTT 5 client to x, with Clean Start and no
+// session expiry, that never acknowledges the messages it gets.
 func dialSilent(t *testing.T, x *testNode, id string) *client {
+	t.Helper()
+	c, _ := connectSilent(t, x, &paho.Connect{ClientID: id, CleanStart: true, KeepAlive: 30})
+	return c
+}
+
+// connectSilent connects an MQTT 5 client to x with cp that never
+// acknowledges the messages it gets (manual acknowledgement, never given).
+func connectSilent(t *testing.T, x *testNode, cp *paho.Connect) (*client, *paho.Connack) {
 	t.Helper()
 	conn, err := net.Dial("tcp", x.mqtt)
 	if err != nil {
@@ -27,8 +35,9 @@ func dialSilent(t *testing.T, x *testNode, id string) *client {
 		}}})
 	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 	defer cancel()
-	if _, err := c.Connect(ctx, &paho.Connect{ClientID: id, CleanStart: true, KeepAlive: 30}); err != nil {
-		t.Fatalf("connect %s to %s: %v", id, x.name, err)
+	ack, err := c.Connect(ctx, cp)
+	if err != nil {
+		t.Fatalf("connect %s to %s: %v", cp.ClientID, x.name, err)
 	}
 	t.Cleanup(func() {
 		select {
@@ -38,7 +47,7 @@ func dialSilent(t *testing.T, x *testNode, id string) *client {
 		}
 		<-c.Done()
 	})
-	return c
+	return c, ack
 }
 
 // A member on n2 that leaves its group (DISCONNECT with session expiry 0)
@@ -93,4 +102,45 @@ func TestSharedMemberLeavingHandsOverToAnotherNode(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// A member's unacknowledged messages keep their group when its session
+// moves to another node: a member whose session moved from n2 to n3 and
+// then ends there (DISCONNECT with session expiry 0) hands them to the
+// group's member on n1.
+func TestSharedMemberLeavingAfterItsSessionMoved(t *testing.T) {
+	_, nodes := three(t)
+	const total = 10
+	expiry := uint32(300)
+	a, _ := connectSilent(t, nodes[1], &paho.Connect{ClientID: "a", CleanStart: true, KeepAlive: 30,
+		Properties: &paho.ConnectProperties{SessionExpiryInterval: &expiry}})
+	a.sub(t, "$share/g/mv/t", 1)
+	pub := dial(t, nodes[0], "pub")
+	for i := range total {
+		pub.pub(t, "mv/t", fmt.Sprint("m", i), 1)
+	}
+	for range total {
+		a.expect(t)
+	}
+	moved, ack := connectSilent(t, nodes[2], &paho.Connect{ClientID: "a", KeepAlive: 30,
+		Properties: &paho.ConnectProperties{SessionExpiryInterval: &expiry}})
+	if !ack.SessionPresent {
+		t.Fatal("the session did not move to n3")
+	}
+	for i := range total { // resent, unacknowledged again
+		if m := moved.expect(t); string(m.Payload) != fmt.Sprint("m", i) {
+			t.Fatalf("moved session got %q, want m%d", m.Payload, i)
+		}
+	}
+	b := dial(t, nodes[0], "b")
+	b.sub(t, "$share/g/mv/t", 1)
+	zero := uint32(0)
+	if err := moved.Disconnect(&paho.Disconnect{Properties: &paho.DisconnectProperties{SessionExpiryInterval: &zero}}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range total {
+		if m := b.expect(t); string(m.Payload) != fmt.Sprint("m", i) || m.Duplicate() {
+			t.Fatalf("b got %q dup %t, want m%d without DUP", m.Payload, m.Duplicate(), i)
+		}
+	}
 }
