@@ -144,3 +144,32 @@ func TestSharedMemberLeavingAfterItsSessionMoved(t *testing.T) {
 		}
 	}
 }
+
+// A member whose client connects again with Clean Start on another node
+// leaves its group: its node discards the session and hands its
+// unacknowledged messages to the group's other member, on a third node.
+func TestSharedMemberDiscardedFromAnotherNode(t *testing.T) {
+	_, nodes := three(t)
+	const total = 10
+	expiry := uint32(300)
+	a, _ := connectSilent(t, nodes[1], &paho.Connect{ClientID: "a", CleanStart: true, KeepAlive: 30,
+		Properties: &paho.ConnectProperties{SessionExpiryInterval: &expiry}})
+	a.sub(t, "$share/g/cs/t", 1)
+	pub := dial(t, nodes[0], "pub")
+	for i := range total {
+		pub.pub(t, "cs/t", fmt.Sprint("m", i), 1)
+	}
+	for range total {
+		a.expect(t)
+	}
+	c := dial(t, nodes[2], "c")
+	c.sub(t, "$share/g/cs/t", 1)
+	if _, ack := connectSilent(t, nodes[0], &paho.Connect{ClientID: "a", CleanStart: true, KeepAlive: 30}); ack.SessionPresent {
+		t.Fatal("clean start: session present")
+	}
+	for i := range total {
+		if m := c.expect(t); string(m.Payload) != fmt.Sprint("m", i) || m.Duplicate() {
+			t.Fatalf("c got %q dup %t, want m%d without DUP", m.Payload, m.Duplicate(), i)
+		}
+	}
+}
