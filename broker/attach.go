@@ -42,7 +42,8 @@ func (b *Broker) attach(c *client, cp *packet.Connect, ack *packet.Connack) erro
 		pendingWill *will // delayed will of an earlier connection
 		oldWill     *will // a delayed will discarded because the session continues
 		dropped     *session
-		willNoted   bool // the peers know of a will of the previous session
+		left        []leftMsg // dropped's shared groups' messages
+		willNoted   bool      // the peers know of a will of the previous session
 	)
 	s := b.sessions[cp.ClientID]
 	if s != nil {
@@ -75,6 +76,7 @@ func (b *Broker) attach(c *client, cp *packet.Connect, ack *packet.Connack) erro
 			s.client = nil
 			s.online.Store(false)
 			s.releaseWaiters()
+			left = s.sharedLeft()
 			s.discardMessages()
 			s.mu.Unlock()
 			dropped, s = s, nil
@@ -108,6 +110,7 @@ func (b *Broker) attach(c *client, cp *packet.Connect, ack *packet.Connack) erro
 	}
 	if dropped != nil {
 		b.removeSubscriptions(dropped)
+		b.redeliverShared(dropped, left)
 	}
 	// A pending delayed will goes out if the session it belonged to has
 	// just ended.
@@ -158,8 +161,10 @@ func (b *Broker) detach(c *client, clean bool) {
 		w = nil
 	}
 	ended := s.expiry == 0
+	var left []leftMsg
 	if ended {
 		s.ended = true
+		left = s.sharedLeft()
 		s.discardMessages()
 		if b.sessions[s.id] == s {
 			delete(b.sessions, s.id)
@@ -182,6 +187,7 @@ func (b *Broker) detach(c *client, clean bool) {
 	b.mu.Unlock()
 	if ended {
 		b.removeSubscriptions(s)
+		b.redeliverShared(s, left)
 	}
 	b.publishWill(s, w)
 }

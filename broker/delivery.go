@@ -52,7 +52,7 @@ func (r *route) enqueueHeld(s *session, t *target) {
 		s.drop(over)
 		return
 	}
-	s.push(queuedMsg{m: r.msg, qos: t.qos, retain: t.retain, subIDs: cloneIDs(r.ids[t.ids0 : t.ids0+t.id])})
+	s.push(queuedMsg{m: r.msg, qos: t.qos, retain: t.retain, subIDs: cloneIDs(r.ids[t.ids0 : t.ids0+t.id]), group: t.group})
 }
 
 // sendNew writes a new delivery to c: the route's shared encoding when the
@@ -85,7 +85,7 @@ func (r *route) sendNew(c *client, s *session, t *target) {
 	case written:
 		r.b.stats.msgsSent.Add(1)
 		if t.qos > 0 {
-			s.track(pid, r.msg, t.qos, t.retain, cloneIDs(ids))
+			s.track(pid, r.msg, t.qos, t.retain, cloneIDs(ids), t.group)
 		}
 	case tooLarge, backlog:
 		if t.qos > 0 {
@@ -106,7 +106,7 @@ func (c *client) sendQueued(s *session, q *queuedMsg, now int64) bool {
 	pid := s.allocPID()
 	switch st := c.writeStored(q.m, q.qos, q.retain, false, q.subIDs, pid, now); st {
 	case written:
-		s.track(pid, q.m, q.qos, q.retain, q.subIDs)
+		s.track(pid, q.m, q.qos, q.retain, q.subIDs, q.group)
 		c.b.stats.msgsSent.Add(1)
 	case tooLarge, backlog:
 		s.unhold(q.m)

@@ -22,6 +22,7 @@ const (
 	dropBacklog                 // QoS 0 to a client whose outbound buffer is full
 	dropExpired                 // Message Expiry Interval passed while queued
 	dropNotAuthorized           // a ReadAuthorizer refused the topic
+	dropGroupEmpty              // a leaving shared group member's message had no other member to go to
 	numDropCauses
 )
 
@@ -36,6 +37,7 @@ var dropCauseNames = [numDropCauses]string{
 	dropBacklog:       "outbound buffer full (max_outbound_bytes)",
 	dropExpired:       "message expired",
 	dropNotAuthorized: "not authorized to read",
+	dropGroupEmpty:    "shared group empty",
 }
 
 func (c dropCause) String() string { return dropCauseNames[c] }

@@ -11,6 +11,10 @@ type queuedMsg struct {
 	qos    byte
 	retain bool
 	subIDs []uint32
+	// group is the shared group the message came through (nil: a plain
+	// subscription); it goes to the rest of the group if s leaves it
+	// (leave.go).
+	group *shareGroup
 }
 
 // queueLen returns the number of queued messages; s.mu held.

@@ -58,7 +58,7 @@ func TestDiscardReleasesQueuedAndInflight(t *testing.T) {
 	if s.hold(inflight) != dropNone {
 		t.Fatal("hold refused")
 	}
-	s.track(s.allocPID(), inflight, 1, false, nil)
+	s.track(s.allocPID(), inflight, 1, false, nil, nil)
 	s.discardMessages()
 	if s.heldBytes != 0 || s.queueLen() != 0 || len(s.inflight) != 0 {
 		t.Fatalf("after discard: %d bytes, %d queued, %d inflight", s.heldBytes, s.queueLen(), len(s.inflight))
@@ -122,7 +122,7 @@ func TestQoS0ToClosingConnectionNotQueued(t *testing.T) {
 	pub := packet.Publish{Topic: "t", Payload: []byte("x")}
 	var r route
 	r.reset(br, &pub, nil, nil, timeZero)
-	r.addTarget(s, 0, false, &subOpts{})
+	r.addTarget(s, 0, false, &subOpts{}, nil)
 	r.deliver(&r.targets[0])
 	if s.queueLen() != 0 {
 		t.Fatalf("%d queued for a QoS 0 delivery to a closing connection", s.queueLen())

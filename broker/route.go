@@ -50,6 +50,9 @@ type route struct {
 	// localServed is the shared groups a local publish reached a member
 	// of here, for the peers (SharedForwarder).
 	localServed []SharedGroup
+	// exclude is a session leaving a shared group, never picked as a
+	// member (redeliverShared).
+	exclude *session
 }
 
 type form struct{ off, n, pidOff int32 }
@@ -59,8 +62,9 @@ type target struct {
 	s         *session
 	qos       byte
 	retain    bool
-	checkRead bool // some matching subscription asks for a per-message read check
-	ids0, id  int  // subscription ids: r.ids[ids0:ids0+id]
+	checkRead bool        // some matching subscription asks for a per-message read check
+	ids0, id  int         // subscription ids: r.ids[ids0:ids0+id]
+	group     *shareGroup // the shared group it is delivered through; nil: none
 }
 
 // reset prepares r for a new message.
@@ -135,7 +139,7 @@ func (r *route) run() int {
 		q := min(qos, e.Value.qos)
 		ret := e.Value.rap && pubRetain
 		if !dup {
-			r.addTarget(e.Key, q, ret, &e.Value)
+			r.addTarget(e.Key, q, ret, &e.Value, nil)
 			continue
 		}
 		r.mergeTarget(e.Key, q, ret, &e.Value)
@@ -144,8 +148,8 @@ func (r *route) run() int {
 		if r.remote && !r.servesGroup(g.Name, g.Filter) {
 			continue
 		}
-		if e, ok := pickMember(g); ok {
-			r.addTarget(e.Key, min(qos, e.Value.qos), e.Value.rap && pubRetain, &e.Value)
+		if e, ok := pickMember(g, r.exclude); ok {
+			r.addTarget(e.Key, min(qos, e.Value.qos), e.Value.rap && pubRetain, &e.Value, g)
 			r.markServed(g.Name, g.Filter)
 		}
 	}
@@ -162,8 +166,8 @@ func (r *route) qos() byte {
 	return r.msg.qos
 }
 
-func (r *route) addTarget(s *session, qos byte, retain bool, o *subOpts) {
-	t := target{s: s, qos: qos, retain: retain, checkRead: o.checkRead, ids0: len(r.ids)}
+func (r *route) addTarget(s *session, qos byte, retain bool, o *subOpts, g *shareGroup) {
+	t := target{s: s, qos: qos, retain: retain, checkRead: o.checkRead, ids0: len(r.ids), group: g}
 	if o.id != 0 {
 		r.ids = append(r.ids, o.id)
 		t.id = 1
@@ -179,7 +183,7 @@ func (r *route) mergeTarget(s *session, qos byte, retain bool, o *subOpts) {
 	i, ok := r.index[s]
 	if !ok {
 		r.index[s] = int32(len(r.targets))
-		r.addTarget(s, qos, retain, o)
+		r.addTarget(s, qos, retain, o, nil)
 		return
 	}
 	t := &r.targets[i]
@@ -222,17 +226,25 @@ func hasDuplicates(subs []topics.Entry[*session, subOpts]) bool {
 	return false
 }
 
+// shareGroup is a shared subscription group of the trie, or (for a
+// session imported with messages of a group) one made with its Name and
+// Filter only.
+type shareGroup = topics.Group[*session, subOpts]
+
 // pickMember chooses a member of a shared group round-robin, preferring
-// connected sessions.
-func pickMember(g *topics.Group[*session, subOpts]) (topics.Entry[*session, subOpts], bool) {
+// connected sessions, never exclude (may be nil).
+func pickMember(g *shareGroup, exclude *session) (topics.Entry[*session, subOpts], bool) {
 	ms := g.Members()
-	if len(ms) == 0 {
+	if len(ms) == 0 || (len(ms) == 1 && ms[0].Key == exclude) {
 		return topics.Entry[*session, subOpts]{}, false
 	}
 	start := int(g.Next() % uint32(len(ms)))
+	if ms[start].Key == exclude {
+		start = (start + 1) % len(ms)
+	}
 	for i := 0; i < len(ms); i++ {
 		e := ms[(start+i)%len(ms)]
-		if e.Key.online.Load() {
+		if e.Key.online.Load() && e.Key != exclude {
 			return e, true
 		}
 	}

@@ -140,6 +140,7 @@ func (b *Broker) expireSession(s *session, gen uint64) {
 		return
 	}
 	s.ended = true
+	left := s.sharedLeft()
 	s.discardMessages()
 	if b.sessions[s.id] == s {
 		delete(b.sessions, s.id)
@@ -152,6 +153,7 @@ func (b *Broker) expireSession(s *session, gen uint64) {
 	b.mu.Unlock()
 	b.log.Debug("session expired", zap.String("client", s.id))
 	b.removeSubscriptions(s)
+	b.redeliverShared(s, left)
 	b.publishWill(s, w)
 }
 

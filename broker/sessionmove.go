@@ -103,8 +103,10 @@ func (b *Broker) TakeSession(clientID string, mode TakeMode) (*SessionState, boo
 		s.offlineSince = now
 	}
 	var st *SessionState
+	var left []leftMsg
 	if discard {
 		s.ended = true
+		left = s.sharedLeft()
 		s.discardMessages()
 		delete(b.sessions, clientID)
 	} else {
@@ -121,6 +123,7 @@ func (b *Broker) TakeSession(clientID string, mode TakeMode) (*SessionState, boo
 	}
 	if discard {
 		b.removeSubscriptions(s)
+		b.redeliverShared(s, left)
 	}
 	b.publishWill(s, publish)
 	b.releaseWill(release)
@@ -336,7 +339,7 @@ func (s *session) export(now time.Time) *SessionState {
 	slices.SortFunc(pids, func(a, b uint16) int { return cmp.Compare(s.inflight[a].seq, s.inflight[b].seq) })
 	for _, pid := range pids {
 		e := s.inflight[pid]
-		is := InflightState{PacketID: pid, QoS: e.qos, Retain: e.retain, SubIDs: e.subIDs, Released: e.rel}
+		is := InflightState{PacketID: pid, QoS: e.qos, Retain: e.retain, SubIDs: e.subIDs, Released: e.rel, Group: groupKey(e.group)}
 		if e.m != nil {
 			m := e.m.wire(now.UnixNano())
 			is.Message = &m
@@ -345,7 +348,7 @@ func (s *session) export(now time.Time) *SessionState {
 	}
 	for _, q := range s.queue[s.qhead:] {
 		m := q.m.wire(now.UnixNano())
-		st.Queue = append(st.Queue, QueuedState{QoS: q.qos, Retain: q.retain, SubIDs: q.subIDs, Message: &m})
+		st.Queue = append(st.Queue, QueuedState{QoS: q.qos, Retain: q.retain, SubIDs: q.subIDs, Message: &m, Group: groupKey(q.group)})
 	}
 	for pid := range s.inQoS2 {
 		st.InQoS2 = append(st.InQoS2, pid)
@@ -371,7 +374,7 @@ func (s *session) importMessages(st *SessionState, now time.Time) {
 		if _, taken := s.inflight[e.PacketID]; taken {
 			if e.Message != nil {
 				if m := s.holdImported(e.Message, now); m != nil {
-					front = append(front, queuedMsg{m: m, qos: e.QoS, retain: e.Retain, subIDs: e.SubIDs})
+					front = append(front, queuedMsg{m: m, qos: e.QoS, retain: e.Retain, subIDs: e.SubIDs, group: parseGroup(e.Group)})
 				}
 			}
 			continue
@@ -383,7 +386,7 @@ func (s *session) importMessages(st *SessionState, now time.Time) {
 			}
 		}
 		seq++
-		s.inflight[e.PacketID] = inflightMsg{m: m, qos: e.QoS, retain: e.Retain, subIDs: e.SubIDs, rel: e.Released, seq: seq}
+		s.inflight[e.PacketID] = inflightMsg{m: m, qos: e.QoS, retain: e.Retain, subIDs: e.SubIDs, rel: e.Released, seq: seq, group: parseGroup(e.Group)}
 		if s.client != nil {
 			s.pending = append(s.pending, e.PacketID)
 		}
@@ -397,7 +400,7 @@ func (s *session) importMessages(st *SessionState, now time.Time) {
 	s.seq = max(s.seq, seq)
 	for _, q := range st.Queue {
 		if m := s.holdImported(q.Message, now); m != nil {
-			front = append(front, queuedMsg{m: m, qos: q.QoS, retain: q.Retain, subIDs: q.SubIDs})
+			front = append(front, queuedMsg{m: m, qos: q.QoS, retain: q.Retain, subIDs: q.SubIDs, group: parseGroup(q.Group)})
 		}
 	}
 	if len(front) == 0 {
@@ -417,4 +420,22 @@ func (s *session) holdImported(p *WirePublish, now time.Time) *message {
 		return nil
 	}
 	return m
+}
+
+// groupKey returns a shared group's "$share/{group}/{filter}", "" for nil.
+func groupKey(g *shareGroup) string {
+	if g == nil {
+		return ""
+	}
+	return "$share/" + g.Name + "/" + g.Filter
+}
+
+// parseGroup returns the group named by "$share/{group}/{filter}" (as
+// groupKey), nil for "" or another form.
+func parseGroup(key string) *shareGroup {
+	name, filter, ok := packet.ParseShared(key)
+	if !ok {
+		return nil
+	}
+	return &shareGroup{Name: name, Filter: filter}
 }

@@ -48,6 +48,10 @@ type InflightState struct {
 	// Released: PUBREC arrived and PUBREL was sent (QoS 2); no Message.
 	Released bool
 	Message  *WirePublish
+	// Group is the shared subscription ("$share/{group}/{filter}") the
+	// message was delivered through, "" for none: if the session leaves
+	// the group, the message goes to another member (version 2).
+	Group string
 }
 
 // QueuedState is a delivery waiting in a session's queue.
@@ -56,6 +60,7 @@ type QueuedState struct {
 	Retain  bool
 	SubIDs  []uint32
 	Message *WirePublish
+	Group   string // as InflightState.Group
 }
 
 // WillState is a session's will: published Delay seconds after its
@@ -69,8 +74,13 @@ type WillState struct {
 	Connected bool
 }
 
-// sessionStateVersion is the first byte of the binary form.
-const sessionStateVersion = 1
+// sessionStateVersion is the first byte of the binary form. Version 2
+// adds each inflight and queued message's shared group after its
+// subscription ids; version 1 is still decoded (no groups).
+const sessionStateVersion = 2
+
+// willStateVersion is the first byte of WillState's binary form.
+const willStateVersion = 1
 
 // Bounds of a decoded SessionState, so that a hostile input cannot make
 // the decoder allocate without bound.
@@ -100,7 +110,7 @@ func (s *SessionState) MarshalBinary() ([]byte, error) {
 	for _, e := range s.Inflight {
 		b = binary.AppendUvarint(b, uint64(e.PacketID))
 		b = append(b, e.QoS, flags(e.Retain, e.Released, e.Message != nil))
-		b = appendIDs(b, e.SubIDs)
+		b = appendStr(appendIDs(b, e.SubIDs), e.Group)
 		if e.Message != nil {
 			b = appendWirePublish(b, e.Message)
 		}
@@ -108,7 +118,7 @@ func (s *SessionState) MarshalBinary() ([]byte, error) {
 	b = binary.AppendUvarint(b, uint64(len(s.Queue)))
 	for _, q := range s.Queue {
 		b = append(b, q.QoS, flags(q.Retain))
-		b = appendIDs(b, q.SubIDs)
+		b = appendStr(appendIDs(b, q.SubIDs), q.Group)
 		b = appendWirePublish(b, q.Message)
 	}
 	b = binary.AppendUvarint(b, uint64(len(s.InQoS2)))
@@ -131,13 +141,13 @@ func (w *WillState) appendTo(b []byte) []byte {
 
 // MarshalBinary encodes w alone (as a cluster registers it with peers).
 func (w *WillState) MarshalBinary() ([]byte, error) {
-	return w.appendTo([]byte{sessionStateVersion}), nil
+	return w.appendTo([]byte{willStateVersion}), nil
 }
 
 // UnmarshalBinary decodes what WillState.MarshalBinary encoded.
 func (w *WillState) UnmarshalBinary(data []byte) error {
-	if len(data) == 0 || data[0] != sessionStateVersion {
-		return fmt.Errorf("%w: not version %d", ErrSessionState, sessionStateVersion)
+	if len(data) == 0 || data[0] != willStateVersion {
+		return fmt.Errorf("%w: not version %d", ErrSessionState, willStateVersion)
 	}
 	d := stateDecoder{b: data[1:]}
 	d.will(w)
@@ -147,10 +157,10 @@ func (w *WillState) UnmarshalBinary(data []byte) error {
 // UnmarshalBinary decodes what MarshalBinary encoded; bad input gets an
 // error wrapping ErrSessionState.
 func (s *SessionState) UnmarshalBinary(data []byte) error {
-	if len(data) == 0 || data[0] != sessionStateVersion {
-		return fmt.Errorf("%w: not version %d", ErrSessionState, sessionStateVersion)
+	if len(data) == 0 || data[0] == 0 || data[0] > sessionStateVersion {
+		return fmt.Errorf("%w: not version 1 to %d", ErrSessionState, sessionStateVersion)
 	}
-	d := stateDecoder{b: data[1:]}
+	d := stateDecoder{b: data[1:], groups: data[0] >= 2}
 	*s = SessionState{}
 	s.ClientID = d.str()
 	s.Expiry = d.u32()
@@ -171,6 +181,7 @@ func (s *SessionState) UnmarshalBinary(data []byte) error {
 		f := d.byte()
 		e.Retain, e.Released = f&1 != 0, f&2 != 0
 		e.SubIDs = d.ids()
+		e.Group = d.group()
 		if f&4 != 0 {
 			e.Message = d.publish()
 		}
@@ -184,6 +195,7 @@ func (s *SessionState) UnmarshalBinary(data []byte) error {
 		q.QoS = d.qos()
 		q.Retain = d.byte()&1 != 0
 		q.SubIDs = d.ids()
+		q.Group = d.group()
 		q.Message = d.publish()
 		s.Queue = append(s.Queue, q)
 	}
@@ -231,8 +243,9 @@ func appendWirePublish(b []byte, m *WirePublish) []byte {
 
 // stateDecoder reads a SessionState; the first error sticks.
 type stateDecoder struct {
-	b   []byte
-	err error
+	b      []byte
+	err    error
+	groups bool // the messages name their shared groups (version 2)
 }
 
 func (d *stateDecoder) fail(what string) {
@@ -293,6 +306,18 @@ func (d *stateDecoder) bytes() []byte {
 }
 
 func (d *stateDecoder) str() string { return string(d.bytes()) }
+
+// group decodes a message's shared group: "" or "$share/{group}/{filter}".
+func (d *stateDecoder) group() string {
+	if !d.groups {
+		return ""
+	}
+	g := d.str()
+	if _, _, ok := packet.ParseShared(g); g != "" && !ok {
+		d.fail("shared group")
+	}
+	return g
+}
 
 func (d *stateDecoder) ids() []uint32 {
 	n := d.uint(maxStateSubIDs, "subscription ids")

@@ -49,6 +49,18 @@ type SharedForwarder interface {
 	ForwardShared(m *WirePublish, w ForwardWaiter, served []SharedGroup) (forwarded, wait bool)
 }
 
+// SharedRedeliverer is implemented by Peers that can hand a message to a
+// shared group's members on other nodes (package cluster does): the broker
+// calls it for the unacknowledged messages of a member that left the group
+// (leave.go) when no other member is on this node.
+type SharedRedeliverer interface {
+	// RedeliverShared sends m to one member of the shared group
+	// ("$share/{group}/{filter}") on another node, for the group alone. It
+	// reports false when no other node has a member of it. m is valid for
+	// the call only.
+	RedeliverShared(m *WirePublish, group string) bool
+}
+
 // MemberCounter is implemented by Peers that spread a shared group's
 // messages over the nodes by their members (package cluster does).
 type MemberCounter interface {

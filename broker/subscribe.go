@@ -161,6 +161,12 @@ func (c *client) handleUnsubscribe(p *packet.Unsubscribe) error {
 			continue
 		}
 		c.b.unsubscribeTrie(f, s)
+		if name, filter, shared := packet.ParseShared(f); shared { // [MQTT 5 §4.8.2] (leave.go)
+			s.mu.Lock()
+			left := s.leaveGroup(name, filter, time.Now().UnixNano())
+			s.mu.Unlock()
+			c.b.redeliverShared(s, left)
+		}
 		for _, o := range hs.subscribe {
 			o.OnUnsubscribe(&c.info, f)
 		}
@@ -193,7 +199,7 @@ func (c *client) sendRetained(filter string, opts subOpts) {
 	var r route // one scratch for all of them
 	for _, m := range msgs {
 		r.reset(c.b, nil, m, nil, now)
-		r.addTarget(c.sess, min(m.qos, opts.qos), true, &opts)
+		r.addTarget(c.sess, min(m.qos, opts.qos), true, &opts, nil)
 		r.deliver(&r.targets[0])
 	}
 }

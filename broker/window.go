@@ -18,8 +18,9 @@ type inflightMsg struct {
 	qos    byte
 	retain bool
 	subIDs []uint32
-	rel    bool   // PUBREC received and PUBREL sent (QoS 2)
-	seq    uint64 // send order, for retransmission in order
+	rel    bool        // PUBREC received and PUBREL sent (QoS 2)
+	seq    uint64      // send order, for retransmission in order
+	group  *shareGroup // as queuedMsg.group
 }
 
 // active returns the number of inflight messages counted against the
@@ -38,9 +39,9 @@ func (s *session) unpend(pid uint16) {
 
 // track records a held QoS 1/2 message just sent with pid as inflight;
 // s.mu held.
-func (s *session) track(pid uint16, m *message, qos byte, retain bool, subIDs []uint32) {
+func (s *session) track(pid uint16, m *message, qos byte, retain bool, subIDs []uint32, group *shareGroup) {
 	s.seq++
-	s.inflight[pid] = inflightMsg{m: m, qos: qos, retain: retain, subIDs: subIDs, seq: s.seq}
+	s.inflight[pid] = inflightMsg{m: m, qos: qos, retain: retain, subIDs: subIDs, seq: s.seq, group: group}
 }
 
 // untrack ends the flow of inflight pid and releases its message; s.mu

@@ -198,3 +198,33 @@ func pickWeighted(ms []topics.Entry[string, uint64], next uint32) string {
 	}
 	return ms[len(ms)-1].Key
 }
+
+// RedeliverShared implements broker.SharedRedeliverer: a message a member
+// here left unacknowledged when it left its group goes, for the group
+// alone (a frameReforward), to a peer with members, which sends it on if
+// its members are gone meanwhile. False when no peer has a member.
+func (t *tenantPeers) RedeliverShared(m *packet.Publish, group string) bool {
+	name, filter, ok := packet.ParseShared(group)
+	if !ok || t.remote.trie.Len() == 0 {
+		return false
+	}
+	found := false
+	for _, g := range t.remote.trie.Match(m.Topic).Groups {
+		if g.Name == name && g.Filter == filter && len(g.Members()) > 0 {
+			found = true
+			break
+		}
+	}
+	if !found {
+		return false
+	}
+	pid := m.PacketID
+	if m.QoS > 0 {
+		m.PacketID = 1 // any: the receiver ignores it, but QoS > 0 needs one
+	}
+	body := appendString(make([]byte, 0, len(t.name)+len(m.Topic)+len(m.Payload)+32), t.name)
+	body = m.AppendTo(body, packet.V5)
+	m.PacketID = pid
+	t.sendOn(m.Topic, body, []string{group}, 1, "", "", nil)
+	return true
+}
