@@ -2,6 +2,7 @@ package integration
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -146,9 +147,13 @@ func TestTenantDelegatedAuthentication(t *testing.T) {
 	if n := len(reg.askedAbout()); n != len(asked) {
 		t.Fatalf("registry asked %d more times for a tenant that does not delegate", n-len(asked))
 	}
-	if tag := seen.tag("alice"); tag != (tenant.Credential{User: "alice", Hash: own.Auth.Users[0].PasswordHashes[0]}) {
-		t.Fatalf("AuthTag of alice = %#v, want the spec's Credential", tag)
-	}
+	// OnConnect follows the CONNACK, so the client may be told first.
+	eventually(t, waitFor, func() error {
+		if tag := seen.tag("alice"); tag != (tenant.Credential{User: "alice", Hash: own.Auth.Users[0].PasswordHashes[0]}) {
+			return fmt.Errorf("AuthTag of alice = %#v, want the spec's Credential", tag)
+		}
+		return nil
+	})
 }
 
 // Authenticators given with WithHooks are asked after the one that
