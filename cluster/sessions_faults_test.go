@@ -11,8 +11,10 @@ package cluster
 // session is checked only for what README promises during a partition.
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"net"
 	"strconv"
 	"sync"
 	"testing"
@@ -20,6 +22,7 @@ import (
 
 	"github.com/eclipse/paho.golang/paho"
 
+	"github.com/jmqx/jmqx/internal/packet"
 	"github.com/jmqx/jmqx/internal/testwait"
 )
 
@@ -363,4 +366,43 @@ func linksDownTo(nodes []*testNode, x *testNode) error {
 		}
 	}
 	return nil
+}
+
+// TestSessionFramesFollowEarlierForwards: a link writes a session frame
+// (here a claim's take) after the forwards queued before it. Written
+// first, the take would reach the holder before a forward to the session
+// it takes away: the holder would deliver that message to nobody and
+// acknowledge it, and the publisher's PUBACK would stand for a lost
+// message (seen in TestClusterSessionFaults, a message published on the
+// claiming node just before it installed the session's subscriptions).
+func TestSessionFramesFollowEarlierForwards(t *testing.T) {
+	l := &link{peer: "p", state: "up", quit: make(chan struct{})}
+	l.cond = sync.NewCond(&l.mu)
+	body := seedPublish("a/b", "x").AppendTo(appendString(nil, "t"), packet.V5)
+	l.pending = []*pendingFwd{{id: 1, body: body}}
+	l.ctrl = [][]byte{(&sessionMsg{typ: frameTake, id: 7, tenant: "t", client: "c"}).encode()}
+	client, server := net.Pipe()
+	defer client.Close()
+	done := make(chan error, 1)
+	go func() { done <- l.write(server) }()
+	br := bufio.NewReader(client)
+	_ = client.SetReadDeadline(time.Now().Add(waitFor))
+	var got []byte
+	for range 2 {
+		typ, _, _, err := readFrame(br, nil, 1<<10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, typ)
+	}
+	l.mu.Lock()
+	l.broken = true
+	l.cond.Broadcast()
+	l.mu.Unlock()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got[0] != frameForward || got[1] != frameTake {
+		t.Fatalf("frames written in the order %v, want the forward (%d) then the take (%d)", got, frameForward, frameTake)
+	}
 }

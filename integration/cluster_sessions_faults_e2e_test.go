@@ -121,6 +121,25 @@ func TestClusterSessionFaults(t *testing.T) {
 		// count when every peer acknowledged them.
 		return fullyAcked(r)
 	})
+	// What the skipped window cost (not a check: see above).
+	recs, _ := pc.records()
+	for _, s := range subs {
+		got := map[string]bool{}
+		for _, r := range s.history() {
+			got[r.payload] = true
+		}
+		acked, lost := 0, 0
+		for seq := skip.from; seq < skip.to && seq <= len(recs); seq++ {
+			if recs[seq-1].acked() {
+				acked++
+				if !got[fmt.Sprintf("%s/%d", pc.id, seq)] {
+					lost++
+				}
+			}
+		}
+		t.Logf("%s: of %s's %d messages acknowledged from the freeze until it reached the moved sessions (#%d-#%d), %d not received",
+			s.id, pc.id, acked, skip.from, skip.to-1, lost)
+	}
 }
 
 // skipped is a range [from, to) of a publisher's sequence numbers.
@@ -201,7 +220,8 @@ func (s *faultSub) takeOver(t *testing.T, dc *dataCluster, run *loadRun, id stri
 			t.Fatalf("%s: the old 3.1.1 connection on %s was not closed", s.id, old.node)
 		}
 	}
-	t.Logf("%s taken over from %s to %s in %v", s.id, old.node, id, nu.connackAt.Sub(start).Round(time.Millisecond))
+	t.Logf("%s taken over from %s to %s: CONNECT at %s, CONNACK after %v", s.id, old.node, id, start.Format("15:04:05.000"),
+		nu.connackAt.Sub(start).Round(time.Millisecond))
 	want := 2 // the subscribers
 	for _, p := range run.pubs {
 		if live[p.node] {
@@ -312,12 +332,12 @@ func checkSessionHistory(t *testing.T, run *loadRun, subs []*faultSub, must func
 				for i, r := range recs {
 					key := fmt.Sprintf("%s/%d", p.id, i+1)
 					if r.acked() && must(p, i+1, r) && !got[key] {
-						miss = append(miss, key)
+						miss = append(miss, fmt.Sprintf("%s (sent %s, acknowledged %s)", key, r.sentAt.Format("15:04:05.000"), r.ackedAt.Format("15:04:05.000")))
 					}
 				}
 			}
 			if len(miss) > 0 {
-				return fmt.Errorf("%s: %d acknowledged messages missing, e.g. %s", s.id, len(miss), strings.Join(head(miss, 10), " "))
+				return fmt.Errorf("%s: %d acknowledged messages missing, e.g. %s", s.id, len(miss), strings.Join(head(miss, 10), ", "))
 			}
 			return nil
 		})
