@@ -270,8 +270,8 @@ func TestTakeoverUnderLinkFaults(t *testing.T) {
 	// until the subscriber's new node has its first message published
 	// after the healing: n3 could not learn that the session moved, and
 	// forwards it kept for the old holder (acknowledged there, its route
-	// then being current) are dropped there (see the report of this
-	// test's commit: the old holder does not pass them on).
+	// then being current) are dropped there, as README says of a node
+	// the claim could not reach.
 	p3 := pubs[2]
 	for _, f := range []struct {
 		mode faultMode

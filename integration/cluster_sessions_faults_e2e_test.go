@@ -83,7 +83,8 @@ func TestClusterSessionFaults(t *testing.T) {
 	// C could not learn of the moves while frozen: what it publishes
 	// from the freeze until its messages reach the subscribers' new
 	// nodes is not checked (forwards it kept for a session's old node
-	// are dropped there; see the report of this test's commit).
+	// are dropped there, as README says of a node the claim could not
+	// reach).
 	first := waitFreshAll(t, run, subs, contAt, live)
 	skip.to = first[pc]
 	t.Logf("C frozen for %v; its messages reach the moved sessions again %v after SIGCONT", contAt.Sub(stopAt).Round(time.Millisecond),
