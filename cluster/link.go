@@ -465,13 +465,8 @@ func (l *link) write(conn net.Conn) error {
 				return err
 			}
 		}
-		for _, fr := range ctrl {
-			if _, err := w.Write(fr); err != nil {
-				l.requeueControl(ctrl)
-				return err
-			}
-		}
 		if err := l.writeRetains(w); err != nil {
+			l.requeueControl(ctrl)
 			return err
 		}
 		for _, p := range batch {
@@ -481,9 +476,21 @@ func (l *link) write(conn net.Conn) error {
 				hdr = forwardHeader(hdr[:0], p.id, p.groups, p.body)
 			}
 			if _, err := w.Write(hdr); err != nil {
+				l.requeueControl(ctrl)
 				return err
 			}
 			if _, err := w.Write(p.body); err != nil {
+				l.requeueControl(ctrl)
+				return err
+			}
+		}
+		// Session frames after the forwards queued before them: a claim's
+		// take must not overtake a forward to the session it takes away,
+		// or the old holder would acknowledge that message and deliver it
+		// to nobody.
+		for _, fr := range ctrl {
+			if _, err := w.Write(fr); err != nil {
+				l.requeueControl(ctrl)
 				return err
 			}
 		}
