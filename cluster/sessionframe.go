@@ -19,6 +19,8 @@ const (
 	frameWill        byte = 38 // tenant, client id, WillState
 	frameWillClear   byte = 39 // tenant, client id
 	frameWillReset   byte = 40 // forget every will the sender registered
+	frameFence       byte = 41 // fence id: answer once the forwards queued to the sender before it are written
+	frameFenceAck    byte = 42 // fence id
 )
 
 // isSessionFrame reports whether typ is one of the frames above.
@@ -46,7 +48,7 @@ type claimMode = broker.TakeMode
 // its type.
 type sessionMsg struct {
 	typ    byte
-	id     uint64 // claim clock or request id
+	id     uint64 // claim clock, request id or fence id
 	tenant string
 	client string
 	mode   claimMode
@@ -63,6 +65,8 @@ func (m *sessionMsg) encode() []byte {
 			b = appendString(appendString(appendUint(b, m.id), m.tenant), m.client)
 		case frameAdopted:
 			return appendUint(appendUint(b, m.id), boolUint(m.has))
+		case frameFence, frameFenceAck:
+			return appendUint(b, m.id)
 		case frameWill, frameWillClear:
 			b = appendString(appendString(b, m.tenant), m.client)
 		}
@@ -106,6 +110,9 @@ func decodeSessionMsg(typ byte, body []byte) (*sessionMsg, error) {
 	case frameWill, frameWillClear:
 		m.tenant = r.string()
 		m.client = r.string()
+	case frameFence, frameFenceAck:
+		m.id = r.uint()
+		return m, r.end()
 	case frameWillReset:
 		return m, r.end()
 	default:

@@ -25,6 +25,8 @@ func sessionSeeds() [][]byte {
 		{typ: frameWill, tenant: "t", client: "c", will: will},
 		{typ: frameWillClear, tenant: "t", client: "c"},
 		{typ: frameWillReset},
+		{typ: frameFence, id: 7},
+		{typ: frameFenceAck, id: 7},
 	}
 	out := make([][]byte, len(msgs))
 	for i := range msgs {
