@@ -145,7 +145,7 @@ func (c *Cluster) claim(ctx context.Context, t *tenantPeers, clientID string, mo
 	}
 	sp.claims.Add(1)
 	req := sessionMsg{typ: frameClaim, id: own.id.clock, tenant: t.name, client: clientID, mode: mode}
-	answers, missed := c.ask(ctx, own.id.clock, links, req.encode(), "session claim")
+	answers, missed := c.ask(ctx, own.id.clock, links, req.encode(), c.cfg.ClaimWait, "session claim")
 	var errs []error
 	if len(missed) > 0 {
 		errs = append(errs, fmt.Errorf("cluster: claim of %q: no answer from %v", clientID, missed))
@@ -163,7 +163,8 @@ func (c *Cluster) claim(ctx context.Context, t *tenantPeers, clientID string, mo
 		return release, errors.Join(errs...)
 	}
 	take := sessionMsg{typ: frameTake, id: own.id.clock, tenant: t.name, client: clientID}
-	taken, missed := c.ask(ctx, own.id.clock, holders, take.encode(), "session claim")
+	// Twice ClaimWait: the holder's fence of its other peers may take one.
+	taken, missed := c.ask(ctx, own.id.clock, holders, take.encode(), 2*c.cfg.ClaimWait, "session take")
 	if len(missed) > 0 {
 		errs = append(errs, fmt.Errorf("cluster: session of %q: not taken from %v", clientID, missed))
 	}
@@ -182,10 +183,10 @@ func (c *Cluster) claim(ctx context.Context, t *tenantPeers, clientID string, mo
 }
 
 // ask sends fr to every link and waits for each peer's answer of claim id
-// (at most ClaimWait, or until ctx ends, or the peer is gone). It returns
-// the answers by peer and the peers that did not answer; what names the
-// step in the log.
-func (c *Cluster) ask(ctx context.Context, id uint64, links []*link, fr []byte, what string) (map[string]*sessionMsg, []string) {
+// (at most wait, or until ctx ends, or the peer is gone). It returns the
+// answers by peer and the peers that did not answer; what names the step
+// in the log.
+func (c *Cluster) ask(ctx context.Context, id uint64, links []*link, fr []byte, wait time.Duration, what string) (map[string]*sessionMsg, []string) {
 	sp := c.sess
 	call := &claimCall{answers: map[string]*sessionMsg{}, wake: make(chan struct{}, 1)}
 	sp.mu.Lock()
@@ -194,7 +195,7 @@ func (c *Cluster) ask(ctx context.Context, id uint64, links []*link, fr []byte, 
 	for _, l := range links {
 		l.queueControl(fr)
 	}
-	timer := time.NewTimer(c.cfg.ClaimWait)
+	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	tick := time.NewTicker(50 * time.Millisecond) // notices peers that are gone
 	defer tick.Stop()
@@ -227,7 +228,7 @@ func (c *Cluster) ask(ctx context.Context, id uint64, links []*link, fr []byte, 
 		sp.mu.Unlock()
 		sp.timeouts.Add(1)
 		c.log.Warn(what+": peers did not answer in time (partitioned?); going on without them",
-			zap.Strings("peers", missed), zap.Duration("claim_wait", c.cfg.ClaimWait))
+			zap.Strings("peers", missed), zap.Duration("wait", wait))
 		return answers, missed
 	}
 }
@@ -427,7 +428,7 @@ func (c *Cluster) fence(claimant string) {
 		case <-ctx.Done():
 		}
 	}()
-	c.ask(ctx, id, others, (&sessionMsg{typ: frameFence, id: id}).encode(), "session fence")
+	c.ask(ctx, id, others, (&sessionMsg{typ: frameFence, id: id}).encode(), c.cfg.ClaimWait, "session fence")
 }
 
 // onAdopt adopts a session a draining peer hands off: it claims it.
