@@ -12,7 +12,7 @@ import (
 const (
 	frameClaim       byte = 32 // claim id, tenant, client id, mode
 	frameClaimAnswer byte = 33 // claim id, tenant, client id, has, [subscriptions and expiry: SessionState]
-	frameTake        byte = 34 // claim id, tenant, client id
+	frameTake        byte = 34 // claim id, tenant, client id, peers not to fence (count, names)
 	frameTakeAnswer  byte = 35 // claim id, tenant, client id, has, [SessionState]
 	frameAdopt       byte = 36 // request id, tenant, client id: claim it (HandOff)
 	frameAdopted     byte = 37 // request id, ok (0/1)
@@ -55,6 +55,7 @@ type sessionMsg struct {
 	has    bool // answers: a session (or adoption) follows / succeeded
 	state  *broker.SessionState
 	will   *broker.WillState
+	skip   []string // take: peers that did not answer the claim, not fenced
 }
 
 // encode returns m as a frame.
@@ -73,6 +74,11 @@ func (m *sessionMsg) encode() []byte {
 		switch m.typ {
 		case frameClaim:
 			b = appendUint(b, uint64(m.mode))
+		case frameTake:
+			b = appendUint(b, uint64(len(m.skip)))
+			for _, p := range m.skip {
+				b = appendString(b, p)
+			}
 		case frameClaimAnswer, frameTakeAnswer:
 			b = appendUint(b, boolUint(m.has))
 			if m.has {
@@ -125,6 +131,14 @@ func decodeSessionMsg(typ byte, body []byte) (*sessionMsg, error) {
 			return nil, fmt.Errorf("%w: claim mode %d", errFrame, mode)
 		}
 		m.mode = claimMode(mode)
+	case frameTake:
+		n := r.uint()
+		if r.err == nil && n > uint64(len(r.b)) {
+			return nil, fmt.Errorf("%w: take: %d peers in %d bytes", errFrame, n, len(r.b))
+		}
+		for range n {
+			m.skip = append(m.skip, r.string())
+		}
 	case frameClaimAnswer, frameTakeAnswer:
 		has := r.uint()
 		if r.err != nil || has > 1 {

@@ -19,6 +19,7 @@ func sessionSeeds() [][]byte {
 		{typ: frameClaimAnswer, id: 3, tenant: "t", client: "c"},
 		{typ: frameClaimAnswer, id: 3, tenant: "t", client: "c", has: true, state: st},
 		{typ: frameTake, id: 3, tenant: "t", client: "c"},
+		{typ: frameTake, id: 3, tenant: "t", client: "c", skip: []string{"n3", "n4"}},
 		{typ: frameTakeAnswer, id: 3, tenant: "t", client: "c", has: true, state: st},
 		{typ: frameAdopt, id: 1, tenant: "t", client: "c"},
 		{typ: frameAdopted, id: 1, has: true},

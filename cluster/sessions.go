@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -38,7 +39,8 @@ import (
 // first and is exported with the session; the later ones come here too.
 // The cost is one round trip to the other peers when a session moves; a
 // peer that does not answer within Config.ClaimWait is not waited for
-// (logged, counted in claim_timeouts), as in a claim.
+// (logged, counted in claim_timeouts), as in a claim, nor is one that
+// did not answer the claim (the take names them).
 //
 // Races: a node receiving a claim while its own claim of the same client
 // id is in progress answers at once if its own is later, and otherwise
@@ -162,7 +164,7 @@ func (c *Cluster) claim(ctx context.Context, t *tenantPeers, clientID string, mo
 	if len(holders) == 0 {
 		return release, errors.Join(errs...)
 	}
-	take := sessionMsg{typ: frameTake, id: own.id.clock, tenant: t.name, client: clientID}
+	take := sessionMsg{typ: frameTake, id: own.id.clock, tenant: t.name, client: clientID, skip: missed}
 	// Twice ClaimWait: the holder's fence of its other peers may take one.
 	taken, missed := c.ask(ctx, own.id.clock, holders, take.encode(), 2*c.cfg.ClaimWait, "session take")
 	if len(missed) > 0 {
@@ -390,7 +392,7 @@ func (c *Cluster) onTake(peer string, m *sessionMsg) {
 				return
 			}
 		}
-		c.fence(peer)
+		c.fence(peer, m.skip)
 		ans := sessionMsg{typ: frameTakeAnswer, id: m.id, tenant: m.tenant, client: m.client}
 		if t := c.tenant(m.tenant); t != nil {
 			ans.state, ans.has = t.b.ExportSession(m.client)
@@ -401,13 +403,15 @@ func (c *Cluster) onTake(peer string, m *sessionMsg) {
 	}()
 }
 
-// fence returns once every live peer but claimant has answered a fence
-// (so every forward it queued here before is delivered), or ClaimWait
-// passed; see "Fence" above.
-func (c *Cluster) fence(claimant string) {
+// fence returns once every live peer but claimant and those in skip has
+// answered a fence (so every forward it queued here before is
+// delivered), or ClaimWait passed; see "Fence" above. The peers in skip
+// did not answer the claim: the claimant did not wait for them to route
+// to it, so fencing them would guarantee nothing.
+func (c *Cluster) fence(claimant string, skip []string) {
 	var others []*link
 	for _, l := range *c.linkList.Load() {
-		if l.peer != claimant {
+		if l.peer != claimant && !slices.Contains(skip, l.peer) {
 			others = append(others, l)
 		}
 	}
