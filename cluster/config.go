@@ -52,7 +52,9 @@ type Config struct {
 	// ClaimWait bounds how long each step of a session claim (a CONNECT
 	// taking its client id's session from the node holding it) waits for
 	// a live peer's answer before going on without it (counted as
-	// claim_timeouts). Default 2s.
+	// claim_timeouts); the take step waits up to twice as long, as the
+	// holder first fences its other peers (waiting up to ClaimWait for
+	// each). Default 2s.
 	ClaimWait time.Duration
 	// MaxPeerBytes bounds the forwards queued for, or unacknowledged by,
 	// one peer; past it new forwards to that peer are dropped, counted

@@ -12,13 +12,15 @@ import (
 const (
 	frameClaim       byte = 32 // claim id, tenant, client id, mode
 	frameClaimAnswer byte = 33 // claim id, tenant, client id, has, [subscriptions and expiry: SessionState]
-	frameTake        byte = 34 // claim id, tenant, client id
+	frameTake        byte = 34 // claim id, tenant, client id, peers not to fence (count, names)
 	frameTakeAnswer  byte = 35 // claim id, tenant, client id, has, [SessionState]
 	frameAdopt       byte = 36 // request id, tenant, client id: claim it (HandOff)
 	frameAdopted     byte = 37 // request id, ok (0/1)
 	frameWill        byte = 38 // tenant, client id, WillState
 	frameWillClear   byte = 39 // tenant, client id
 	frameWillReset   byte = 40 // forget every will the sender registered
+	frameFence       byte = 41 // fence id: answer once the forwards queued to the sender before it are written
+	frameFenceAck    byte = 42 // fence id
 )
 
 // isSessionFrame reports whether typ is one of the frames above.
@@ -46,13 +48,14 @@ type claimMode = broker.TakeMode
 // its type.
 type sessionMsg struct {
 	typ    byte
-	id     uint64 // claim clock or request id
+	id     uint64 // claim clock, request id or fence id
 	tenant string
 	client string
 	mode   claimMode
 	has    bool // answers: a session (or adoption) follows / succeeded
 	state  *broker.SessionState
 	will   *broker.WillState
+	skip   []string // take: peers that did not answer the claim, not fenced
 }
 
 // encode returns m as a frame.
@@ -63,12 +66,19 @@ func (m *sessionMsg) encode() []byte {
 			b = appendString(appendString(appendUint(b, m.id), m.tenant), m.client)
 		case frameAdopted:
 			return appendUint(appendUint(b, m.id), boolUint(m.has))
+		case frameFence, frameFenceAck:
+			return appendUint(b, m.id)
 		case frameWill, frameWillClear:
 			b = appendString(appendString(b, m.tenant), m.client)
 		}
 		switch m.typ {
 		case frameClaim:
 			b = appendUint(b, uint64(m.mode))
+		case frameTake:
+			b = appendUint(b, uint64(len(m.skip)))
+			for _, p := range m.skip {
+				b = appendString(b, p)
+			}
 		case frameClaimAnswer, frameTakeAnswer:
 			b = appendUint(b, boolUint(m.has))
 			if m.has {
@@ -106,6 +116,9 @@ func decodeSessionMsg(typ byte, body []byte) (*sessionMsg, error) {
 	case frameWill, frameWillClear:
 		m.tenant = r.string()
 		m.client = r.string()
+	case frameFence, frameFenceAck:
+		m.id = r.uint()
+		return m, r.end()
 	case frameWillReset:
 		return m, r.end()
 	default:
@@ -118,6 +131,14 @@ func decodeSessionMsg(typ byte, body []byte) (*sessionMsg, error) {
 			return nil, fmt.Errorf("%w: claim mode %d", errFrame, mode)
 		}
 		m.mode = claimMode(mode)
+	case frameTake:
+		n := r.uint()
+		if r.err == nil && n > uint64(len(r.b)) {
+			return nil, fmt.Errorf("%w: take: %d peers in %d bytes", errFrame, n, len(r.b))
+		}
+		for range n {
+			m.skip = append(m.skip, r.string())
+		}
 	case frameClaimAnswer, frameTakeAnswer:
 		has := r.uint()
 		if r.err != nil || has > 1 {

@@ -19,12 +19,15 @@ func sessionSeeds() [][]byte {
 		{typ: frameClaimAnswer, id: 3, tenant: "t", client: "c"},
 		{typ: frameClaimAnswer, id: 3, tenant: "t", client: "c", has: true, state: st},
 		{typ: frameTake, id: 3, tenant: "t", client: "c"},
+		{typ: frameTake, id: 3, tenant: "t", client: "c", skip: []string{"n3", "n4"}},
 		{typ: frameTakeAnswer, id: 3, tenant: "t", client: "c", has: true, state: st},
 		{typ: frameAdopt, id: 1, tenant: "t", client: "c"},
 		{typ: frameAdopted, id: 1, has: true},
 		{typ: frameWill, tenant: "t", client: "c", will: will},
 		{typ: frameWillClear, tenant: "t", client: "c"},
 		{typ: frameWillReset},
+		{typ: frameFence, id: 7},
+		{typ: frameFenceAck, id: 7},
 	}
 	out := make([][]byte, len(msgs))
 	for i := range msgs {

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,6 +25,22 @@ import (
 // takes the rest (broker.ExportSession: queued and inflight messages) and
 // imports it in front of what arrived here meanwhile. A message routed to
 // both nodes in between arrives twice (QoS 1 allows it); none is lost.
+//
+// Fence: a third node C may have forwarded a message to the holder A
+// before it knew this node's routes, on C's own link to A, which has no
+// order with this node's link to A: the take could overtake it, and A
+// would acknowledge it after the session left and deliver it to nobody.
+// So A, on a take, first sends a fence to every other live peer and
+// exports only once each answered (fence acks go through the control
+// queue, written after the forwards queued before them, and A's reader
+// of C's link delivers C's forwards before it reads the ack). C
+// acknowledged this node's routes before the take was sent, hence before
+// it got the fence: every forward it sent without knowing them reaches A
+// first and is exported with the session; the later ones come here too.
+// The cost is one round trip to the other peers when a session moves; a
+// peer that does not answer within Config.ClaimWait is not waited for
+// (logged, counted in claim_timeouts), as in a claim, nor is one that
+// did not answer the claim (the take names them).
 //
 // Races: a node receiving a claim while its own claim of the same client
 // id is in progress answers at once if its own is later, and otherwise
@@ -55,10 +72,11 @@ type clientKey struct{ tenant, client string }
 type sessionPlane struct {
 	mu      sync.Mutex
 	clock   uint64
-	own     map[clientKey]*ownClaim // claims of this node in progress
-	calls   map[uint64]*claimCall   // answers awaited, by claim clock
-	flaps   map[clientKey]flapState // recent claims per client id
-	adopts  map[uint64]chan bool    // HandOff requests awaiting an answer
+	own     map[clientKey]*ownClaim     // claims of this node in progress
+	calls   map[uint64]*claimCall       // answers awaited, by claim clock
+	flaps   map[clientKey]flapState     // recent claims per client id
+	adopts  map[uint64]chan bool        // HandOff requests awaiting an answer
+	taking  map[clientKey]chan struct{} // last take here in progress; closed once answered
 	adoptID uint64
 
 	claims, timeouts, moved, slowed atomic.Int64
@@ -85,7 +103,7 @@ type flapState struct {
 
 func newSessionPlane() *sessionPlane {
 	return &sessionPlane{own: map[clientKey]*ownClaim{}, calls: map[uint64]*claimCall{},
-		flaps: map[clientKey]flapState{}, adopts: map[uint64]chan bool{}}
+		flaps: map[clientKey]flapState{}, adopts: map[uint64]chan bool{}, taking: map[clientKey]chan struct{}{}}
 }
 
 // ClaimSession implements broker.SessionClaimer.
@@ -129,7 +147,7 @@ func (c *Cluster) claim(ctx context.Context, t *tenantPeers, clientID string, mo
 	}
 	sp.claims.Add(1)
 	req := sessionMsg{typ: frameClaim, id: own.id.clock, tenant: t.name, client: clientID, mode: mode}
-	answers, missed := c.ask(ctx, own.id.clock, links, req.encode())
+	answers, missed := c.ask(ctx, own.id.clock, links, req.encode(), c.cfg.ClaimWait, "session claim")
 	var errs []error
 	if len(missed) > 0 {
 		errs = append(errs, fmt.Errorf("cluster: claim of %q: no answer from %v", clientID, missed))
@@ -146,8 +164,9 @@ func (c *Cluster) claim(ctx context.Context, t *tenantPeers, clientID string, mo
 	if len(holders) == 0 {
 		return release, errors.Join(errs...)
 	}
-	take := sessionMsg{typ: frameTake, id: own.id.clock, tenant: t.name, client: clientID}
-	taken, missed := c.ask(ctx, own.id.clock, holders, take.encode())
+	take := sessionMsg{typ: frameTake, id: own.id.clock, tenant: t.name, client: clientID, skip: missed}
+	// Twice ClaimWait: the holder's fence of its other peers may take one.
+	taken, missed := c.ask(ctx, own.id.clock, holders, take.encode(), 2*c.cfg.ClaimWait, "session take")
 	if len(missed) > 0 {
 		errs = append(errs, fmt.Errorf("cluster: session of %q: not taken from %v", clientID, missed))
 	}
@@ -166,9 +185,10 @@ func (c *Cluster) claim(ctx context.Context, t *tenantPeers, clientID string, mo
 }
 
 // ask sends fr to every link and waits for each peer's answer of claim id
-// (at most ClaimWait, or until ctx ends, or the peer is gone). It returns
-// the answers by peer and the peers that did not answer.
-func (c *Cluster) ask(ctx context.Context, id uint64, links []*link, fr []byte) (map[string]*sessionMsg, []string) {
+// (at most wait, or until ctx ends, or the peer is gone). It returns the
+// answers by peer and the peers that did not answer; what names the step
+// in the log.
+func (c *Cluster) ask(ctx context.Context, id uint64, links []*link, fr []byte, wait time.Duration, what string) (map[string]*sessionMsg, []string) {
 	sp := c.sess
 	call := &claimCall{answers: map[string]*sessionMsg{}, wake: make(chan struct{}, 1)}
 	sp.mu.Lock()
@@ -177,7 +197,7 @@ func (c *Cluster) ask(ctx context.Context, id uint64, links []*link, fr []byte) 
 	for _, l := range links {
 		l.queueControl(fr)
 	}
-	timer := time.NewTimer(c.cfg.ClaimWait)
+	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	tick := time.NewTicker(50 * time.Millisecond) // notices peers that are gone
 	defer tick.Stop()
@@ -209,8 +229,8 @@ func (c *Cluster) ask(ctx context.Context, id uint64, links []*link, fr []byte) 
 		answers = call.answers
 		sp.mu.Unlock()
 		sp.timeouts.Add(1)
-		c.log.Warn("session claim: peers did not answer in time (partitioned?); going on without them",
-			zap.Strings("peers", missed), zap.Duration("claim_wait", c.cfg.ClaimWait))
+		c.log.Warn(what+": peers did not answer in time (partitioned?); going on without them",
+			zap.Strings("peers", missed), zap.Duration("wait", wait))
 		return answers, missed
 	}
 }
@@ -260,8 +280,14 @@ func (c *Cluster) sessionFrame(peer string, typ byte, body []byte) error {
 		c.onClaim(peer, m)
 	case frameTake:
 		c.onTake(peer, m)
-	case frameClaimAnswer, frameTakeAnswer:
+	case frameClaimAnswer, frameTakeAnswer, frameFenceAck:
 		c.sess.answer(peer, m)
+	case frameFence:
+		// Through the control queue: written after every forward queued
+		// to peer before it.
+		if l := c.link(peer); l != nil {
+			l.queueControl((&sessionMsg{typ: frameFenceAck, id: m.id}).encode())
+		}
 	case frameAdopt:
 		c.onAdopt(peer, m)
 	case frameAdopted:
@@ -297,17 +323,28 @@ func (c *Cluster) onClaim(peer string, m *sessionMsg) {
 	sp.clock = max(sp.clock, m.id)
 	sp.noteFlapLocked(key)
 	own := sp.own[key]
+	take := sp.taking[key]
 	sp.mu.Unlock()
 	c.wills.claimed(key)
-	if own == nil || !own.id.less(id) {
+	wait := own != nil && own.id.less(id)
+	if !wait && take == nil {
 		c.giveUp(peer, m)
 		return
 	}
-	go func() { // our earlier claim goes first; the later one takes from it
-		select {
-		case <-own.done:
-		case <-c.done:
-			return
+	go func() {
+		if take != nil { // a take of it here is answered first, as it came first
+			select {
+			case <-take:
+			case <-c.done:
+				return
+			}
+		}
+		if wait { // our earlier claim goes first; the later one takes from it
+			select {
+			case <-own.done:
+			case <-c.done:
+				return
+			}
 		}
 		c.giveUp(peer, m)
 	}()
@@ -327,15 +364,75 @@ func (c *Cluster) giveUp(peer string, m *sessionMsg) {
 	}
 }
 
-// onTake does the holder's second step: the whole session goes.
+// onTake does the holder's second step: the whole session goes, once the
+// other peers are fenced. It runs apart from the link's reader, which
+// goes on delivering forwards meanwhile, and after any earlier take of
+// the client id here; a claim of it arriving meanwhile waits for it.
 func (c *Cluster) onTake(peer string, m *sessionMsg) {
-	ans := sessionMsg{typ: frameTakeAnswer, id: m.id, tenant: m.tenant, client: m.client}
-	if t := c.tenant(m.tenant); t != nil {
-		ans.state, ans.has = t.b.ExportSession(m.client)
+	key := clientKey{m.tenant, m.client}
+	sp := c.sess
+	sp.mu.Lock()
+	prev := sp.taking[key]
+	done := make(chan struct{})
+	sp.taking[key] = done
+	sp.mu.Unlock()
+	go func() {
+		defer func() {
+			sp.mu.Lock()
+			if sp.taking[key] == done {
+				delete(sp.taking, key)
+			}
+			sp.mu.Unlock()
+			close(done)
+		}()
+		if prev != nil {
+			select {
+			case <-prev:
+			case <-c.done:
+				return
+			}
+		}
+		c.fence(peer, m.skip)
+		ans := sessionMsg{typ: frameTakeAnswer, id: m.id, tenant: m.tenant, client: m.client}
+		if t := c.tenant(m.tenant); t != nil {
+			ans.state, ans.has = t.b.ExportSession(m.client)
+		}
+		if l := c.link(peer); l != nil {
+			l.queueControl(ans.encode())
+		}
+	}()
+}
+
+// fence returns once every live peer but claimant and those in skip has
+// answered a fence (so every forward it queued here before is
+// delivered), or ClaimWait passed; see "Fence" above. The peers in skip
+// did not answer the claim: the claimant did not wait for them to route
+// to it, so fencing them would guarantee nothing.
+func (c *Cluster) fence(claimant string, skip []string) {
+	var others []*link
+	for _, l := range *c.linkList.Load() {
+		if l.peer != claimant && !slices.Contains(skip, l.peer) {
+			others = append(others, l)
+		}
 	}
-	if l := c.link(peer); l != nil {
-		l.queueControl(ans.encode())
+	if len(others) == 0 {
+		return
 	}
+	sp := c.sess
+	sp.mu.Lock()
+	sp.clock++ // an id of this node's, as its claims' are
+	id := sp.clock
+	sp.mu.Unlock()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-c.done:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	c.ask(ctx, id, others, (&sessionMsg{typ: frameFence, id: id}).encode(), c.cfg.ClaimWait, "session fence")
 }
 
 // onAdopt adopts a session a draining peer hands off: it claims it.
@@ -443,8 +540,9 @@ type SessionStats struct {
 	// Claims counts the claims this node made (CONNECTs and adoptions
 	// with live peers).
 	Claims int64 `json:"claims"`
-	// ClaimTimeouts counts claim steps that went on without a peer's
-	// answer (Config.ClaimWait passed).
+	// ClaimTimeouts counts claim steps, and fences of a session moving
+	// away, that went on without a peer's answer (Config.ClaimWait
+	// passed).
 	ClaimTimeouts int64 `json:"claim_timeouts"`
 	// SessionsMoved counts sessions moved here from a peer.
 	SessionsMoved int64 `json:"sessions_moved"`
