@@ -94,7 +94,7 @@ func newDescs(node string) descs {
 		subackTimeouts:    desc("jmqx_cluster_suback_timeouts_total", "SUBACKs sent before every live peer had acknowledged the route."),
 		retainedRepairs:   desc("jmqx_cluster_retained_repairs_total", "Retained stores streamed to a peer because gossip showed its copy differed."),
 		claims:            desc("jmqx_cluster_session_claims_total", "Claims of a client id this node made to its peers (CONNECTs, adoptions)."),
-		claimTimeouts:     desc("jmqx_cluster_session_claim_timeouts_total", "Claim steps that went on without a peer's answer (ClaimWait passed)."),
+		claimTimeouts:     desc("jmqx_cluster_session_claim_timeouts_total", "Claim steps (and fences of a session moving away) that went on without a peer's answer (ClaimWait passed)."),
 		sessionsMoved:     desc("jmqx_cluster_sessions_moved_total", "Sessions moved to this node from a peer."),
 		claimsSlowed:      desc("jmqx_cluster_session_claims_slowed_total", "Claims of a flapping client id made to wait."),
 		willsPublished:    desc("jmqx_cluster_lost_node_wills_published_total", "Wills of a lost node's sessions this node published."),
