@@ -93,6 +93,26 @@ func (p *streamPub) stop() {
 	<-p.done
 }
 
+// settled reports whether every message of p before seq is acknowledged
+// to p and no forward of x waits for a peer's acknowledgement.
+func settled(p *streamPub, seq int, x *testNode) error {
+	p.mu.Lock()
+	last := -1
+	if len(p.acked) > 0 {
+		last = p.acked[len(p.acked)-1]
+	}
+	p.mu.Unlock()
+	if last < seq-1 {
+		return fmt.Errorf("%s: #%d acknowledged, waiting for #%d", p.topic, last, seq-1)
+	}
+	for _, l := range x.c.Links() {
+		if l.BacklogMessages > 0 {
+			return fmt.Errorf("%s: %d forwards to %s not acknowledged", x.name, l.BacklogMessages, l.Peer)
+		}
+	}
+	return nil
+}
+
 // next returns the sequence number the publisher sends next.
 func (p *streamPub) next() int {
 	p.mu.Lock()
@@ -277,7 +297,11 @@ func TestTakeoverUnderLinkFaults(t *testing.T) {
 		mode faultMode
 		to   *testNode
 	}{{cut, n2}, {stuck, n1}} {
+		// The window starts after everything n3 published so far is
+		// acknowledged to its publisher and in its peers' sessions (a
+		// PUBACK may go after ForwardWait with the forward still queued).
 		from := p3.next()
+		testwait.Until(t, waitFor, func() error { return settled(p3, from, n3) })
 		faults[n3.name].set(f.mode)
 		m.takeOver(t, f.to, nodes, pubs[:2])
 		faults[n3.name].set(healthy)
