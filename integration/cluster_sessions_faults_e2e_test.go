@@ -71,9 +71,14 @@ func TestClusterSessionFaults(t *testing.T) {
 	live[c] = false
 	subs[0].takeOver(t, dc, run, a, live)
 	subs[1].takeOver(t, dc, run, b, live)
-	// The freeze lasts at least 6 s (a fault schedule, not a wait for
-	// something): long enough for gossip to suspect C.
-	time.Sleep(time.Until(stopAt.Add(6 * time.Second)))
+	// The freeze lasts until A and B declare C dead in gossip, so that C
+	// comes back to peers that dropped its links and routes.
+	eventually(t, 20*time.Second, func() error {
+		if s := gossipState(t, dc, []string{a, b}, c); s != "dead" && s != "left" {
+			return fmt.Errorf("A and B see the frozen %s as %q in gossip", c, s)
+		}
+		return nil
+	})
 	if err := syscall.Kill(-pgid, syscall.SIGCONT); err != nil {
 		t.Fatal(err)
 	}
