@@ -109,7 +109,7 @@ func (s *Server) audit(next http.Handler) http.Handler {
 		r = r.WithContext(context.WithValue(r.Context(), auditKey{}, rec))
 		body := &bodyTap{ReadCloser: r.Body}
 		r.Body = body
-		resp := &auditResponse{ResponseWriter: w}
+		resp := &auditResponse{statusRecorder: statusRecorder{ResponseWriter: w}}
 		next.ServeHTTP(resp, r)
 		fields := s.auditFields(r, body.kept, resp)
 		fields = append(fields, zap.Duration("duration", time.Since(start)))
@@ -200,32 +200,18 @@ func (b *bodyTap) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// auditResponse records the status of an answer and the start of an
-// error answer's body.
+// auditResponse records the status of an answer (statusRecorder) and the
+// start of an error answer's body.
 type auditResponse struct {
-	http.ResponseWriter
-	status  int
+	statusRecorder
 	errBody []byte
-}
-
-// WriteHeader records status and passes it on.
-func (a *auditResponse) WriteHeader(status int) {
-	if a.status == 0 {
-		a.status = status
-	}
-	a.ResponseWriter.WriteHeader(status)
 }
 
 // Write keeps the start of an error answer and passes b on.
 func (a *auditResponse) Write(b []byte) (int, error) {
-	if a.status == 0 {
-		a.status = http.StatusOK
-	}
+	n, err := a.statusRecorder.Write(b)
 	if room := auditErrorBytes - len(a.errBody); a.status >= http.StatusBadRequest && room > 0 {
-		a.errBody = append(a.errBody, b[:min(len(b), room)]...)
+		a.errBody = append(a.errBody, b[:min(n, room)]...)
 	}
-	return a.ResponseWriter.Write(b)
+	return n, err
 }
-
-// Unwrap lets http.ResponseController reach the underlying writer.
-func (a *auditResponse) Unwrap() http.ResponseWriter { return a.ResponseWriter }
