@@ -128,11 +128,12 @@ func (r *route) run() int {
 		}
 		defer clear(r.index)
 	}
-	for i := range res.Subs {
-		if r.groupsOnly {
-			break
-		}
-		e := &res.Subs[i]
+	subs := res.Subs
+	if r.groupsOnly {
+		subs = nil
+	}
+	for i := range subs {
+		e := &subs[i]
 		if e.Value.noLocal && r.fromSession != 0 && e.Key.uid == r.fromSession {
 			continue // [MQTT-3.8.3-3]
 		}
