@@ -120,10 +120,14 @@ func (l *link) queueRoute(tenant string, version uint64, fr []byte) {
 }
 
 // queueControl queues a session frame; it is dropped if the link is closed.
-func (l *link) queueControl(fr []byte) {
+func (l *link) queueControl(fr []byte) { l.queueFrame(&l.ctrl, fr) }
+
+// queueFrame appends fr to q, one of the link's frame queues, and wakes the
+// writer; fr is dropped if the link is closed.
+func (l *link) queueFrame(q *[][]byte, fr []byte) {
 	l.mu.Lock()
 	if l.state != "closed" {
-		l.ctrl = append(l.ctrl, fr)
+		*q = append(*q, fr)
 		l.cond.Signal()
 	}
 	l.mu.Unlock()

@@ -248,14 +248,7 @@ type retainCursor struct {
 }
 
 // queueRetain queues a retained change for the peer.
-func (l *link) queueRetain(fr []byte) {
-	l.mu.Lock()
-	if l.state != "closed" {
-		l.retains = append(l.retains, fr)
-		l.cond.Signal()
-	}
-	l.mu.Unlock()
-}
+func (l *link) queueRetain(fr []byte) { l.queueFrame(&l.retains, fr) }
 
 // queueRetainRepair queues a stream of t's whole retained store to the
 // peer, unless one not yet started is queued (it reads the store as it is
