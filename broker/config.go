@@ -149,6 +149,18 @@ type Config struct {
 	MaxMemory int64 `json:"max_memory,omitempty"`
 	// ServerName is reported in $SYS/broker/version. Default "jmqx".
 	ServerName string `json:"server_name,omitempty"`
+	// StoreSync, with a Store (WithStore), sends a PUBACK or PUBREC only
+	// once what its message changed in persistent sessions and the
+	// retained store is written (Store.Write returned: on disk, for the
+	// bbolt Store), and a SUBACK or UNSUBACK only once the subscription
+	// change is; publishers waiting at the same time share one write.
+	// Default false: acknowledgements do not wait, and every change is
+	// written within StoreInterval.
+	StoreSync bool `json:"store_sync,omitempty"`
+	// StoreInterval is the longest a change of a persistent session or of
+	// the retained store waits before it is written to the Store: what a
+	// crash can lose in the default mode. Default 1s.
+	StoreInterval time.Duration `json:"store_interval,omitempty"`
 }
 
 // Defaults of Config, documented on its fields.
@@ -158,6 +170,7 @@ const (
 	DefaultReceiveMaximum       = 32
 	DefaultMaxInflight          = 256
 	DefaultMaxQueuedMessages    = 1000
+	DefaultStoreInterval        = time.Second
 	DefaultMaxTopicLevels       = 128
 	DefaultTopicAliasMaximum    = 16
 	DefaultMaxConnections       = 100000
@@ -245,6 +258,9 @@ func (c *Config) setDefaults() {
 	if c.ServerName == "" {
 		c.ServerName = "jmqx"
 	}
+	if c.StoreInterval == 0 {
+		c.StoreInterval = DefaultStoreInterval
+	}
 }
 
 // Validate reports the first invalid field of c (after defaults are applied).
@@ -257,6 +273,7 @@ func (c Config) Validate() error {
 		}
 	}
 	check(c.MaxPacketSize >= 64 && c.MaxPacketSize <= 268435460, "max_packet_size %d: must be 64..268435460", c.MaxPacketSize)
+	check(c.StoreInterval > 0 && c.StoreInterval <= time.Hour, "store_interval %s: must be positive, at most 1h", c.StoreInterval)
 	check(c.ConnectTimeout > 0, "connect_timeout %s: must be positive", c.ConnectTimeout)
 	check(c.ReceiveMaximum > 0 && c.ReceiveMaximum <= 65535, "receive_maximum %d: must be 1..65535", c.ReceiveMaximum)
 	check(c.MaxInflight > 0 && c.MaxInflight <= 65535, "max_inflight %d: must be 1..65535", c.MaxInflight)

@@ -27,3 +27,12 @@ func WithHooks(hooks ...any) Option {
 func WithMemoryBudget(nb *Budget) Option {
 	return func(b *Broker) { b.nodeBudget = nb }
 }
+
+// WithStore makes the broker keep its persistent sessions and retained
+// messages in st: New loads them (failing with st's error when it cannot),
+// they are restored before the first connection is served (or by
+// Restore), and every change is written in batches (Config.StoreSync,
+// Config.StoreInterval). Shutdown writes the last batch and closes st.
+func WithStore(st Store) Option {
+	return func(b *Broker) { b.store = st }
+}
