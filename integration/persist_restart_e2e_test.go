@@ -141,7 +141,7 @@ func missing(path string) error {
 
 // TestPersistCorruptStore: a store file overwritten while the node was
 // down fails its tenant at the restart, with the file named in `tenant
-// show` and in the log; the node and its other tenants serve.
+// show`, `tenant status` and the log; the node and its other tenants serve.
 func TestPersistCorruptStore(t *testing.T) {
 	t.Parallel()
 	n := persistNode(t)
@@ -174,6 +174,10 @@ func TestPersistCorruptStore(t *testing.T) {
 		}
 		return nil
 	})
+	st, err := tenantStatus(t, n.admin, "bad")
+	if err != nil || !strings.Contains(st[n.id].Error, file) {
+		t.Errorf("tenant status bad: %+v, %v; want the error naming %s", st, err, file)
+	}
 	if !strings.Contains(n.log(), file) {
 		t.Errorf("the log does not name %s:\n%s", file, n.log())
 	}
