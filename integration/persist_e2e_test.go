@@ -196,7 +196,9 @@ func testPersistCrash(t *testing.T, mode string, sig syscall.Signal, window time
 	stop := make(chan struct{})
 	began := time.Now()
 	pubs := []*seqPublisher{startSeqPublisher(t, addr, "p1", "seq/p1", stop), startSeqPublisher(t, addr, "p2", "seq/p2", stop)}
-	eventually(t, crashRun+10*time.Second, func() error { // the stream runs crashRun, with messages from both
+	// Wall time must pass: the stream has to span several store
+	// intervals, so that a store that kept nothing fails the loss check.
+	eventually(t, crashRun+10*time.Second, func() error {
 		if a, b := len(pubs[0].acks()), len(pubs[1].acks()); time.Since(began) < crashRun || a < 20 || b < 20 {
 			return fmt.Errorf("%v of publishing, %d and %d acknowledged", time.Since(began), a, b)
 		}
