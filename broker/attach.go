@@ -78,6 +78,9 @@ func (b *Broker) attach(c *client, cp *packet.Connect, ack *packet.Connack) erro
 			s.releaseWaiters()
 			left = s.sharedLeft()
 			s.discardMessages()
+			if b.pst != nil {
+				s.changed()
+			}
 			s.mu.Unlock()
 			dropped, s = s, nil
 		} else {
@@ -101,6 +104,9 @@ func (b *Broker) attach(c *client, cp *packet.Connect, ack *packet.Connack) erro
 	s.noteWillLocked()
 	s.resuming = true
 	c.sess = s
+	if b.pst != nil {
+		s.changed()
+	}
 	c.writeControl(ack)
 	s.mu.Unlock()
 	b.mu.Unlock()
@@ -183,6 +189,9 @@ func (b *Broker) detach(c *client, clean bool) {
 		}
 	}
 	s.noteWillLocked()
+	if b.pst != nil {
+		s.changed()
+	}
 	s.mu.Unlock()
 	b.mu.Unlock()
 	if ended {

@@ -66,6 +66,15 @@ type Broker struct {
 	routes   map[string]int
 	drain    atomic.Pointer[drainState] // set by Drain (drain.go)
 
+	// store is WithStore's (nil: none); pst writes to it (persist.go);
+	// loaded is what New read from it until Restore installs it.
+	store       Store
+	pst         *persister
+	loaded      *StoreContents
+	restoreOnce sync.Once
+	restoreErr  error
+	restoring   atomic.Bool
+
 	readBufs    bufPool
 	scratchPool sync.Pool // *scratch
 	writeBufs   writePool
@@ -104,6 +113,15 @@ func New(cfg Config, opts ...Option) (*Broker, error) {
 	}
 	b.pendingHooks = nil
 	b.hooks.Store(hs)
+	if b.store != nil {
+		if b.loaded, err = b.store.Load(); err != nil {
+			_ = b.store.Close()
+			b.closeListeners(b.pendingListeners)
+			return nil, fmt.Errorf("broker: store: %w", err)
+		}
+		b.pst = newPersister(b, b.store)
+		go b.pst.run(cfg.StoreInterval)
+	}
 	if cfg.SysInterval > 0 && b.bgAdd() {
 		go b.runSys()
 	}
@@ -200,6 +218,9 @@ func backoff(d time.Duration) time.Duration {
 // ServeConn serves one client connection in a new goroutine and returns at
 // once. It takes ownership of conn and closes it when the client ends.
 func (b *Broker) ServeConn(conn net.Conn) error {
+	if b.pst != nil {
+		_ = b.Restore() // its error is logged
+	}
 	b.mu.Lock()
 	if b.closing {
 		b.mu.Unlock()
@@ -250,6 +271,11 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 	}
 	b.mu.Unlock()
 	b.drops.stop()
+	if b.pst != nil {
+		if cerr := b.pst.close(); cerr != nil {
+			b.log.Error("closing the store", zap.Error(cerr))
+		}
+	}
 	// What the stopped broker still holds leaves with it: give its share
 	// of a shared budget back.
 	b.nodeBudget.release(b.mem.Used())

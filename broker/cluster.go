@@ -233,6 +233,9 @@ type fwdWait struct {
 	done bool // guarded by c.ackMu
 }
 
+// isDone reports whether w is nil or done; c.ackMu held.
+func (w *fwdWait) isDone() bool { return w == nil || w.done }
+
 // Forwarded records that the peers have the message and sends the
 // acknowledgements it held back, in order.
 func (w *fwdWait) Forwarded() {

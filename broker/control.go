@@ -92,6 +92,9 @@ func (b *Broker) RecheckSubscriptions() int {
 				delete(s.subs, f)
 				b.releaseSubscription(s, f)
 			}
+			if len(refused)+len(rechecked) > 0 && b.pst != nil {
+				s.changed()
+			}
 		}
 		s.mu.Unlock()
 		for f, opts := range rechecked {

@@ -45,6 +45,7 @@ type deferredAck struct {
 	pid uint16
 	rc  packet.ReasonCode
 	fw  *fwdWait // the peers it also waits for; nil: none
+	dw  *fwdWait // the Store write it also waits for (StoreSync); nil: none
 }
 
 // ackPublish sends the PUBACK or PUBREC of an inbound PUBLISH, or holds it
@@ -55,14 +56,14 @@ type deferredAck struct {
 //
 // fw, when not nil, also holds the acknowledgement until the peers that
 // should have the message have it (Peers.Forward).
-func (c *client) ackPublish(typ packet.Type, pid uint16, rc packet.ReasonCode, fw *fwdWait) error {
+func (c *client) ackPublish(typ packet.Type, pid uint16, rc packet.ReasonCode, fw, dw *fwdWait) error {
 	c.ackMu.Lock()
-	if c.waits == 0 && len(c.deferred) == 0 && (fw == nil || fw.done) {
+	if c.waits == 0 && len(c.deferred) == 0 && fw.isDone() && dw.isDone() {
 		c.writeAck(typ, pid, rc) // under ackMu, so a release cannot overtake it
 		c.ackMu.Unlock()
 		return nil
 	}
-	c.deferred = append(c.deferred, deferredAck{typ, pid, rc, fw})
+	c.deferred = append(c.deferred, deferredAck{typ, pid, rc, fw, dw})
 	if typ == packet.PUBACK {
 		c.heldQoS1++
 	}
@@ -167,7 +168,7 @@ func (c *client) flushAcksLocked() {
 	n := 0
 	for ; n < len(c.deferred); n++ {
 		a := &c.deferred[n]
-		if a.fw != nil && !a.fw.done {
+		if !a.fw.isDone() || !a.dw.isDone() {
 			break
 		}
 		c.writeAck(a.typ, a.pid, a.rc)

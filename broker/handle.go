@@ -117,6 +117,7 @@ func (c *client) handlePublish(h packet.FixedHeader, body []byte) error {
 		return err
 	}
 	s := c.sess
+	stored := false // the Store keeps what this PUBLISH changed
 	if p.QoS == 2 {
 		s.mu.Lock()
 		_, seen := s.inQoS2[p.PacketID]
@@ -126,10 +127,11 @@ func (c *client) handlePublish(h packet.FixedHeader, body []byte) error {
 		}
 		if !seen {
 			s.inQoS2[p.PacketID] = struct{}{}
+			stored = c.b.pst != nil && s.changed()
 		}
 		s.mu.Unlock()
 		if seen { // a duplicate before PUBREL: not delivered again [MQTT-4.3.3-10]
-			return c.ackPublish(packet.PUBREC, p.PacketID, packet.Success, nil)
+			return c.ackPublish(packet.PUBREC, p.PacketID, packet.Success, nil, nil)
 		}
 	}
 	rc := packet.Success
@@ -149,6 +151,7 @@ func (c *client) handlePublish(h packet.FixedHeader, body []byte) error {
 		if p.Retain && !c.b.retain(c.sc.route.message()) {
 			rc = c.b.overQuota(c, "memory budget", p.Topic)
 		} else {
+			stored = stored || p.Retain && c.b.pst != nil
 			n := c.sc.route.run()
 			if c.b.peers.Load() != nil {
 				var fwd bool
@@ -159,21 +162,27 @@ func (c *client) handlePublish(h packet.FixedHeader, body []byte) error {
 				rc = packet.NoMatchingSubscribers
 			}
 		}
+		stored = stored || c.sc.route.stored
 		c.sc.route.pub, c.sc.route.msg, c.sc.route.publisher = nil, nil, nil
 	}
 	if rc.IsError() {
 		c.b.stats.refuse(rc)
 	}
+	var dw *fwdWait
+	if stored && p.QoS > 0 && cfg.StoreSync {
+		dw = &fwdWait{c: c}
+		c.b.pst.await(dw)
+	}
 	switch p.QoS {
 	case 1:
-		return c.ackPublish(packet.PUBACK, p.PacketID, v5Only(c, rc), fw)
+		return c.ackPublish(packet.PUBACK, p.PacketID, v5Only(c, rc), fw, dw)
 	case 2:
 		if rc.IsError() {
 			s.mu.Lock()
 			delete(s.inQoS2, p.PacketID)
 			s.mu.Unlock()
 		}
-		return c.ackPublish(packet.PUBREC, p.PacketID, v5Only(c, rc), fw)
+		return c.ackPublish(packet.PUBREC, p.PacketID, v5Only(c, rc), fw, dw)
 	}
 	return nil
 }
@@ -270,6 +279,9 @@ func (c *client) handleAck(a *packet.Ack) error {
 	s.mu.Lock()
 	_, ok := s.inQoS2[a.PacketID]
 	delete(s.inQoS2, a.PacketID)
+	if ok && c.b.pst != nil {
+		s.changed()
+	}
 	s.mu.Unlock()
 	rc := packet.Success
 	if !ok {

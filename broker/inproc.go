@@ -69,6 +69,9 @@ func (b *Broker) Publish(topic string, payload []byte, opts PublishOptions) erro
 	if b.closed() {
 		return ErrClosed
 	}
+	if b.pst != nil {
+		_ = b.Restore() // its error is logged
+	}
 	if err := packet.ValidateTopicName(topic); err != nil {
 		return fmt.Errorf("broker: publish %q: %w", topic, err)
 	}
@@ -201,6 +204,9 @@ func (b *Broker) SubscribeAs(as *ClientInfo, filter string, qos byte, handler Ha
 func (b *Broker) subscribe(as *ClientInfo, filter string, qos byte, handler Handler) (*Subscriber, error) {
 	if b.closed() {
 		return nil, ErrClosed
+	}
+	if b.pst != nil {
+		_ = b.Restore() // its error is logged
 	}
 	if handler == nil {
 		return nil, errors.New("broker: subscribe: nil handler")

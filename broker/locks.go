@@ -8,6 +8,7 @@ package broker
 //	client.ackMu (a publisher's held-back acknowledgements; flow.go)
 //	client.wmu (outbound buffer; outbuf.go)
 //	dropLog.mu (sessions with drops this interval; droplog.go)
+//	persister.mu (what changed since the last Store write; persist.go)
 //
 // Budget counters are atomic and taken under any of these. The writer
 // goroutine and the drop log's flush take session.mu holding nothing.

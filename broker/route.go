@@ -53,6 +53,9 @@ type route struct {
 	// exclude is a session leaving a shared group, never picked as a
 	// member (redeliverShared).
 	exclude *session
+	// stored: the message changed a session kept in the Store
+	// (persist.go), so a StoreSync acknowledgement waits for its write.
+	stored bool
 }
 
 type form struct{ off, n, pidOff int32 }
@@ -77,6 +80,7 @@ func (r *route) reset(b *Broker, pub *packet.Publish, msg *message, from *sessio
 		r.fromSession = msg.fromSession
 	}
 	r.publisher = nil
+	r.stored = false
 	r.remote, r.groups = false, nil
 	r.localServed = r.localServed[:0]
 	r.buf = r.buf[:0]

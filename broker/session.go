@@ -83,6 +83,9 @@ type session struct {
 	// willNoted: the peers' WillRegistry was told of a will not cleared
 	// since (sessionmove.go).
 	willNoted bool
+	// dirty: s changed since the persister last wrote it; stored: the
+	// Store may hold a record of s (persist.go).
+	dirty, stored bool
 }
 
 func newSession(b *Broker, id string) *session {
@@ -149,6 +152,9 @@ func (b *Broker) expireSession(s *session, gen uint64) {
 	s.will = nil
 	s.noteWillLocked()
 	s.stopTimersLocked()
+	if b.pst != nil {
+		s.changed()
+	}
 	s.mu.Unlock()
 	b.mu.Unlock()
 	b.log.Debug("session expired", zap.String("client", s.id))
@@ -172,6 +178,9 @@ func (b *Broker) fireWill(s *session, gen uint64) {
 	s.will = nil
 	s.willTimer = nil
 	s.noteWillLocked()
+	if b.pst != nil {
+		s.changed()
+	}
 	s.mu.Unlock()
 	b.publishWill(s, w)
 }

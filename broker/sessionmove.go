@@ -116,6 +116,9 @@ func (b *Broker) TakeSession(clientID string, mode TakeMode) (*SessionState, boo
 		}
 	}
 	s.noteWillLocked()
+	if b.pst != nil {
+		s.changed()
+	}
 	s.mu.Unlock()
 	b.mu.Unlock()
 	if prev != nil {
@@ -154,6 +157,9 @@ func (b *Broker) ExportSession(clientID string) (*SessionState, bool) {
 	w := s.will
 	s.will = nil
 	s.noteWillLocked()
+	if b.pst != nil {
+		s.changed()
+	}
 	delete(b.sessions, clientID)
 	s.mu.Unlock()
 	b.mu.Unlock()
@@ -214,6 +220,9 @@ func (b *Broker) installSubs(st *SessionState) (*session, []<-chan struct{}) {
 		s.subs[sub.Filter] = o
 		adds = append(adds, add{sub.Filter, o})
 	}
+	if len(adds) > 0 && b.pst != nil && !b.restoring.Load() { // Restore marks what changed itself
+		s.changed()
+	}
 	s.mu.Unlock()
 	b.mu.Unlock()
 	var waits []<-chan struct{}
@@ -231,6 +240,12 @@ func (b *Broker) installSubs(st *SessionState) (*session, []<-chan struct{}) {
 // already in use here is queued instead). An offline session gets its
 // expiry and will timers.
 func (b *Broker) ImportSession(st *SessionState) error {
+	return b.importSession(st, false, true)
+}
+
+// importSession is ImportSession; stored says the Store holds st already
+// (Restore), changed that the Store's record is out of date.
+func (b *Broker) importSession(st *SessionState, stored, changed bool) error {
 	s, _ := b.installSubs(st)
 	if s == nil {
 		return ErrClosed
@@ -270,6 +285,10 @@ func (b *Broker) ImportSession(st *SessionState) error {
 		s.noteWillLocked()
 	} else {
 		s.refillCurrent(now.UnixNano())
+	}
+	s.stored = s.stored || stored
+	if changed {
+		s.changed()
 	}
 	s.mu.Unlock()
 	b.publishWill(s, publish)

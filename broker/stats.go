@@ -24,6 +24,8 @@ type counters struct {
 	drops          [numDropCauses]atomic.Int64 // dropped deliveries by cause
 	slowConsumers  atomic.Int64                // sessions marked slow
 	memoryRefusals atomic.Int64                // demands refused by the memory budget
+	storeWrites    atomic.Int64                // batches written to the Store
+	storeErrors    atomic.Int64                // failed Store writes
 }
 
 // refuse counts one refusal with reason code rc.
@@ -77,6 +79,9 @@ type Stats struct {
 	// (0x97), retained messages and subscriptions (0x97), wills (CONNACK
 	// 0x97) and topic aliases. Deliveries dropped for it are in Drops.
 	MemoryRefusals int64
+	// StoreWrites and StoreErrors count the batches written to the Store
+	// (WithStore) and the writes that failed (and were tried again).
+	StoreWrites, StoreErrors int64
 }
 
 // Stats returns a snapshot of the broker's statistics.
@@ -118,6 +123,8 @@ func (b *Broker) Stats() Stats {
 		MemoryUsed:          b.mem.Used(),
 		MemoryLimit:         b.mem.Limit(),
 		MemoryRefusals:      b.stats.memoryRefusals.Load(),
+		StoreWrites:         b.stats.storeWrites.Load(),
+		StoreErrors:         b.stats.storeErrors.Load(),
 	}
 }
 

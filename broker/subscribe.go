@@ -28,6 +28,7 @@ func (c *client) handleSubscribe(p *packet.Subscribe) error {
 	}
 	var sendRetained []retainedReq
 	var routed []<-chan struct{} // filters new on this node, on their way to the peers
+	stored := false              // the Store keeps the session: StoreSync waits for its write
 	for i, sub := range p.Subscriptions {
 		rc, err := c.checkSubscription(hs, &sub)
 		if err != nil {
@@ -65,6 +66,7 @@ func (c *client) handleSubscribe(p *packet.Subscribe) error {
 			}
 		}
 		s.subs[sub.Filter] = opts
+		stored = c.b.pst != nil && s.changed() || stored
 		s.mu.Unlock()
 		if wait := c.b.subscribeTrie(sub.Filter, s, opts); wait != nil {
 			routed = append(routed, wait)
@@ -84,6 +86,9 @@ func (c *client) handleSubscribe(p *packet.Subscribe) error {
 	}
 	for _, wait := range routed { // a SUBACK means the route is known cluster-wide
 		<-wait
+	}
+	if stored && c.b.config().StoreSync {
+		c.b.pst.sync()
 	}
 	c.writeControl(&ack)
 	for _, r := range sendRetained {
@@ -148,12 +153,14 @@ func (c *client) handleUnsubscribe(p *packet.Unsubscribe) error {
 	s := c.sess
 	hs := c.b.hooks.Load()
 	ack := packet.Unsuback{PacketID: p.PacketID, ReasonCodes: make([]packet.ReasonCode, len(p.Filters))}
+	stored := false
 	for i, f := range p.Filters {
 		s.mu.Lock()
 		_, ok := s.subs[f]
 		if ok {
 			delete(s.subs, f)
 			c.b.releaseSubscription(s, f)
+			stored = c.b.pst != nil && s.changed() || stored
 		}
 		s.mu.Unlock()
 		if !ok {
@@ -170,6 +177,9 @@ func (c *client) handleUnsubscribe(p *packet.Unsubscribe) error {
 		for _, o := range hs.subscribe {
 			o.OnUnsubscribe(&c.info, f)
 		}
+	}
+	if stored && c.b.config().StoreSync {
+		c.b.pst.sync()
 	}
 	c.writeControl(&ack)
 	return nil
@@ -248,7 +258,11 @@ func (b *Broker) releaseSubscription(s *session, filter string) {
 // storeRetained sets, replaces or (empty payload) clears the retained
 // message of m's topic [MQTT-3.3.1-5..7]. It reports false, storing
 // nothing, when the memory budget cannot hold m.
-func (b *Broker) storeRetained(m *message) bool {
+func (b *Broker) storeRetained(m *message) bool { return b.putRetained(m, true) }
+
+// putRetained is storeRetained; mark says whether the Store is to write
+// the change (Restore installs what it holds already).
+func (b *Broker) putRetained(m *message, mark bool) bool {
 	if len(m.payload) == 0 {
 		b.dropRetained(m.topic)
 		return true
@@ -264,6 +278,9 @@ func (b *Broker) storeRetained(m *message) bool {
 		old.releaseHolder(b.mem)
 	}
 	b.retainedBytes.Add(grow)
+	if mark && b.pst != nil {
+		b.pst.retainedChanged(m.topic)
+	}
 	return true
 }
 
@@ -272,5 +289,8 @@ func (b *Broker) dropRetained(topic string) {
 	if old, ok := b.retained.Take(topic); ok {
 		b.retainedBytes.Add(-int64(len(old.payload)))
 		old.releaseHolder(b.mem)
+		if b.pst != nil {
+			b.pst.retainedChanged(topic)
+		}
 	}
 }

@@ -88,6 +88,9 @@ func (c *client) handleOutboundAck(a *packet.Ack) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e, ok := s.inflight[a.PacketID]
+	if ok && s.b.pst != nil {
+		s.changed()
+	}
 	switch a.Type {
 	case packet.PUBACK:
 		if ok && e.qos == 1 {
