@@ -21,6 +21,9 @@ const formatVersion = 1
 // lockTimeout is how long Open waits for a file locked by another process.
 const lockTimeout = time.Second
 
+// errLocked reports a file another process keeps locked.
+var errLocked = errors.New("locked")
+
 // Bucket names and the keys of the meta bucket.
 var (
 	bucketMeta     = []byte("meta")
@@ -59,10 +62,22 @@ func Open(path string) (*Bolt, error) {
 	var file *os.File // bbolt's, to release it if bbolt panics
 	opts := &bolt.Options{
 		Timeout: lockTimeout,
+		// Lock and check the file before bbolt reads it.
 		OpenFile: func(name string, flag int, mode os.FileMode) (*os.File, error) {
 			f, err := os.OpenFile(name, flag, mode)
+			if err != nil {
+				return nil, err
+			}
+			if err := lockFile(f, lockTimeout); err != nil {
+				_ = f.Close()
+				return nil, err
+			}
+			if err := guard(func() error { return checkFile(f) }); err != nil {
+				_ = f.Close()
+				return nil, err
+			}
 			file = f
-			return f, err
+			return f, nil
 		},
 	}
 	var db *bolt.DB
@@ -71,9 +86,10 @@ func Open(path string) (*Bolt, error) {
 		return err
 	})
 	switch {
-	case errors.Is(err, bolt.ErrTimeout):
+	case errors.Is(err, errLocked) || errors.Is(err, bolt.ErrTimeout):
 		return nil, fmt.Errorf("store: %s: locked by another process (waited %v)", path, lockTimeout)
-	case errors.Is(err, bolt.ErrInvalid) || errors.Is(err, bolt.ErrChecksum) || errors.Is(err, bolt.ErrVersionMismatch):
+	case errors.Is(err, errDamaged) || errors.Is(err, bolt.ErrInvalid) || errors.Is(err, bolt.ErrChecksum) ||
+		errors.Is(err, bolt.ErrVersionMismatch):
 		return nil, fmt.Errorf("store: %s: not a bbolt database, or a damaged one: %w", path, err)
 	case err != nil && db == nil && file != nil:
 		_ = file.Close() // bbolt panicked holding it (else it closed it)
