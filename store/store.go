@@ -98,7 +98,7 @@ func Open(path string) (*Bolt, error) {
 		return nil, fileError(path, "open", err)
 	}
 	s := &Bolt{db: db, path: path}
-	if err := guard(func() error { return db.Update(s.prepare) }); err != nil {
+	if err := guard(s.prepare); err != nil {
 		_ = guard(db.Close)
 		return nil, fileError(path, "open", err)
 	}
@@ -124,19 +124,28 @@ func restrictMode(path string) error {
 	return nil
 }
 
-// prepare creates the buckets of a new (empty) database, or checks an
-// existing one's format version and buckets.
-func (s *Bolt) prepare(tx *bolt.Tx) error {
-	meta := tx.Bucket(bucketMeta)
-	if meta == nil {
-		if err := tx.ForEach(func(name []byte, _ *bolt.Bucket) error {
-			return fmt.Errorf("not a jmqx store: it has a bucket %q and no %q", trimKey(name), bucketMeta)
-		}); err != nil {
-			return err
+// prepare checks the format version and buckets of an existing store, or
+// creates the buckets of a new (empty) database.
+func (s *Bolt) prepare() error {
+	empty := false
+	err := s.db.View(func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketMeta) != nil {
+			return check(tx)
 		}
-		return initialise(tx)
+		empty = true
+		return tx.ForEach(func(name []byte, _ *bolt.Bucket) error {
+			return fmt.Errorf("not a jmqx store: it has a bucket %q and no %q", trimKey(name), bucketMeta)
+		})
+	})
+	if err != nil || !empty {
+		return err
 	}
-	v, err := getUint(meta, keyVersion)
+	return s.db.Update(initialise)
+}
+
+// check checks the format version and buckets of a store.
+func check(tx *bolt.Tx) error {
+	v, err := getUint(tx.Bucket(bucketMeta), keyVersion)
 	switch {
 	case err != nil:
 		return err
