@@ -152,12 +152,12 @@ func (c *checker) page(id uint64) ([]byte, error) {
 	if c.seen[id] {
 		return nil, fmt.Errorf("%w: page %d in use twice", errDamaged, id)
 	}
-	h := make([]byte, pageHeaderSize)
-	if _, err := c.f.ReadAt(h, int64(id)*c.pageSize); err != nil {
+	p := make([]byte, c.pageSize)
+	if _, err := c.f.ReadAt(p, int64(id)*c.pageSize); err != nil {
 		return nil, err
 	}
-	overflow := uint64(native.Uint32(h[12:]))
-	if native.Uint64(h) != id || id+overflow >= c.highWater {
+	overflow := uint64(native.Uint32(p[12:]))
+	if native.Uint64(p) != id || id+overflow >= c.highWater {
 		return nil, fmt.Errorf("%w: page %d header", errDamaged, id)
 	}
 	for i := id; i <= id+overflow; i++ {
@@ -166,9 +166,11 @@ func (c *checker) page(id uint64) ([]byte, error) {
 		}
 		c.seen[i] = true
 	}
-	p := make([]byte, int64(overflow+1)*c.pageSize)
-	if _, err := c.f.ReadAt(p, int64(id)*c.pageSize); err != nil {
-		return nil, err
+	if overflow > 0 {
+		p = append(p, make([]byte, int64(overflow)*c.pageSize)...)
+		if _, err := c.f.ReadAt(p[c.pageSize:], int64(id+1)*c.pageSize); err != nil {
+			return nil, err
+		}
 	}
 	return p, nil
 }
