@@ -52,8 +52,11 @@ func checkFile(f *os.File) error {
 	return nil
 }
 
-// errDamaged marks what checkFile finds wrong.
-var errDamaged = errors.New("damaged bbolt file")
+// Errors of checkFile.
+var (
+	errNotBolt = errors.New("not a bbolt database")
+	errDamaged = errors.New("damaged file")
+)
 
 // The on-disk format of bbolt 1.3.
 const (
@@ -102,7 +105,7 @@ func (c *checker) meta() (boltMeta, error) {
 	m1, err1 := c.readMeta(c.pageSize)
 	switch {
 	case err0 != nil && err1 != nil:
-		return boltMeta{}, fmt.Errorf("%w: no valid meta page (%v)", errDamaged, err0)
+		return boltMeta{}, fmt.Errorf("%w (meta page 0: %v; meta page 1: %v)", errNotBolt, err0, err1)
 	case err0 != nil || (err1 == nil && m1.tx > m0.tx):
 		m0 = m1
 	}

@@ -168,6 +168,19 @@ func TestDamagedFiles(t *testing.T) {
 		}
 		overwrite(t, path, int64(ids[0]*ps+16+8), binary.NativeEndian.AppendUint64(nil, uint64(ids[0])))
 	}})
+	// A free list naming a page in use: the next write would overwrite it.
+	tests = append(tests, struct {
+		name   string
+		damage func(t *testing.T, path string)
+	}{"free list naming a page in use", func(t *testing.T, path string) {
+		free, ps := pagesOfType(t, path, "freelist")
+		leaves, _ := pagesOfType(t, path, "leaf")
+		if len(free) != 1 || len(leaves) == 0 {
+			t.Fatalf("free list pages %v, leaves %v", free, leaves)
+		}
+		overwrite(t, path, int64(free[0]*ps+10), binary.NativeEndian.AppendUint16(nil, 1))
+		overwrite(t, path, int64(free[0]*ps+16), binary.NativeEndian.AppendUint64(nil, uint64(leaves[0])))
+	}})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
@@ -251,7 +264,7 @@ func TestLoadRefusesBadRecords(t *testing.T) {
 			if err := tx.Bucket(bucketSessions).Put([]byte(long), []byte{}); err != nil {
 				return err
 			}
-			return putUint(tx.Bucket(bucketMeta), keySessions, 4)
+			return putUint(tx.Bucket(bucketMeta), bucketSessions, 4)
 		}, fmt.Sprintf(`load: bucket "sessions", key "%s...(100 bytes)": broker: malformed stored record`, long[:64])},
 		{"session under another key", func(tx *bolt.Tx) error {
 			return tx.Bucket(bucketSessions).Put([]byte("dev-0001"), goodSession)

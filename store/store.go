@@ -30,11 +30,10 @@ var (
 	bucketSessions = []byte("sessions")
 	bucketRetained = []byte("retained")
 
+	// The meta bucket's keys, besides the record counts (keyed by their
+	// buckets' names).
 	keyVersion = []byte("version")
 	keyAlive   = []byte("alive")
-	// The record counts are keyed by their buckets' names.
-	keySessions = bucketSessions
-	keyRetained = bucketRetained
 )
 
 // Bolt is a broker.Store in a bbolt file. Load and Write may not be called
@@ -88,8 +87,9 @@ func Open(path string) (*Bolt, error) {
 	switch {
 	case errors.Is(err, errLocked) || errors.Is(err, bolt.ErrTimeout):
 		return nil, fmt.Errorf("store: %s: locked by another process (waited %v)", path, lockTimeout)
-	case errors.Is(err, errDamaged) || errors.Is(err, bolt.ErrInvalid) || errors.Is(err, bolt.ErrChecksum) ||
-		errors.Is(err, bolt.ErrVersionMismatch):
+	case errors.Is(err, errNotBolt) || errors.Is(err, errDamaged):
+		return nil, fmt.Errorf("store: %s: %w", path, err)
+	case errors.Is(err, bolt.ErrInvalid) || errors.Is(err, bolt.ErrChecksum) || errors.Is(err, bolt.ErrVersionMismatch):
 		return nil, fmt.Errorf("store: %s: not a bbolt database, or a damaged one: %w", path, err)
 	case err != nil && db == nil && file != nil:
 		_ = file.Close() // bbolt panicked holding it (else it closed it)
@@ -188,7 +188,7 @@ func (s *Bolt) Close() error {
 }
 
 // Remove deletes the store file at path (a deleted tenant's); a missing
-// file is not an error. The store must not be open.
+// file is not an error. The store must be closed first.
 func Remove(path string) error {
 	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fileError(path, "remove", err)
@@ -203,7 +203,7 @@ func guard(fn func() error) (err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("damaged file: %v", r)
+			err = fmt.Errorf("%w: %v", errDamaged, r)
 		}
 	}()
 	return fn()
