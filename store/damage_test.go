@@ -191,6 +191,15 @@ func TestDamagedFiles(t *testing.T) {
 				t.Fatalf("got %v, want an error naming %s", err, path)
 			}
 			t.Log(err)
+			// The failed open let the file go.
+			f, err := os.OpenFile(path, os.O_RDWR, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			if err := lockFile(f, 0); err != nil {
+				t.Fatalf("file still locked: %v", err)
+			}
 		})
 	}
 }

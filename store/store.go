@@ -48,9 +48,10 @@ var _ broker.Store = (*Bolt)(nil)
 // Open opens the store file at path, creating it (mode 0600) and its
 // directory (mode 0700; an existing one is left as it is) if missing. An
 // existing file that group or others may access is made 0600. Open fails,
-// with an error naming the file, if another process has it open (after a
-// second), if it is not a bbolt database, if it is a bbolt database of
-// something else, or if its format version is newer than this package's.
+// with an error naming the file, if it is open elsewhere (after waiting a
+// second), if it is not a bbolt database or a damaged one, if it is a bbolt
+// database of something else, or if its format version is newer than this
+// package's.
 func Open(path string) (*Bolt, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fileError(path, "create directory", err)
@@ -84,6 +85,10 @@ func Open(path string) (*Bolt, error) {
 		db, err = bolt.Open(path, 0o600, opts)
 		return err
 	})
+	if err != nil && file != nil {
+		// bbolt panicked holding the file (else it closed it already).
+		_ = file.Close()
+	}
 	switch {
 	case errors.Is(err, errLocked) || errors.Is(err, bolt.ErrTimeout):
 		return nil, fmt.Errorf("store: %s: locked by another process (waited %v)", path, lockTimeout)
@@ -91,9 +96,6 @@ func Open(path string) (*Bolt, error) {
 		return nil, fmt.Errorf("store: %s: %w", path, err)
 	case errors.Is(err, bolt.ErrInvalid) || errors.Is(err, bolt.ErrChecksum) || errors.Is(err, bolt.ErrVersionMismatch):
 		return nil, fmt.Errorf("store: %s: not a bbolt database, or a damaged one: %w", path, err)
-	case err != nil && db == nil && file != nil:
-		_ = file.Close() // bbolt panicked holding it (else it closed it)
-		fallthrough
 	case err != nil:
 		return nil, fileError(path, "open", err)
 	}
