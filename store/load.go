@@ -63,7 +63,7 @@ func loadBucket[T any, P record[T]](tx *bolt.Tx, name []byte, nameOf func(P) str
 	if err != nil {
 		return nil, err
 	}
-	out := make([]T, 0, min(want, 1<<20))
+	out := make([]T, 0, min(want, 1<<16)) // want may be damaged
 	err = b.ForEach(func(k, v []byte) error {
 		var r T
 		if err := P(&r).UnmarshalBinary(v); err != nil {

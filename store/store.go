@@ -21,17 +21,19 @@ const formatVersion = 1
 // lockTimeout is how long Open waits for a file locked by another process.
 const lockTimeout = time.Second
 
+// errLocked reports a file another process keeps locked.
+var errLocked = errors.New("locked")
+
 // Bucket names and the keys of the meta bucket.
 var (
 	bucketMeta     = []byte("meta")
 	bucketSessions = []byte("sessions")
 	bucketRetained = []byte("retained")
 
+	// The meta bucket's keys, besides the record counts (keyed by their
+	// buckets' names).
 	keyVersion = []byte("version")
 	keyAlive   = []byte("alive")
-	// The record counts are keyed by their buckets' names.
-	keySessions = bucketSessions
-	keyRetained = bucketRetained
 )
 
 // Bolt is a broker.Store in a bbolt file. Load and Write may not be called
@@ -46,9 +48,10 @@ var _ broker.Store = (*Bolt)(nil)
 // Open opens the store file at path, creating it (mode 0600) and its
 // directory (mode 0700; an existing one is left as it is) if missing. An
 // existing file that group or others may access is made 0600. Open fails,
-// with an error naming the file, if another process has it open (after a
-// second), if it is not a bbolt database, if it is a bbolt database of
-// something else, or if its format version is newer than this package's.
+// with an error naming the file, if it is open elsewhere (after waiting a
+// second), if it is not a bbolt database or a damaged one, if it is a bbolt
+// database of something else, or if its format version is newer than this
+// package's.
 func Open(path string) (*Bolt, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fileError(path, "create directory", err)
@@ -59,10 +62,22 @@ func Open(path string) (*Bolt, error) {
 	var file *os.File // bbolt's, to release it if bbolt panics
 	opts := &bolt.Options{
 		Timeout: lockTimeout,
+		// Lock and check the file before bbolt reads it.
 		OpenFile: func(name string, flag int, mode os.FileMode) (*os.File, error) {
 			f, err := os.OpenFile(name, flag, mode)
+			if err != nil {
+				return nil, err
+			}
+			if err := lockFile(f, lockTimeout); err != nil {
+				_ = f.Close()
+				return nil, err
+			}
+			if err := guard(func() error { return checkFile(f) }); err != nil {
+				_ = f.Close()
+				return nil, err
+			}
 			file = f
-			return f, err
+			return f, nil
 		},
 	}
 	var db *bolt.DB
@@ -70,19 +85,22 @@ func Open(path string) (*Bolt, error) {
 		db, err = bolt.Open(path, 0o600, opts)
 		return err
 	})
+	if err != nil && file != nil {
+		// bbolt panicked holding the file (else it closed it already).
+		_ = file.Close()
+	}
 	switch {
-	case errors.Is(err, bolt.ErrTimeout):
+	case errors.Is(err, errLocked) || errors.Is(err, bolt.ErrTimeout):
 		return nil, fmt.Errorf("store: %s: locked by another process (waited %v)", path, lockTimeout)
+	case errors.Is(err, errNotBolt) || errors.Is(err, errDamaged):
+		return nil, fmt.Errorf("store: %s: %w", path, err)
 	case errors.Is(err, bolt.ErrInvalid) || errors.Is(err, bolt.ErrChecksum) || errors.Is(err, bolt.ErrVersionMismatch):
 		return nil, fmt.Errorf("store: %s: not a bbolt database, or a damaged one: %w", path, err)
-	case err != nil && db == nil && file != nil:
-		_ = file.Close() // bbolt panicked holding it (else it closed it)
-		fallthrough
 	case err != nil:
 		return nil, fileError(path, "open", err)
 	}
 	s := &Bolt{db: db, path: path}
-	if err := guard(func() error { return db.Update(s.prepare) }); err != nil {
+	if err := guard(s.prepare); err != nil {
 		_ = guard(db.Close)
 		return nil, fileError(path, "open", err)
 	}
@@ -108,19 +126,28 @@ func restrictMode(path string) error {
 	return nil
 }
 
-// prepare creates the buckets of a new (empty) database, or checks an
-// existing one's format version and buckets.
-func (s *Bolt) prepare(tx *bolt.Tx) error {
-	meta := tx.Bucket(bucketMeta)
-	if meta == nil {
-		if err := tx.ForEach(func(name []byte, _ *bolt.Bucket) error {
-			return fmt.Errorf("not a jmqx store: it has a bucket %q and no %q", trimKey(name), bucketMeta)
-		}); err != nil {
-			return err
+// prepare checks the format version and buckets of an existing store, or
+// creates the buckets of a new (empty) database.
+func (s *Bolt) prepare() error {
+	empty := false
+	err := s.db.View(func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketMeta) != nil {
+			return check(tx)
 		}
-		return initialise(tx)
+		empty = true
+		return tx.ForEach(func(name []byte, _ *bolt.Bucket) error {
+			return fmt.Errorf("not a jmqx store: it has a bucket %q and no %q", trimKey(name), bucketMeta)
+		})
+	})
+	if err != nil || !empty {
+		return err
 	}
-	v, err := getUint(meta, keyVersion)
+	return s.db.Update(initialise)
+}
+
+// check checks the format version and buckets of a store.
+func check(tx *bolt.Tx) error {
+	v, err := getUint(tx.Bucket(bucketMeta), keyVersion)
 	switch {
 	case err != nil:
 		return err
@@ -163,7 +190,7 @@ func (s *Bolt) Close() error {
 }
 
 // Remove deletes the store file at path (a deleted tenant's); a missing
-// file is not an error. The store must not be open.
+// file is not an error. The store must be closed first.
 func Remove(path string) error {
 	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fileError(path, "remove", err)
@@ -178,7 +205,7 @@ func guard(fn func() error) (err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("damaged file: %v", r)
+			err = fmt.Errorf("%w: %v", errDamaged, r)
 		}
 	}()
 	return fn()

@@ -272,3 +272,20 @@ func TestRemove(t *testing.T) {
 		t.Fatalf("removing a directory with content: %v", err)
 	}
 }
+
+// Writing to or loading a closed store is an error naming the file.
+func TestClosed(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "t.db")
+	s := openT(t, path)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Write(&broker.StoreBatch{Time: saved, Sessions: []broker.StoredSession{sampleSession("a")}}); err == nil ||
+		!strings.HasPrefix(err.Error(), "store: "+path+": write: ") {
+		t.Fatalf("write: %v", err)
+	}
+	if _, err := s.Load(); err == nil || !strings.HasPrefix(err.Error(), "store: "+path+": load: ") {
+		t.Fatalf("load: %v", err)
+	}
+}
