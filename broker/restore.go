@@ -125,12 +125,13 @@ func (b *Broker) restoreSession(ss *StoredSession, alive time.Time, cfg *Config,
 		w := st.Will
 		delay, expiry := down(w.Delay), down(st.Expiry)
 		if delay == 0 || expiry == 0 {
-			if adjustExpiry(&w.Message, since, now) {
+			if adjustExpiry(&w.Message, ss.Saved, now) {
 				publish = b.newWill(&w.Message, 0, now)
 			}
 			st.Will = nil
 		} else {
 			w.Delay, w.Connected = delay, false
+			adjustExpiry(&w.Message, ss.Saved, now)
 		}
 	}
 	if st.Expiry = down(st.Expiry); st.Expiry == 0 {
@@ -144,12 +145,12 @@ func (b *Broker) restoreSession(ss *StoredSession, alive time.Time, cfg *Config,
 		b.log.Warn("stored session's queue cut to max_queued_messages", zap.String("client", st.ClientID),
 			zap.Int("dropped", cut), zap.Int("max_queued_messages", cfg.MaxQueuedMessages))
 	}
-	for _, q := range st.Queue {
-		adjustExpiry(q.Message, since, now) // an expired one is dropped when its turn comes
+	for _, q := range st.Queue { // messages' expiry was what was left when saved
+		adjustExpiry(q.Message, ss.Saved, now) // an expired one is dropped when its turn comes
 	}
 	for _, e := range st.Inflight {
 		if e.Message != nil {
-			adjustExpiry(e.Message, since, now)
+			adjustExpiry(e.Message, ss.Saved, now)
 		}
 	}
 	changed := ss.Online || cut > 0 || publish != nil
