@@ -65,7 +65,6 @@ func BenchmarkLoad100k(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.ReportMetric(float64(info.Size())/1e6, "file-MB")
 	b.ResetTimer()
 	for b.Loop() {
 		s, err := Open(path)
@@ -83,4 +82,5 @@ func BenchmarkLoad100k(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+	b.ReportMetric(float64(info.Size())/1e6, "file-MB")
 }
