@@ -59,10 +59,18 @@ var rules = []rule{
 	{
 		pkg: "broker/...",
 		forbid: []string{
-			"tenant/...", "meta/...", "cluster/...", "admin/...", "node/...", "listeners/...", "cmd/...",
-			"github.com/hashicorp/...", "github.com/gorilla/websocket/...",
+			"tenant/...", "meta/...", "cluster/...", "admin/...", "node/...", "listeners/...", "cmd/...", "store/...",
+			"github.com/hashicorp/...", "github.com/gorilla/websocket/...", "go.etcd.io/bbolt/...",
 		},
-		why: "a broker is one MQTT instance: it knows nothing of tenants, Raft, gossip, the admin API or transports; upper layers plug in through interfaces broker defines",
+		why: "a broker is one MQTT instance: it knows nothing of tenants, Raft, gossip, the admin API, transports or databases; upper layers plug in through interfaces broker defines",
+	},
+	{
+		pkg: "store/...",
+		forbid: []string{
+			"tenant/...", "meta/...", "cluster/...", "admin/...", "node/...", "listeners/...", "cmd/...",
+			"github.com/hashicorp/...",
+		},
+		why: "store keeps a broker's sessions and retained messages in bbolt (broker.Store): it needs broker and bbolt, nothing above them",
 	},
 	{
 		pkg:    "listeners/...",
