@@ -14,8 +14,9 @@ import (
 // session saved offline counts from when it was saved, one saved online
 // from the store's last write (its connection ended with the broker); a
 // session whose expiry has passed is dropped with its messages, its will
-// published (once: the deletion is written before Restore returns), and a
-// will whose delay has passed is published. Today's limits apply: a queue
+// published, and a will whose delay has passed is published: once, as
+// the sessions' new state is written before the wills go out (if that
+// write fails, they go out at the next start instead). Today's limits apply: a queue
 // longer than MaxQueuedMessages keeps its oldest messages, retained
 // messages beyond MaxRetainedMessages or MaxRetainedBytes are dropped, and
 // the drops are logged.
@@ -51,14 +52,23 @@ func (b *Broker) restore() error {
 		expired += btoi(!ok)
 		trimmed += cut
 	}
-	for _, w := range wills {
-		if w != nil {
-			b.publishMessage(w.m, time.Now())
-			b.releaseWill(w)
-		}
-	}
+	// The sessions' new state (the expired ones deleted) is written before
+	// their wills go out, so that a crash now cannot publish them twice;
+	// what the wills changed is written before Restore returns too.
 	err := b.pst.write()
+	published := 0
+	for _, w := range wills {
+		if w != nil && err == nil {
+			b.publishMessage(w.m, time.Now())
+			published++
+		}
+		b.releaseWill(w)
+	}
+	if published > 0 {
+		err = b.pst.write()
+	}
 	b.log.Info("store restored", zap.Int("sessions", len(loaded.Sessions)-expired), zap.Int("sessions_expired", expired),
+		zap.Int("wills_published", published),
 		zap.Int("retained", retained), zap.Int("retained_dropped", dropped), zap.Int("queued_dropped", trimmed),
 		zap.Duration("took", time.Since(start)))
 	if err != nil {
