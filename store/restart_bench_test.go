@@ -2,8 +2,6 @@ package store
 
 import (
 	"context"
-	"fmt"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -17,23 +15,7 @@ import (
 //
 //	go test -run '^$' -bench Restart100k -benchtime 3x ./store/
 func BenchmarkRestart100k(b *testing.B) {
-	path := filepath.Join(b.TempDir(), "restart.db")
-	s := openT(b, path)
-	now := time.Now()
-	for i := 0; i < 100_000; i += 10_000 {
-		batch := &broker.StoreBatch{Time: now}
-		for j := i; j < i+10_000; j++ {
-			ss := benchSession(fmt.Sprintf("client-%06d", j))
-			ss.Saved = now
-			batch.Sessions = append(batch.Sessions, ss)
-			batch.Retained = append(batch.Retained, broker.StoredRetained{Saved: now,
-				Message: broker.WirePublish{Topic: fmt.Sprintf("devices/client-%06d/state", j), Payload: []byte(`{"online":true,"v":42}`), Retain: true}})
-		}
-		writeT(b, s, batch)
-	}
-	if err := s.Close(); err != nil {
-		b.Fatal(err)
-	}
+	path := fill100k(b, time.Now())
 	b.ResetTimer()
 	for b.Loop() {
 		st, err := Open(path)
