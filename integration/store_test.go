@@ -30,14 +30,21 @@ func stopBroker(t *testing.T, n *node) {
 	}
 }
 
+// leaveSubscribed gives client id a session of expiry seconds subscribed
+// to filter, and disconnects it: the session stays, offline.
+func leaveSubscribed(t *testing.T, n *node, id, filter string, qos byte, expiry uint32) {
+	t.Helper()
+	c := dialV5(t, n, id, cleanStart(false), sessionExpiry(expiry))
+	c.subscribe(filter, qos)
+	_ = c.Disconnect(&paho.Disconnect{})
+	waitConnected(t, n, 0)
+}
+
 func TestStoreRestoresSessionsAndRetained(t *testing.T) {
 	t.Parallel()
 	ms := broker.NewMemoryStore()
 	n := startBroker(t, broker.Config{}, broker.WithStore(ms))
-	sub := dialV5(t, n, "keeper", cleanStart(false), sessionExpiry(3600))
-	sub.subscribe("st/#", 2)
-	_ = sub.Disconnect(&paho.Disconnect{})
-	waitConnected(t, n, 0)
+	leaveSubscribed(t, n, "keeper", "st/#", 2, 3600)
 	v3 := dialV311(t, n, "keeper3", func(o *mqttOptions) { o.SetCleanSession(false) })
 	v3.subscribe("st/#", 1)
 	v3.Disconnect(250)
@@ -196,10 +203,7 @@ func TestStoreSyncCrashLosesNothingAcknowledged(t *testing.T) {
 	cs := &crashStore{MemoryStore: broker.NewMemoryStore()}
 	cfg := broker.Config{StoreSync: true, StoreInterval: time.Hour}
 	n := startBroker(t, cfg, broker.WithStore(cs))
-	sub := dialV5(t, n, "durable", cleanStart(false), sessionExpiry(3600))
-	sub.subscribe("crash/#", 1)
-	_ = sub.Disconnect(&paho.Disconnect{})
-	waitConnected(t, n, 0)
+	leaveSubscribed(t, n, "durable", "crash/#", 1, 3600)
 	pub := dialV5(t, n, "pub")
 	const total = 400
 	acked := make(chan int, total)
@@ -269,9 +273,7 @@ func TestStoreExpiryCountsDowntime(t *testing.T) {
 	t.Parallel()
 	ms := broker.NewMemoryStore()
 	n := startBroker(t, broker.Config{}, broker.WithStore(ms))
-	w := dialV5(t, n, "watcher", cleanStart(false), sessionExpiry(86400))
-	w.subscribe("will/#", 1)
-	_ = w.Disconnect(&paho.Disconnect{})
+	leaveSubscribed(t, n, "watcher", "will/#", 1, 86400)
 	dialV5(t, n, "short", cleanStart(false), sessionExpiry(600), will("will/short", "gone", 1, 300))
 	dialV5(t, n, "long", cleanStart(false), sessionExpiry(86400), will("will/long", "late", 1, 300))
 	waitConnected(t, n, 2)
@@ -320,10 +322,7 @@ func TestStoreReloadObeysQuotas(t *testing.T) {
 	t.Parallel()
 	ms := broker.NewMemoryStore()
 	n := startBroker(t, broker.Config{}, broker.WithStore(ms))
-	s := dialV5(t, n, "q", cleanStart(false), sessionExpiry(3600))
-	s.subscribe("quota/+", 1)
-	_ = s.Disconnect(&paho.Disconnect{})
-	waitConnected(t, n, 0)
+	leaveSubscribed(t, n, "q", "quota/+", 1, 3600)
 	pub := dialV5(t, n, "pub")
 	for i := range 5 {
 		pub.publish("quota/q", fmt.Sprint(i), 1, false)
