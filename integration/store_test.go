@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -348,5 +349,54 @@ func TestStoreReloadObeysQuotas(t *testing.T) {
 	stopBroker(t, n2)
 	if _, r := ms.Len(); r != 2 {
 		t.Fatalf("the store holds %d retained messages after the reload, want 2", r)
+	}
+}
+
+// flakyStore fails its writes while failing is set.
+type flakyStore struct {
+	*broker.MemoryStore
+	failing atomic.Bool
+	fails   atomic.Int64
+}
+
+func (f *flakyStore) Write(b *broker.StoreBatch) error {
+	if f.failing.Load() {
+		f.fails.Add(1)
+		return errors.New("disk full")
+	}
+	return f.MemoryStore.Write(b)
+}
+
+// A failing store holds sync acknowledgements back, and the broker tries
+// again: once the store works, the change is written and acknowledged.
+func TestStoreFailureHoldsSyncAcknowledgements(t *testing.T) {
+	t.Parallel()
+	fs := &flakyStore{MemoryStore: broker.NewMemoryStore()}
+	n := startBroker(t, broker.Config{StoreSync: true, StoreInterval: 50 * time.Millisecond}, broker.WithStore(fs))
+	leaveSubscribed(t, n, "held", "fail/#", 1, 3600)
+	fs.failing.Store(true)
+	pub := dialV5(t, n, "pub")
+	acked := make(chan byte, 1)
+	go func() { acked <- pub.publish("fail/1", "m", 1, false) }()
+	testwait.Until(t, waitFor, func() error {
+		if f := fs.fails.Load(); f < 3 {
+			return fmt.Errorf("%d failed writes, want 3 (retries)", f)
+		}
+		return nil
+	})
+	expectNothing(t, acked, "PUBACK while the store fails")
+	fs.failing.Store(false)
+	if rc := <-acked; rc != 0 {
+		t.Fatalf("PUBACK %#x", rc)
+	}
+	if st := n.b.Stats(); st.StoreErrors < 3 || st.StoreWrites < 1 {
+		t.Fatalf("store errors %d, writes %d", st.StoreErrors, st.StoreWrites)
+	}
+	got, err := fs.MemoryStore.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Sessions) != 1 || len(got.Sessions[0].State.Queue) != 1 {
+		t.Fatalf("stored %+v, want the session with its one queued message", got.Sessions)
 	}
 }
