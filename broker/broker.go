@@ -272,7 +272,7 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 	b.mu.Unlock()
 	b.drops.stop()
 	if b.pst != nil {
-		if cerr := b.pst.close(); cerr != nil {
+		if cerr := b.pst.close(ctx); cerr != nil {
 			b.log.Error("closing the store", zap.Error(cerr))
 		}
 	}

@@ -1,6 +1,8 @@
 package broker
 
 import (
+	"context"
+	"fmt"
 	"sync"
 	"time"
 
@@ -21,6 +23,9 @@ import (
 // written to when nothing else changes: how far a crash's time can be
 // from the last write that StoreContents.Alive records.
 const heartbeatEvery = 10 * time.Second
+
+// storeCloseWait is the least Shutdown waits for the last Store write.
+const storeCloseWait = 10 * time.Second
 
 // storeRetryLog bounds how often a failing Store.Write is logged.
 const storeRetryLog = 10 * time.Second
@@ -278,9 +283,21 @@ func (p *persister) failed(err error, sessions map[*session]struct{}, topics map
 	}
 }
 
-// close writes what is left and closes the Store.
-func (p *persister) close() error {
+// close writes what is left and closes the Store. A Store whose last
+// write does not end by ctx's deadline, or within storeCloseWait if that
+// is later, is left open, its goroutine running.
+func (p *persister) close(ctx context.Context) error {
 	close(p.quit)
-	<-p.done
+	t := time.NewTimer(storeCloseWait)
+	defer t.Stop()
+	select {
+	case <-p.done:
+	case <-t.C:
+		select {
+		case <-p.done:
+		case <-ctx.Done():
+			return fmt.Errorf("broker: store: the last write did not end: %w", ctx.Err())
+		}
+	}
 	return p.st.Close()
 }

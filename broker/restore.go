@@ -14,8 +14,9 @@ import (
 // session saved offline counts from when it was saved, one saved online
 // from the store's last write (its connection ended with the broker); a
 // session whose expiry has passed is dropped with its messages, its will
-// published (once: the deletion is written before Restore returns), and a
-// will whose delay has passed is published. Today's limits apply: a queue
+// published, and a will whose delay has passed is published: once, as
+// the sessions' new state is written before the wills go out (if that
+// write fails, they go out at the next start instead). Today's limits apply: a queue
 // longer than MaxQueuedMessages keeps its oldest messages, retained
 // messages beyond MaxRetainedMessages or MaxRetainedBytes are dropped, and
 // the drops are logged.
@@ -51,14 +52,23 @@ func (b *Broker) restore() error {
 		expired += btoi(!ok)
 		trimmed += cut
 	}
-	for _, w := range wills {
-		if w != nil {
-			b.publishMessage(w.m, time.Now())
-			b.releaseWill(w)
-		}
-	}
+	// The sessions' new state (the expired ones deleted) is written before
+	// their wills go out, so that a crash now cannot publish them twice;
+	// what the wills changed is written before Restore returns too.
 	err := b.pst.write()
+	published := 0
+	for _, w := range wills {
+		if w != nil && err == nil {
+			b.publishMessage(w.m, time.Now())
+			published++
+		}
+		b.releaseWill(w)
+	}
+	if published > 0 {
+		err = b.pst.write()
+	}
 	b.log.Info("store restored", zap.Int("sessions", len(loaded.Sessions)-expired), zap.Int("sessions_expired", expired),
+		zap.Int("wills_published", published),
 		zap.Int("retained", retained), zap.Int("retained_dropped", dropped), zap.Int("queued_dropped", trimmed),
 		zap.Duration("took", time.Since(start)))
 	if err != nil {
@@ -125,12 +135,13 @@ func (b *Broker) restoreSession(ss *StoredSession, alive time.Time, cfg *Config,
 		w := st.Will
 		delay, expiry := down(w.Delay), down(st.Expiry)
 		if delay == 0 || expiry == 0 {
-			if adjustExpiry(&w.Message, since, now) {
+			if adjustExpiry(&w.Message, ss.Saved, now) {
 				publish = b.newWill(&w.Message, 0, now)
 			}
 			st.Will = nil
 		} else {
 			w.Delay, w.Connected = delay, false
+			adjustExpiry(&w.Message, ss.Saved, now)
 		}
 	}
 	if st.Expiry = down(st.Expiry); st.Expiry == 0 {
@@ -144,12 +155,12 @@ func (b *Broker) restoreSession(ss *StoredSession, alive time.Time, cfg *Config,
 		b.log.Warn("stored session's queue cut to max_queued_messages", zap.String("client", st.ClientID),
 			zap.Int("dropped", cut), zap.Int("max_queued_messages", cfg.MaxQueuedMessages))
 	}
-	for _, q := range st.Queue {
-		adjustExpiry(q.Message, since, now) // an expired one is dropped when its turn comes
+	for _, q := range st.Queue { // messages' expiry was what was left when saved
+		adjustExpiry(q.Message, ss.Saved, now) // an expired one is dropped when its turn comes
 	}
 	for _, e := range st.Inflight {
 		if e.Message != nil {
-			adjustExpiry(e.Message, since, now)
+			adjustExpiry(e.Message, ss.Saved, now)
 		}
 	}
 	changed := ss.Online || cut > 0 || publish != nil

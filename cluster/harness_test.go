@@ -30,6 +30,8 @@ type testNode struct {
 	ln   net.Listener
 	cfg  Config
 	down bool
+	// opts are the broker's options (a Store, say), given to startWith.
+	opts []broker.Option
 }
 
 // testNet is the nodes of one test: each one's seeds are the others.
@@ -60,6 +62,11 @@ func fastGossip(cfg *Config) {
 
 // start starts a node named name on ip (ports picked), with tenant "t".
 func (n *testNet) start(name, ip string, tune ...func(*Config)) *testNode {
+	return n.startWith(name, ip, nil, tune...)
+}
+
+// startWith is start with the broker options opts.
+func (n *testNet) startWith(name, ip string, opts []broker.Option, tune ...func(*Config)) *testNode {
 	t := n.t
 	t.Helper()
 	cfg := Config{Name: name, GossipAddr: ip + ":0", LinkAddr: ip + ":0", Secret: []byte("a test secret of the cluster"),
@@ -68,7 +75,7 @@ func (n *testNet) start(name, ip string, tune ...func(*Config)) *testNode {
 	for _, f := range tune {
 		f(&cfg)
 	}
-	x := &testNode{name: name, ip: ip, cfg: cfg}
+	x := &testNode{name: name, ip: ip, cfg: cfg, opts: opts}
 	n.boot(x)
 	n.mu.Lock()
 	n.nodes = append(n.nodes, x)
@@ -82,7 +89,7 @@ func (n *testNet) boot(x *testNode) {
 	t := n.t
 	t.Helper()
 	log := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)).With(zap.String("node", x.name))
-	b, err := broker.New(broker.Config{SysInterval: -1}, broker.WithLogger(log))
+	b, err := broker.New(broker.Config{SysInterval: -1}, append([]broker.Option{broker.WithLogger(log)}, x.opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,6 +98,9 @@ func (n *testNet) boot(x *testNode) {
 		t.Fatal(err)
 	}
 	if err := c.Attach("t", b, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Restore(); err != nil {
 		t.Fatal(err)
 	}
 	ln, err := net.Listen("tcp", x.ip+":0")

@@ -43,7 +43,7 @@ type node struct {
 // startBroker starts a broker on 127.0.0.1:0 with cfg (a zero SysInterval
 // turns $SYS off unless the test sets it) and a test logger; t.Cleanup shuts
 // it down and checks that Serve returned.
-func startBroker(t *testing.T, cfg broker.Config, opts ...broker.Option) *node {
+func startBroker(t testing.TB, cfg broker.Config, opts ...broker.Option) *node {
 	t.Helper()
 	if cfg.SysInterval == 0 {
 		cfg.SysInterval = -1

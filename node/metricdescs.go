@@ -14,6 +14,7 @@ type descs struct {
 	dropped, refusals                                      *prometheus.Desc // and cause; code and reason
 	protocolErrors, throttled, slowConsumers               *prometheus.Desc
 	memoryUsed, memoryLimit, memoryRefusals                *prometheus.Desc
+	storeWrites, storeErrors                               *prometheus.Desc
 	localRoutes                                            *prometheus.Desc
 	fwdOut, fwdOutBytes, fwdIn, fwdInBytes                 *prometheus.Desc // and peer
 	fwdAwaiting, fwdDropped, fwdAckTimeouts, fwdDuplicates *prometheus.Desc // and peer
@@ -62,6 +63,8 @@ func newDescs(node string) descs {
 		memoryUsed:          desc("jmqx_tenant_memory_used_bytes", "Bytes the tenant's clients make its broker hold (buffers, queued, in-flight and retained messages, subscriptions), charged to its memory budget.", t...),
 		memoryLimit:         desc("jmqx_tenant_memory_limit_bytes", "The tenant's memory budget (max_memory); absent when unlimited.", t...),
 		memoryRefusals:      desc("jmqx_tenant_memory_refusals_total", "Demands refused because a memory budget (the tenant's or the node's) was spent.", t...),
+		storeWrites:         desc("jmqx_tenant_store_writes_total", "Batches of session and retained changes written to the tenant's store (one fsync each).", t...),
+		storeErrors:         desc("jmqx_tenant_store_errors_total", "Writes to the tenant's store that failed (and were tried again).", t...),
 		localRoutes:         desc("jmqx_tenant_local_routes", "Topic filters this node announces to its peers for the tenant.", t...),
 		fwdOut:              desc("jmqx_tenant_forwarded_out_messages_total", "Messages queued to the peer for its subscribers.", tp...),
 		fwdOutBytes:         desc("jmqx_tenant_forwarded_out_bytes_total", "Bytes of the messages queued to the peer.", tp...),
@@ -107,7 +110,7 @@ func (d *descs) all() []*prometheus.Desc {
 		d.tenantUp, d.tenantApplied, d.connections, d.connectionsAccepted, d.sessions, d.subscriptions, d.retained,
 		d.retainedBytes, d.queued, d.inflight,
 		d.msgsReceived, d.msgsSent, d.bytesReceived, d.bytesSent, d.dropped, d.refusals, d.protocolErrors,
-		d.throttled, d.slowConsumers, d.memoryUsed, d.memoryLimit, d.memoryRefusals, d.localRoutes,
+		d.throttled, d.slowConsumers, d.memoryUsed, d.memoryLimit, d.memoryRefusals, d.storeWrites, d.storeErrors, d.localRoutes,
 		d.fwdOut, d.fwdOutBytes, d.fwdIn, d.fwdInBytes, d.fwdAwaiting, d.fwdDropped, d.fwdAckTimeouts,
 		d.fwdDuplicates, d.remoteRoutes,
 		d.nodeMemoryUsed, d.nodeMemoryLimit, d.reconcileFailures, d.raftRole, d.raftTerm, d.raftLastIndex,

@@ -166,6 +166,8 @@ func (c *collector) collectBroker(ch chan<- prometheus.Metric, name string, s br
 		emit(ch, d.memoryLimit, gauge, float64(s.MemoryLimit), name)
 	}
 	emit(ch, d.memoryRefusals, counter, float64(s.MemoryRefusals), name)
+	emit(ch, d.storeWrites, counter, float64(s.StoreWrites), name)
+	emit(ch, d.storeErrors, counter, float64(s.StoreErrors), name)
 }
 
 // collectForwarding sends one tenant's data-plane figures.

@@ -143,7 +143,7 @@ func TestCollectorReadsEveryFigure(t *testing.T) {
 				MessagesReceived: 1000, MessagesSent: 2000, BytesReceived: 30000, BytesSent: 60000,
 				Refusals:       map[packet.ReasonCode]int64{packet.BadUsernameOrPassword: 2, packet.QuotaExceeded: 1},
 				Drops:          map[string]int64{"slow consumer": 9},
-				ProtocolErrors: 1, PublishersThrottled: 2, SlowConsumers: 3, MemoryUsed: 4096, MemoryLimit: 1 << 20, MemoryRefusals: 5,
+				ProtocolErrors: 1, PublishersThrottled: 2, SlowConsumers: 3, MemoryUsed: 4096, MemoryLimit: 1 << 20, MemoryRefusals: 5, StoreWrites: 6, StoreErrors: 7,
 			}},
 			{Spec: tenant.Spec{Name: "b"}, Running: true, Error: "listener mqtt: port taken",
 				Stats: broker.Stats{MemoryLimit: math.MaxInt64}},
@@ -183,6 +183,7 @@ func TestCollectorReadsEveryFigure(t *testing.T) {
 		"jmqx_tenant_publishers_throttled_total": 2, "jmqx_tenant_slow_consumers_total": 3,
 		"jmqx_tenant_memory_used_bytes": 4096, "jmqx_tenant_memory_limit_bytes": 1 << 20,
 		"jmqx_tenant_memory_refusals_total": 5, "jmqx_tenant_local_routes": 2,
+		"jmqx_tenant_store_writes_total": 6, "jmqx_tenant_store_errors_total": 7,
 		"jmqx_tenant_shared_sent_on_total": 3, "jmqx_tenant_shared_lost_total": 1,
 	} {
 		f.want(t, v, name, a...)

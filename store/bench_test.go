@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jmqx/jmqx/broker"
 )
@@ -47,25 +48,11 @@ func BenchmarkWrite(b *testing.B) {
 // BenchmarkLoad100k opens and loads a store of 100,000 sessions and
 // 100,000 retained messages.
 func BenchmarkLoad100k(b *testing.B) {
-	path := filepath.Join(b.TempDir(), "bench.db")
-	s := openT(b, path)
-	for i := 0; i < 100_000; i += 10_000 {
-		batch := &broker.StoreBatch{Time: saved}
-		for j := i; j < i+10_000; j++ {
-			batch.Sessions = append(batch.Sessions, benchSession(fmt.Sprintf("client-%06d", j)))
-			batch.Retained = append(batch.Retained, broker.StoredRetained{Saved: saved,
-				Message: broker.WirePublish{Topic: fmt.Sprintf("devices/client-%06d/state", j), Payload: []byte(`{"online":true,"v":42}`), Retain: true}})
-		}
-		writeT(b, s, batch)
-	}
-	if err := s.Close(); err != nil {
-		b.Fatal(err)
-	}
+	path := fill100k(b, saved)
 	info, err := os.Stat(path)
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.ReportMetric(float64(info.Size())/1e6, "file-MB")
 	b.ResetTimer()
 	for b.Loop() {
 		s, err := Open(path)
@@ -83,4 +70,27 @@ func BenchmarkLoad100k(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+	b.ReportMetric(float64(info.Size())/1e6, "file-MB")
+}
+
+// fill100k writes a store of 100,000 sessions (benchSession) and 100,000
+// retained messages, saved at the time given, and returns its path.
+func fill100k(b *testing.B, at time.Time) string {
+	path := filepath.Join(b.TempDir(), "bench.db")
+	s := openT(b, path)
+	for i := 0; i < 100_000; i += 10_000 {
+		batch := &broker.StoreBatch{Time: at}
+		for j := i; j < i+10_000; j++ {
+			ss := benchSession(fmt.Sprintf("client-%06d", j))
+			ss.Saved = at
+			batch.Sessions = append(batch.Sessions, ss)
+			batch.Retained = append(batch.Retained, broker.StoredRetained{Saved: at,
+				Message: broker.WirePublish{Topic: fmt.Sprintf("devices/client-%06d/state", j), Payload: []byte(`{"online":true,"v":42}`), Retain: true}})
+		}
+		writeT(b, s, batch)
+	}
+	if err := s.Close(); err != nil {
+		b.Fatal(err)
+	}
+	return path
 }
