@@ -8,6 +8,7 @@ package integration
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -160,7 +161,8 @@ func seqLoss(t *testing.T, who string, got []msg, p *seqPublisher, killed time.T
 // 3.1.1 with clean session false) subscribe at QoS 1 and go offline;
 // two publishers send numbered QoS 1 messages; the node is killed
 // (SIGKILL) or stopped (SIGTERM) mid-stream and restarted on its data
-// folder. With persistence sync every acknowledged message is delivered
+// folder. With persistence sync (switched to from the default on the
+// running tenant with tenant update) every acknowledged message is delivered
 // after a kill, in order; with the default, at most those acknowledged
 // in the last store interval (plus a margin) are lost, and the test
 // reports how many. A clean stop loses nothing in either mode. Retained
@@ -182,7 +184,16 @@ func TestPersistCrash(t *testing.T) {
 
 func testPersistCrash(t *testing.T, mode string, sig syscall.Signal, window time.Duration) {
 	n := persistNode(t)
-	addr := createPersistTenant(t, n, "crash", "--persistence", mode, "--max-queued-messages", "1000000")
+	addr := createPersistTenant(t, n, "crash", "--max-queued-messages", "1000000")
+	if mode != "default" { // a running tenant switches at once
+		mustCLI(t, n.admin, "", "tenant", "update", "crash", "--persistence", mode)
+		eventually(t, 10*time.Second, func() error {
+			if !n.logHas(`"msg":"tenant updated","tenant":"crash"`) {
+				return errors.New("the node has not applied the update")
+			}
+			return nil
+		})
+	}
 	at := &node{addr: addr}
 	sub5 := dialV5(t, at, "sub5", sessionExpiry(3600))
 	sub5.subscribe("seq/#", 1)
