@@ -437,7 +437,7 @@ func TestDataDirNoQuorumServesLocalTenants(t *testing.T) {
 	})
 	closeV5(eventuallyConnect(t, addr, "c5"))
 	eventuallyRefused(t, addr, "dev-after", 0x86, credentials("dev", "p1"))
-	if !strings.Contains(n3.log(), "serving the tenants of the local state") {
+	if !n3.logHas("serving the tenants of the local state") {
 		t.Errorf("n3 does not say it serves its local state:\n%s", n3.log())
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -14,7 +15,7 @@ import (
 // means the default in its comment.
 type Config struct {
 	// DataDir keeps the node's state: its ID, the Raft log and snapshots,
-	// and the admin token. Created if missing; one node at a time (a
+	// the admin token and (see StoreDir) the tenants' stores. Created if missing; one node at a time (a
 	// second is refused while the first holds DataDir/LOCK). Default
 	// "./jmqx-data".
 	DataDir string
@@ -100,6 +101,12 @@ type Config struct {
 	JoinTimeout time.Duration
 	// Host configures the tenant listeners on this node.
 	Host tenant.HostConfig
+	// StoreDir keeps the tenants' persistent sessions and retained
+	// messages, one file per tenant (see tenant.HostConfig.StoreDir,
+	// which it sets); the files of tenants deleted while the node was
+	// down are deleted after its first reconcile with the cluster's
+	// state. Default: Host.StoreDir if set, else DataDir/store.
+	StoreDir string
 	// DefaultTenant, when set, is created when the node bootstraps a new
 	// cluster (first start without Join), or at the next start when that
 	// first start stopped before it was; never after, so a deleted
@@ -122,6 +129,8 @@ const (
 	DefaultGossipAddr  = "127.0.0.1:18085"
 	DefaultClusterAddr = "127.0.0.1:18086"
 	DefaultJoinTimeout = 30 * time.Second
+	// StoreDirName is the default StoreDir's name in DataDir.
+	StoreDirName = "store"
 )
 
 func (c *Config) setDefaults() {
@@ -134,6 +143,13 @@ func (c *Config) setDefaults() {
 	if c.RaftAddr == "" {
 		c.RaftAddr = DefaultRaftAddr
 	}
+	if c.StoreDir == "" {
+		c.StoreDir = c.Host.StoreDir
+	}
+	if c.StoreDir == "" {
+		c.StoreDir = filepath.Join(c.DataDir, StoreDirName)
+	}
+	c.Host.StoreDir = c.StoreDir
 	if c.JoinTimeout == 0 {
 		c.JoinTimeout = DefaultJoinTimeout
 	}

@@ -28,6 +28,13 @@
 // remains) bootstraps or joins again, and creates the default tenant if it
 // is missing; after that the default tenant is never created again.
 //
+// The tenants' persistent sessions and retained messages are kept in
+// Config.StoreDir (DataDir/store by default), one file per tenant (see
+// tenant.HostConfig.StoreDir). A tenant deleted while the node runs has
+// its file deleted by the Host; one deleted while the node was down, once
+// the node has reconciled with a live state at least as new as the one it
+// served before it stopped (storeSweep).
+//
 // A single voter starts its election at once, so it is ready in
 // milliseconds. A node restarted without a quorum serves the tenants of
 // its local state (see localState) until the cluster has a leader again.

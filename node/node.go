@@ -48,6 +48,8 @@ type Node struct {
 	data  *dataDir   // what Start found in the data directory
 	local localState // the state served while no leader is known
 
+	sweep storeSweep // the store files of tenants deleted meanwhile (stores.go)
+
 	ports      portBook
 	reconciled atomic.Bool
 	dirty      atomic.Bool // a reconcile or a report of bound addresses failed: retry
@@ -134,6 +136,7 @@ func startLocked(ctx context.Context, cfg Config, log *zap.Logger, lock *dirLock
 	n := &Node{cfg: cfg, log: log.Named("node").With(zap.String("node", id)), id: id, lock: lock, data: data,
 		done: make(chan struct{}), loopDone: make(chan struct{}), failed: make(chan struct{})}
 	n.ports.load(filepath.Join(cfg.DataDir, portsFile), n.log)
+	n.sweep.since = startIndex(cfg.DataDir, data.disk)
 	n.store, err = openStore(meta.Config{
 		NodeID: id, Dir: filepath.Join(cfg.DataDir, raftDir), BindAddr: cfg.RaftAddr, AdvertiseAddr: cfg.RaftAdvertise,
 		Bootstrap: len(cfg.Join) == 0, TLS: cfg.RaftTLS, SnapshotThreshold: cfg.SnapshotThreshold,
@@ -432,6 +435,7 @@ func (n *Node) reconcile() error {
 		n.lastFailure = ""
 		n.log.Info("tenants applied after earlier failures")
 	}
+	n.sweepStores(st)
 	n.reconciled.Store(true)
 	n.ports.save(n.host.List(), func(name string) bool { _, ok := st.Tenants[name]; return ok })
 	if !n.report(st) {

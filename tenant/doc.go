@@ -81,6 +81,17 @@
 // not a limit (timeouts, topic alias and receive maximums, $SYS).
 // HostConfig.MemoryBudget bounds the memory of all tenants together.
 //
+// # Persistence
+//
+// With HostConfig.StoreDir set, each tenant whose Limits.Persistence is
+// not "off" keeps its persistent sessions and retained messages in its
+// own file there (StorePath: StoreDir/<tenant>.db, a package store bbolt
+// file), loaded before its listeners serve, written every
+// BrokerSettings.StoreInterval ("default") or before each acknowledgement
+// ("sync"). Remove deletes the file of the tenant it stops; Close keeps
+// every file for the next start. A file that cannot be opened or loaded
+// fails its tenant (Failed, Status.Error, naming the file).
+//
 // # Listeners and ports
 //
 // Each tenant has up to four listeners, one of each ListenerKind: MQTT,

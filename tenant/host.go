@@ -14,6 +14,7 @@ import (
 
 	"github.com/jmqx/jmqx/broker"
 	"github.com/jmqx/jmqx/internal/packet"
+	"github.com/jmqx/jmqx/store"
 )
 
 // Host runs one broker per tenant, each with its own listeners, and
@@ -67,7 +68,10 @@ type running struct {
 	guard     *guard
 	deleg     delegation // what the application decides instead of the spec
 	listeners [numKinds]*served
-	dirty     bool // the last update failed in part: the next Apply retries
+	// store keeps the tenant's sessions and retained messages (see
+	// HostConfig.StoreDir); nil: memory only. Its broker closes it.
+	store *store.Bolt
+	dirty bool // the last update failed in part: the next Apply retries
 }
 
 // ErrHostClosed is returned by the Host's methods after Close.
@@ -190,18 +194,10 @@ func (h *Host) start(spec Spec) (*running, error) {
 	if h.hooks != nil {
 		hooks = append(hooks, h.hooks(spec)...)
 	}
-	b, err := broker.New(h.brokerConfig(spec, deleg.authn), broker.WithLogger(log), broker.WithHooks(hooks...),
-		broker.WithMemoryBudget(h.budget))
+	b, err := h.newBroker(t, spec, log, hooks)
 	if err != nil {
 		h.closeListeners(t)
-		return nil, fmt.Errorf("tenant %q: %w", spec.Name, err)
-	}
-	if h.peering != nil {
-		if err := h.peering.Attach(spec.Name, b, spec.Limits.ClusterAck == ClusterAckLocal); err != nil {
-			h.closeListeners(t)
-			_ = b.Shutdown(context.Background())
-			return nil, fmt.Errorf("tenant %q: %w", spec.Name, err)
-		}
+		return nil, err
 	}
 	t.broker = b
 	h.drainBroker(spec.Name, b)
@@ -210,16 +206,62 @@ func (h *Host) start(spec Spec) (*running, error) {
 			s.serve(b)
 		}
 	}
-	h.log.Info("tenant started", zap.String("tenant", spec.Name), zap.Any("listeners", h.addrs(t)))
+	if t.store != nil {
+		h.log.Info("tenant started", zap.String("tenant", spec.Name), zap.Any("listeners", h.addrs(t)),
+			zap.String("persistence", spec.Limits.Persistence), zap.String("store", t.store.Path()))
+	} else {
+		h.log.Info("tenant started", zap.String("tenant", spec.Name), zap.Any("listeners", h.addrs(t)))
+	}
 	return t, nil
 }
 
-// brokerConfig is the broker configuration of spec on this Host; a
-// tenant whose authentication is delegated (delegated) does not use the
-// spec's Auth.CertificateCNs.
-func (h *Host) brokerConfig(spec Spec, delegated bool) broker.Config {
+// newBroker makes the broker of the starting tenant t, with its store
+// (see HostConfig.StoreDir) loaded, attached to the cluster and restored:
+// its stored sessions and retained messages are in place before a client
+// is served. On an error nothing of it remains open. h.mu held.
+func (h *Host) newBroker(t *running, spec Spec, log *zap.Logger, hooks []any) (*broker.Broker, error) {
+	opts := []broker.Option{broker.WithLogger(log), broker.WithHooks(hooks...), broker.WithMemoryBudget(h.budget)}
+	var err error
+	if t.store, err = h.openStore(spec); err != nil {
+		return nil, err
+	}
+	if t.store != nil {
+		opts = append(opts, broker.WithStore(t.store))
+	}
+	b, err := broker.New(h.brokerConfig(t, spec), opts...)
+	if err != nil {
+		if t.store != nil {
+			_ = t.store.Close() // no broker closes it
+		}
+		return nil, fmt.Errorf("tenant %q: %w", spec.Name, err)
+	}
+	if h.peering != nil {
+		if err := h.peering.Attach(spec.Name, b, spec.Limits.ClusterAck == ClusterAckLocal); err != nil {
+			_ = b.Shutdown(context.Background())
+			return nil, fmt.Errorf("tenant %q: %w", spec.Name, err)
+		}
+	}
+	if err := b.Restore(); err != nil {
+		if h.peering != nil {
+			h.peering.Detach(spec.Name)
+		}
+		_ = b.Shutdown(context.Background())
+		if t.store != nil {
+			err = fmt.Errorf("store %s: %w", t.store.Path(), err)
+		}
+		return nil, fmt.Errorf("tenant %q: restore: %w", spec.Name, err)
+	}
+	return b, nil
+}
+
+// brokerConfig is the broker configuration of spec for the tenant t on
+// this Host; a tenant whose authentication is delegated does not use the
+// spec's Auth.CertificateCNs, and one without a store does not wait for
+// it (StoreSync).
+func (h *Host) brokerConfig(t *running, spec Spec) broker.Config {
 	cfg := spec.brokerConfig(h.cfg.Broker.config())
-	cfg.CertCNAsUsername = h.cfg.Broker.CertCNAsUsername || !delegated && len(spec.Auth.CertificateCNs) > 0
+	cfg.CertCNAsUsername = h.cfg.Broker.CertCNAsUsername || !t.deleg.authn && len(spec.Auth.CertificateCNs) > 0
+	cfg.StoreSync = t.storeSync(spec)
 	return cfg
 }
 
@@ -244,7 +286,8 @@ func (h *Host) update(t *running, spec Spec) error {
 	if h.peering != nil && old.Limits.ClusterAck != spec.Limits.ClusterAck {
 		h.peering.SetAckLocal(spec.Name, spec.Limits.ClusterAck == ClusterAckLocal)
 	}
-	if err := t.broker.SetConfig(h.brokerConfig(spec, t.deleg.authn)); err != nil {
+	h.warnPersistence(old, spec)
+	if err := t.broker.SetConfig(h.brokerConfig(t, spec)); err != nil {
 		errs = append(errs, fmt.Errorf("tenant %q: %w", spec.Name, err))
 	}
 	if !reflect.DeepEqual(old.Auth, spec.Auth) || !reflect.DeepEqual(old.ACL, spec.ACL) {
@@ -281,7 +324,8 @@ func (h *Host) update(t *running, spec Spec) error {
 
 // Remove stops the tenant: its listeners close (releasing their ports),
 // its clients get DISCONNECT 0x8B Server shutting down (v5) or a close, and
-// its sessions and retained messages are discarded. It waits up to the
+// its sessions and retained messages are discarded, its store file
+// (HostConfig.StoreDir) deleted. It waits up to the
 // Host's ShutdownTimeout for the connections to end. A tenant recorded as
 // failed is forgotten; its fixed ports are no longer owned.
 func (h *Host) Remove(name string) error {
@@ -303,14 +347,14 @@ func (h *Host) remove(name string) error {
 	t := h.tenants[name]
 	if t == nil {
 		if known || failed {
-			return nil
+			return h.deleteStore(name)
 		}
 		return fmt.Errorf("tenant %q: %w", name, ErrNotFound)
 	}
 	delete(h.tenants, name)
 	err := h.stop(t, h.cfg.ShutdownTimeout)
 	h.log.Info("tenant removed", zap.String("tenant", name))
-	return err
+	return errors.Join(err, h.deleteStore(name))
 }
 
 // stop closes a tenant's listeners and shuts its broker down.
@@ -391,7 +435,9 @@ func (h *Host) ReloadCertificates() error {
 	return errors.Join(errs...)
 }
 
-// Close removes every tenant, concurrently, bounded by ctx.
+// Close stops every tenant, concurrently, bounded by ctx. Unlike Remove
+// it keeps their store files: their brokers write their last changes
+// and close them, for the next start.
 func (h *Host) Close(ctx context.Context) error {
 	h.mu.Lock()
 	if h.closed {

@@ -64,6 +64,17 @@ type HostConfig struct {
 	// flood of wrong passwords can take at most half the CPUs from the
 	// traffic.
 	MaxConcurrentPasswordChecks int `json:"max_concurrent_password_checks,omitempty"`
+	// StoreDir keeps the tenants' persistent sessions and retained
+	// messages across restarts: one bbolt file per tenant,
+	// StoreDir/<tenant>.db (the directory created 0700, the files 0600),
+	// opened when the tenant starts unless its Limits.Persistence is
+	// "off" (a stale file of such a tenant is deleted then), loaded
+	// before its listeners serve, and deleted when the tenant is removed
+	// (Remove, or Reconcile without it; Close keeps the files). A file
+	// that cannot be opened or loaded makes that tenant fail to start
+	// (Failed, Status.Error, naming the file); the others start. Default
+	// "": no stores, every tenant in memory only.
+	StoreDir string `json:"store_dir,omitempty"`
 }
 
 // BrokerSettings are the broker settings a Host gives every tenant's
@@ -106,6 +117,12 @@ type BrokerSettings struct {
 	// certificate the client's user name in every tenant (it is on in a
 	// tenant whose spec lists Auth.CertificateCNs anyway). Default false.
 	CertCNAsUsername bool `json:"cert_cn_as_username,omitempty"`
+	// StoreInterval is the longest a change of a persistent session or
+	// of the retained messages waits before it is written to the
+	// tenant's store (HostConfig.StoreDir) when the tenant's
+	// Limits.Persistence is "default": what a crash can lose. At most 1h.
+	// Default 1s (broker.DefaultStoreInterval).
+	StoreInterval time.Duration `json:"store_interval,omitempty"`
 }
 
 // config returns the broker configuration with s's fields set and every
@@ -116,7 +133,7 @@ func (s BrokerSettings) config() broker.Config {
 		ReceiveMaximum: s.ReceiveMaximum, TopicAliasMaximum: s.TopicAliasMaximum,
 		MaxTopicLevels: s.MaxTopicLevels, MaxClientIDLength: s.MaxClientIDLength,
 		DisableSubscriptionIDs: s.DisableSubscriptionIDs, SysInterval: s.SysInterval,
-		CertCNAsUsername: s.CertCNAsUsername,
+		CertCNAsUsername: s.CertCNAsUsername, StoreInterval: s.StoreInterval,
 	}
 }
 

@@ -14,10 +14,11 @@ func TestBrokerSettingsDoNotOverlapLimits(t *testing.T) {
 		ConnectTimeout: 3 * time.Second, WriteTimeout: 4 * time.Second, RateWait: 5 * time.Second,
 		ReceiveMaximum: 7, TopicAliasMaximum: 8, MaxTopicLevels: 9, MaxClientIDLength: 10,
 		DisableSubscriptionIDs: true, SysInterval: 11 * time.Second, CertCNAsUsername: true,
+		StoreInterval: 12 * time.Second,
 	}
 	h := &Host{cfg: HostConfig{Broker: set}}
 	for _, spec := range []Spec{{Name: "zero"}, fullSpec(t)} {
-		got := reflect.ValueOf(h.brokerConfig(spec.WithDefaults(), false))
+		got := reflect.ValueOf(h.brokerConfig(&running{}, spec.WithDefaults()))
 		sv := reflect.ValueOf(set)
 		for i := range sv.NumField() {
 			name := sv.Type().Field(i).Name
@@ -35,7 +36,7 @@ func TestBrokerSettingsDoNotOverlapLimits(t *testing.T) {
 	}
 	// The zero spec's broker gets the documented Limits defaults, not the
 	// broker's (100000 connections, sessions that never expire, ...).
-	c := h.brokerConfig(Spec{Name: "zero"}.WithDefaults(), false)
+	c := h.brokerConfig(&running{}, Spec{Name: "zero"}.WithDefaults())
 	if c.MaxConnections != DefaultMaxConnections || c.MaxSessionExpiry != DefaultMaxSessionExpiry ||
 		c.MaxConnectRate != DefaultMaxConnectsPerSecond || c.MaxRetainedMessages != DefaultMaxRetainedMessages {
 		t.Errorf("zero spec: MaxConnections %d, MaxSessionExpiry %d, MaxConnectRate %g, MaxRetainedMessages %d: want the Limits defaults",

@@ -6,7 +6,8 @@ import (
 )
 
 // Reconcile makes the tenants the Host serves equal specs: tenants not in
-// specs are removed, the others applied in order (unchanged ones are left
+// specs are removed (as by Remove: their store files deleted), the others
+// applied in order (unchanged ones are left
 // alone). The fixed ports of all specs are owned before any listener
 // binds, so a listener moved off a busy port, or an auto one (even on its
 // port hint), never takes a port another spec configures, whatever the

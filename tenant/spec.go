@@ -216,6 +216,18 @@ type Limits struct {
 	// no longer), "local" once it is in this node's sessions and on its
 	// way to the others, for lower latency.
 	ClusterAck string `json:"cluster_ack,omitempty"`
+	// Persistence says what is kept on disk, on a Host with a store
+	// directory (HostConfig.StoreDir), and when a PUBACK / PUBREC (and a
+	// SUBACK / UNSUBACK) is sent: "default" once the message is in memory
+	// on every node that should have it (see ClusterAck), the change
+	// being written to disk within the store interval
+	// (BrokerSettings.StoreInterval, 1 s by default: what a crash can
+	// lose); "sync" only once the change is written and fsynced on this
+	// node, many publishers sharing one fsync; "off" memory only, nothing
+	// written (sessions and retained messages do not survive a restart).
+	// A change between "default" and "sync" applies at once; a change to
+	// or from "off" at the tenant's next start on each node.
+	Persistence string `json:"persistence,omitempty"`
 	// MaxMemory is the tenant's memory budget in bytes: packets being
 	// read, outbound buffers, queued and inflight messages, retained
 	// messages and subscription filters are charged to it (and to the

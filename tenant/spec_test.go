@@ -93,6 +93,7 @@ func fullSpec(t testing.TB) Spec {
 			Retain: boolPtr(false), WildcardSubscriptions: boolPtr(true), SharedSubscriptions: boolPtr(false),
 			MaxQueuedBytes: 1 << 20, MaxOutboundBytes: 1 << 16, MaxSubscriptionBytes: 4096,
 			SlowConsumerWaitMS: 500, MaxMemory: 64 << 20, ClusterAck: ClusterAckLocal,
+			Persistence: PersistenceSync,
 		},
 	}
 }
@@ -182,6 +183,7 @@ func TestValidate(t *testing.T) {
 		{"slow consumer wait long", func(s *Spec) { s.Limits.SlowConsumerWaitMS = 3600001 }, "limits.slow_consumer_wait_ms 3600001"},
 		{"memory negative", func(s *Spec) { s.Limits.MaxMemory = -1 }, "limits.max_memory -1"},
 		{"cluster ack", func(s *Spec) { s.Limits.ClusterAck = "some" }, `limits.cluster_ack "some"`},
+		{"persistence", func(s *Spec) { s.Limits.Persistence = "always" }, `limits.persistence "always": must be "default", "sync" or "off"`},
 		{"memory small", func(s *Spec) { s.Limits.MaxMemory = 1<<20 - 1 }, "limits.max_memory 1048575"},
 	}
 	for _, tt := range tests {
@@ -225,7 +227,7 @@ func TestWithDefaults(t *testing.T) {
 		MaxQueuedMessages: DefaultMaxQueuedMessages, MaxSessionExpiry: DefaultMaxSessionExpiry,
 		MaxQueuedBytes: DefaultMaxQueuedBytes, MaxOutboundBytes: DefaultMaxOutboundBytes,
 		MaxSubscriptionBytes: DefaultMaxSubscriptionBytes, SlowConsumerWaitMS: DefaultSlowConsumerWaitMS,
-		ClusterAck: ClusterAckAll, MaxMemory: DefaultMaxMemory, MaxKeepAlive: DefaultMaxKeepAlive, MaxQoS: DefaultMaxQoS, ProtocolVersions: []int{3, 4, 5},
+		ClusterAck: ClusterAckAll, Persistence: PersistenceDefault, MaxMemory: DefaultMaxMemory, MaxKeepAlive: DefaultMaxKeepAlive, MaxQoS: DefaultMaxQoS, ProtocolVersions: []int{3, 4, 5},
 		Retain: boolPtr(true), WildcardSubscriptions: boolPtr(true), SharedSubscriptions: boolPtr(true),
 	}
 	if !reflect.DeepEqual(l, want) {

@@ -42,6 +42,11 @@ const (
 	// Limits.ClusterAck; ClusterAckAll is the default.
 	ClusterAckAll   = "all"
 	ClusterAckLocal = "local"
+	// PersistenceDefault, PersistenceSync and PersistenceOff are the
+	// values of Limits.Persistence; PersistenceDefault is the default.
+	PersistenceDefault = "default"
+	PersistenceSync    = "sync"
+	PersistenceOff     = "off"
 	// DefaultSlowConsumerWaitMS is the default of Limits.SlowConsumerWaitMS,
 	// in milliseconds (2 s).
 	DefaultSlowConsumerWaitMS = 2000
@@ -267,6 +272,11 @@ func (v *validator) limits(l *Limits) {
 	if a := l.ClusterAck; a != "" && a != ClusterAckAll && a != ClusterAckLocal {
 		v.add("limits.cluster_ack %q: must be %q or %q", a, ClusterAckAll, ClusterAckLocal)
 	}
+	switch l.Persistence {
+	case "", PersistenceDefault, PersistenceSync, PersistenceOff:
+	default:
+		v.add("limits.persistence %q: must be %q, %q or %q", l.Persistence, PersistenceDefault, PersistenceSync, PersistenceOff)
+	}
 	if n := l.SlowConsumerWaitMS; n < 0 || n > maxSlowWaitMS {
 		v.add("limits.slow_consumer_wait_ms %d: must be 0..%d (one hour)", n, maxSlowWaitMS)
 	}
@@ -325,6 +335,9 @@ func (s Spec) WithDefaults() Spec {
 	setInt(&l.SlowConsumerWaitMS, DefaultSlowConsumerWaitMS)
 	if l.ClusterAck == "" {
 		l.ClusterAck = ClusterAckAll
+	}
+	if l.Persistence == "" {
+		l.Persistence = PersistenceDefault
 	}
 	if l.MaxMemory == 0 {
 		l.MaxMemory = DefaultMaxMemory

@@ -5,7 +5,7 @@
 
 import { h } from "./dom.js";
 
-// fields: name, label, kind ("int", "float", "ack", "bool", "versions").
+// fields: name, label, kind ("int", "float", "choice", "bool", "versions").
 export const limitFields = [
   ["max_connections", "Max connections", "int"],
   ["max_connects_per_second", "Max connects per second", "float"],
@@ -29,11 +29,18 @@ export const limitFields = [
   ["max_keepalive", "Max keep alive (s)", "int"],
   ["max_qos", "Max QoS", "int"],
   ["protocol_versions", "Protocol versions (e.g. 4,5)", "versions"],
-  ["cluster_ack", "Cluster acknowledgement", "ack"],
+  ["cluster_ack", "Cluster acknowledgement", "choice"],
+  ["persistence", "Persistence", "choice"],
   ["retain", "Retained messages", "bool"],
   ["wildcard_subscriptions", "Wildcard subscriptions", "bool"],
   ["shared_subscriptions", "Shared subscriptions", "bool"],
 ].map(([name, label, kind]) => ({ name, label, kind }));
+
+// choices are the values of the "choice" limits, their default first.
+const choices = {
+  cluster_ack: ["all", "local"],
+  persistence: ["default", "sync", "off"],
+};
 
 // limitInputs builds the form's fields.
 export function limitInputs() {
@@ -43,9 +50,10 @@ export function limitInputs() {
     if (f.kind === "bool") {
       input = h("select", { id, name: f.name }, h("option", { value: "" }, "default (on)"),
         h("option", { value: "true" }, "on"), h("option", { value: "false" }, "off"));
-    } else if (f.kind === "ack") {
-      input = h("select", { id, name: f.name }, h("option", { value: "" }, "default (all)"),
-        h("option", { value: "all" }, "all"), h("option", { value: "local" }, "local"));
+    } else if (f.kind === "choice") {
+      const values = choices[f.name];
+      input = h("select", { id, name: f.name }, h("option", { value: "" }, `default (${values[0]})`),
+        ...values.map((v) => h("option", { value: v }, v)));
     } else if (f.kind === "versions") {
       input = h("input", { id, name: f.name, placeholder: "default (3,4,5)", autocomplete: "off" });
     } else {
@@ -79,7 +87,7 @@ export function readLimits(form, limits) {
       case "bool":
         out[f.name] = raw === "true";
         break;
-      case "ack":
+      case "choice":
         out[f.name] = raw;
         break;
       case "versions": {

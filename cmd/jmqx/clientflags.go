@@ -500,6 +500,7 @@ var limitHelp = map[string]struct{ usage, def string }{
 	"max_queued_bytes":               {"bound the bytes of the QoS 1 and 2 messages one session holds to `BYTES`", strconv.Itoa(tenant.DefaultMaxQueuedBytes)},
 	"max_outbound_bytes":             {"bound the bytes waiting to be written to one slow client to `BYTES`", strconv.Itoa(tenant.DefaultMaxOutboundBytes)},
 	"cluster_ack":                    {"when a publisher is acknowledged in a cluster: `MODE` all (once every node with a matching subscription has the message) or local (once this node has it)", "all"},
+	"persistence":                    {"what is kept on disk and when a publisher is acknowledged: `MODE` default (written within the store interval), sync (acknowledged once fsynced on this node) or off (memory only); to or from off applies at the tenant's next start", "default"},
 	"slow_consumer_wait_ms":          {"let a subscriber whose queue is full hold its publishers back at most `MILLISECONDS`", strconv.Itoa(tenant.DefaultSlowConsumerWaitMS)},
 	"max_memory":                     {"bound the tenant's memory to `BYTES` (at least 1048576)", strconv.Itoa(tenant.DefaultMaxMemory)},
 	"max_session_expiry":             {"cap the session expiry interval at `SECONDS`", strconv.Itoa(tenant.DefaultMaxSessionExpiry)},

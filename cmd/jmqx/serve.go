@@ -69,6 +69,7 @@ type serveConfig struct {
 	portRange       string
 	memoryBudget    string
 	passwordChecks  int
+	storeInterval   time.Duration
 	adminTLSCert    string
 	adminTLSKey     string
 	adminTLSCA      string
@@ -141,6 +142,7 @@ func serveCommand(env appEnv) *cli.Command {
 				portRange:       c.String("port-range"),
 				memoryBudget:    c.String("memory-budget"),
 				passwordChecks:  c.Int("max-password-checks"),
+				storeInterval:   c.Duration("store-interval"),
 				adminTLSCert:    c.Path("admin-tls-cert"),
 				adminTLSKey:     c.Path("admin-tls-key"),
 				adminTLSCA:      c.Path("admin-tls-ca"),
@@ -240,7 +242,7 @@ func serveFlags() []cli.Flag {
 		&cli.PathFlag{
 			Name:    "data-dir",
 			Value:   defaultDataDir,
-			Usage:   "keep the node's state in `DIR` (node ID, Raft log and snapshots, admin token), created if missing",
+			Usage:   "keep the node's state in `DIR` (node ID, Raft log and snapshots, admin token, the tenants' stores in store/), created if missing",
 			EnvVars: []string{"JMQX_DATA_DIR"},
 		},
 		&cli.StringFlag{
@@ -379,6 +381,12 @@ func serveFlags() []cli.Flag {
 			Usage:   "run at most `N` password hash checks at once, for all tenants (each may hold up to 64 MiB); a CONNECT that waits over 5 s for one gets CONNACK 0x89; 0: half the CPUs, at least 1",
 			EnvVars: []string{"JMQX_MAX_PASSWORD_CHECKS"},
 		},
+		&cli.DurationFlag{
+			Name:    "store-interval",
+			Value:   broker.DefaultStoreInterval,
+			Usage:   "write the changes of persistent sessions and retained messages to each tenant's store (--data-dir/store/TENANT.db) at least every `DURATION`: what a crash can lose for tenants with limits.persistence default (sync ones wait for the disk); at most 1h",
+			EnvVars: []string{"JMQX_STORE_INTERVAL"},
+		},
 		&cli.StringFlag{
 			Name:    "log-level",
 			Value:   "info",
@@ -404,6 +412,9 @@ func serveFlags() []cli.Flag {
 func runServe(ctx context.Context, env appEnv, cfg serveConfig) error {
 	if cfg.maxKeepAlive < 0 || cfg.maxKeepAlive > 65535 {
 		return fmt.Errorf("--max-keepalive %d: want 0 (broker default) to 65535 seconds", cfg.maxKeepAlive)
+	}
+	if cfg.storeInterval <= 0 || cfg.storeInterval > time.Hour {
+		return fmt.Errorf("--store-interval %s: must be positive, at most 1h", cfg.storeInterval)
 	}
 	if cfg.shutdownTimeout <= 0 {
 		return fmt.Errorf("--shutdown-timeout %s: must be positive", cfg.shutdownTimeout)
@@ -493,7 +504,8 @@ func nodeConfig(cfg serveConfig, log *zap.Logger) (node.Config, error) {
 	}
 	hostCfg := tenant.HostConfig{
 		BindHost: bindHost, AdvertiseHost: cfg.advertiseHost, FixedPorts: cfg.fixedPorts, TLS: tlsCfg,
-		WSAllowedOrigins: cfg.wsOrigins, Broker: tenant.BrokerSettings{CertCNAsUsername: cfg.tlsCNUsername},
+		WSAllowedOrigins: cfg.wsOrigins,
+		Broker:           tenant.BrokerSettings{CertCNAsUsername: cfg.tlsCNUsername, StoreInterval: cfg.storeInterval},
 	}
 	hostCfg.MaxConcurrentPasswordChecks = cfg.passwordChecks
 	if hostCfg.MemoryBudget, err = bytesize.Parse(cfg.memoryBudget); err != nil {

@@ -86,6 +86,8 @@ func limitFlagValue(f reflect.StructField) string {
 		return "false"
 	case f.Name == "ClusterAck":
 		return "local"
+	case f.Name == "Persistence":
+		return "sync"
 	case f.Name == "MaxQoS":
 		return "1"
 	case f.Name == "MaxMemory":
