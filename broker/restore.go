@@ -67,7 +67,11 @@ func (b *Broker) restore() error {
 	if published > 0 {
 		err = b.pst.write()
 	}
-	b.log.Info("store restored", zap.Int("sessions", len(loaded.Sessions)-expired), zap.Int("sessions_expired", expired),
+	level := zap.InfoLevel
+	if len(loaded.Sessions)+len(loaded.Retained) == 0 {
+		level = zap.DebugLevel
+	}
+	b.log.Log(level, "store restored", zap.Int("sessions", len(loaded.Sessions)-expired), zap.Int("sessions_expired", expired),
 		zap.Int("wills_published", published),
 		zap.Int("retained", retained), zap.Int("retained_dropped", dropped), zap.Int("queued_dropped", trimmed),
 		zap.Duration("took", time.Since(start)))

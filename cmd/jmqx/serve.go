@@ -49,6 +49,7 @@ type serveConfig struct {
 	tlsCNUsername   bool
 	fixedPorts      bool
 	maxKeepAlive    int
+	persistence     string // the default tenant's limits.persistence
 	aclFile         string
 	dataDir         string
 	logLevel        string
@@ -88,7 +89,7 @@ type serveConfig struct {
 
 // defaultTenantFlags are the serve flags that shape only the default
 // tenant's spec, which the node writes when it bootstraps a cluster.
-var defaultTenantFlags = []string{"mqtt-addr", "mqtts-addr", "ws-addr", "wss-addr", "ws-path", "max-keepalive"}
+var defaultTenantFlags = []string{"mqtt-addr", "mqtts-addr", "ws-addr", "wss-addr", "ws-path", "max-keepalive", "persistence"}
 
 func serveCommand(env appEnv) *cli.Command {
 	return &cli.Command{
@@ -122,6 +123,7 @@ func serveCommand(env appEnv) *cli.Command {
 				tlsCNUsername:   c.Bool("tls-cn-as-username"),
 				fixedPorts:      c.Bool("fixed-ports"),
 				maxKeepAlive:    c.Int("max-keepalive"),
+				persistence:     c.String("persistence"),
 				aclFile:         c.Path("acl-file"),
 				dataDir:         c.Path("data-dir"),
 				logLevel:        c.String("log-level"),
@@ -233,6 +235,12 @@ func serveFlags() []cli.Flag {
 			Name:    "max-keepalive",
 			Usage:   "cap the keep alive clients may ask for at `SECONDS` (1-65535; MQTT 5 clients asking for more, or for 0, get it as Server Keep Alive); 0 keeps the broker default, 65535",
 			EnvVars: []string{"JMQX_MAX_KEEPALIVE"},
+		},
+		&cli.StringFlag{
+			Name:    "persistence",
+			Usage:   "the default tenant's limits.persistence at its first start: `MODE` default (written within --store-interval), sync (acknowledged once on disk) or off (memory only)",
+			Value:   tenant.PersistenceDefault,
+			EnvVars: []string{"JMQX_PERSISTENCE"},
 		},
 		&cli.PathFlag{
 			Name:    "acl-file",
@@ -410,6 +418,11 @@ func serveFlags() []cli.Flag {
 
 // runServe runs the node until ctx is done, then shuts it down.
 func runServe(ctx context.Context, env appEnv, cfg serveConfig) error {
+	switch cfg.persistence {
+	case "", tenant.PersistenceDefault, tenant.PersistenceSync, tenant.PersistenceOff:
+	default:
+		return fmt.Errorf("--persistence %q: want %s, %s or %s", cfg.persistence, tenant.PersistenceDefault, tenant.PersistenceSync, tenant.PersistenceOff)
+	}
 	if cfg.maxKeepAlive < 0 || cfg.maxKeepAlive > 65535 {
 		return fmt.Errorf("--max-keepalive %d: want 0 (broker default) to 65535 seconds", cfg.maxKeepAlive)
 	}
@@ -522,7 +535,7 @@ func nodeConfig(cfg serveConfig, log *zap.Logger) (node.Config, error) {
 	spec := tenant.Spec{Name: defaultTenant, Auth: tenant.Auth{AllowAnonymous: true},
 		Listeners: tenant.Listeners{WSPath: cfg.wsPath},
 		Limits: tenant.Limits{MaxKeepAlive: cfg.maxKeepAlive, MaxConnections: broker.DefaultMaxConnections,
-			MaxConnectsPerSecond: -1}}
+			MaxConnectsPerSecond: -1, Persistence: cfg.persistence}}
 	ports := []struct {
 		addr   string
 		port   *tenant.Port

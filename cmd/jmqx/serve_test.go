@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -141,7 +142,7 @@ func TestServeRunsBrokerUntilCancelled(t *testing.T) {
 	t.Parallel()
 	dataDir := filepath.Join(t.TempDir(), "nested", "data")
 	r := start(t, "serve", "--mqtt-addr", "127.0.0.1:0", "--data-dir", dataDir,
-		"--max-keepalive", "120", "--log-level", "debug")
+		"--max-keepalive", "120", "--log-level", "debug", "--persistence", "off")
 	addr := r.addr(t)
 
 	if fi, err := os.Stat(dataDir); err != nil || !fi.IsDir() {
@@ -167,6 +168,9 @@ func TestServeRunsBrokerUntilCancelled(t *testing.T) {
 	_ = c.Close()
 	if err := r.result(t); err != nil {
 		t.Fatalf("serve returned %v after cancel\nlogs:\n%s", err, r.logs)
+	}
+	if _, err := os.Stat(filepath.Join(dataDir, "store", "default.db")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("--persistence off: the default tenant has a store file (%v)", err)
 	}
 	logs := r.logs.String()
 	for _, want := range []string{"anonymous clients are accepted", addr.String(), "shutting down", "stopped"} {
@@ -237,6 +241,7 @@ func TestServeRefusesBadFlags(t *testing.T) {
 		{[]string{"--log-format", "xml"}, `--log-format "xml"`},
 		{[]string{"--max-keepalive", "70000"}, "--max-keepalive 70000"},
 		{[]string{"--max-keepalive", "-1"}, "--max-keepalive -1"},
+		{[]string{"--persistence", "fast"}, `--persistence "fast"`},
 		{[]string{"--shutdown-timeout", "0s"}, "--shutdown-timeout 0s"},
 		{[]string{"--mqtt-addr", "no-port"}, "no-port"},
 		{[]string{"--raft-tls-cert", "c.pem", "--raft-tls-key", "k.pem"}, "--raft-tls-cert, --raft-tls-key and --raft-tls-ca go together"},
