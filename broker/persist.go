@@ -188,9 +188,13 @@ func (p *persister) flush() bool {
 		return true
 	}
 	batch := &StoreBatch{Time: now}
-	online := make([]bool, 0, len(sessions))
+	type written struct {
+		s      *session
+		online bool
+	}
+	ws := make([]written, 0, len(sessions))
 	for s := range sessions {
-		online = append(online, p.snapshot(s, batch, now))
+		ws = append(ws, written{s, p.snapshot(s, batch, now)})
 	}
 	for topic := range topics {
 		if m, ok := p.b.retained.Get(topic); ok && (m.expireAt == 0 || m.expireAt > now.UnixNano()) {
@@ -211,14 +215,12 @@ func (p *persister) flush() bool {
 	}
 	p.lastWrite = now
 	p.b.stats.storeWrites.Add(1)
-	i := 0
-	for s := range sessions { // the same order as above: the map did not change
-		if online[i] {
-			p.online[s] = struct{}{}
+	for _, w := range ws {
+		if w.online {
+			p.online[w.s] = struct{}{}
 		} else {
-			delete(p.online, s)
+			delete(p.online, w.s)
 		}
-		i++
 	}
 	for _, w := range waiters {
 		if w.gen <= gen {
