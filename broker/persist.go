@@ -44,6 +44,9 @@ type persister struct {
 	quit     chan struct{}
 	done     chan struct{}
 
+	// heartbeat is heartbeatEvery (shorter in tests).
+	heartbeat time.Duration
+
 	// Owned by the persister's goroutine.
 	online    map[*session]struct{} // stored as online
 	lastWrite time.Time
@@ -63,7 +66,7 @@ type durableWait struct {
 func newPersister(b *Broker, st Store) *persister {
 	return &persister{b: b, st: st, sessions: make(map[*session]struct{}), topics: make(map[string]struct{}),
 		wake: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{}),
-		online: make(map[*session]struct{})}
+		online: make(map[*session]struct{}), heartbeat: heartbeatEvery}
 }
 
 // changed records that s's stored form is out of date and reports whether
@@ -178,7 +181,7 @@ func (p *persister) flush() bool {
 	p.sessions, p.topics, p.waiters = make(map[*session]struct{}, len(sessions)), make(map[string]struct{}), nil
 	p.mu.Unlock()
 	now := time.Now()
-	if len(sessions)+len(topics) == 0 && (len(p.online) == 0 || now.Sub(p.lastWrite) < heartbeatEvery) {
+	if len(sessions)+len(topics) == 0 && (len(p.online) == 0 || now.Sub(p.lastWrite) < p.heartbeat) {
 		// Everything marked before these waiters came is written: a
 		// change to a session already marked is in the write that
 		// snapshots it, which has ended.
