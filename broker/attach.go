@@ -78,9 +78,7 @@ func (b *Broker) attach(c *client, cp *packet.Connect, ack *packet.Connack) erro
 			s.releaseWaiters()
 			left = s.sharedLeft()
 			s.discardMessages()
-			if b.pst != nil {
-				s.changed()
-			}
+			s.changed()
 			s.mu.Unlock()
 			dropped, s = s, nil
 		} else {
@@ -104,9 +102,7 @@ func (b *Broker) attach(c *client, cp *packet.Connect, ack *packet.Connack) erro
 	s.noteWillLocked()
 	s.resuming = true
 	c.sess = s
-	if b.pst != nil {
-		s.changed()
-	}
+	s.changed()
 	c.writeControl(ack)
 	s.mu.Unlock()
 	b.mu.Unlock()
@@ -189,9 +185,7 @@ func (b *Broker) detach(c *client, clean bool) {
 		}
 	}
 	s.noteWillLocked()
-	if b.pst != nil {
-		s.changed()
-	}
+	s.changed()
 	s.mu.Unlock()
 	b.mu.Unlock()
 	if ended {

@@ -218,9 +218,7 @@ func backoff(d time.Duration) time.Duration {
 // ServeConn serves one client connection in a new goroutine and returns at
 // once. It takes ownership of conn and closes it when the client ends.
 func (b *Broker) ServeConn(conn net.Conn) error {
-	if b.pst != nil {
-		_ = b.Restore() // its error is logged
-	}
+	b.restoreFirst()
 	b.mu.Lock()
 	if b.closing {
 		b.mu.Unlock()

@@ -92,7 +92,7 @@ func (b *Broker) RecheckSubscriptions() int {
 				delete(s.subs, f)
 				b.releaseSubscription(s, f)
 			}
-			if len(refused)+len(rechecked) > 0 && b.pst != nil {
+			if len(refused)+len(rechecked) > 0 {
 				s.changed()
 			}
 		}

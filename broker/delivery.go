@@ -30,7 +30,7 @@ func (r *route) deliver(t *target) {
 	default:
 		r.sendNew(c, s, t)
 	}
-	if t.qos > 0 && r.b.pst != nil && s.changed() {
+	if t.qos > 0 && s.changed() {
 		r.stored = true
 	}
 	s.mu.Unlock()

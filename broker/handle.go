@@ -127,7 +127,7 @@ func (c *client) handlePublish(h packet.FixedHeader, body []byte) error {
 		}
 		if !seen {
 			s.inQoS2[p.PacketID] = struct{}{}
-			stored = c.b.pst != nil && s.changed()
+			stored = s.changed()
 		}
 		s.mu.Unlock()
 		if seen { // a duplicate before PUBREL: not delivered again [MQTT-4.3.3-10]
@@ -279,7 +279,7 @@ func (c *client) handleAck(a *packet.Ack) error {
 	s.mu.Lock()
 	_, ok := s.inQoS2[a.PacketID]
 	delete(s.inQoS2, a.PacketID)
-	if ok && c.b.pst != nil {
+	if ok {
 		s.changed()
 	}
 	s.mu.Unlock()

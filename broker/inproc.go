@@ -69,9 +69,7 @@ func (b *Broker) Publish(topic string, payload []byte, opts PublishOptions) erro
 	if b.closed() {
 		return ErrClosed
 	}
-	if b.pst != nil {
-		_ = b.Restore() // its error is logged
-	}
+	b.restoreFirst()
 	if err := packet.ValidateTopicName(topic); err != nil {
 		return fmt.Errorf("broker: publish %q: %w", topic, err)
 	}
@@ -205,9 +203,7 @@ func (b *Broker) subscribe(as *ClientInfo, filter string, qos byte, handler Hand
 	if b.closed() {
 		return nil, ErrClosed
 	}
-	if b.pst != nil {
-		_ = b.Restore() // its error is logged
-	}
+	b.restoreFirst()
 	if handler == nil {
 		return nil, errors.New("broker: subscribe: nil handler")
 	}

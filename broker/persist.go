@@ -72,13 +72,19 @@ func newPersister(b *Broker, st Store) *persister {
 // changed records that s's stored form is out of date and reports whether
 // s is kept in the store at all (an in-process session, or one that ends
 // with its connection and was never stored, is not); s.mu held.
+// Without a Store it does nothing (inlined: callers need not check).
 func (s *session) changed() bool {
-	p := s.b.pst
-	if p == nil || s.sink != nil || (s.expiry == 0 && !s.stored) {
+	return s.b.pst != nil && s.markDirty()
+}
+
+// markDirty is changed with a Store.
+func (s *session) markDirty() bool {
+	if s.sink != nil || (s.expiry == 0 && !s.stored) {
 		return false
 	}
 	if !s.dirty {
 		s.dirty = true
+		p := s.b.pst
 		p.mu.Lock()
 		p.sessions[s] = struct{}{}
 		p.mu.Unlock()
@@ -87,9 +93,10 @@ func (s *session) changed() bool {
 }
 
 // retainedChanged records that topic's retained message changed; $SYS
-// topics, the broker's own, are not stored.
+// topics, the broker's own, are not stored. Without a Store it does
+// nothing.
 func (p *persister) retainedChanged(topic string) {
-	if isSysTopic(topic) {
+	if p == nil || isSysTopic(topic) {
 		return
 	}
 	p.mu.Lock()

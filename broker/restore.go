@@ -31,6 +31,14 @@ func (b *Broker) Restore() error {
 	return b.restoreErr
 }
 
+// restoreFirst restores, once, before the broker serves anything (the
+// implicit Restore); its error is logged.
+func (b *Broker) restoreFirst() {
+	if b.pst != nil {
+		_ = b.Restore()
+	}
+}
+
 // restore is Restore's one run.
 func (b *Broker) restore() error {
 	loaded := b.loaded

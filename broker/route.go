@@ -239,21 +239,24 @@ type shareGroup = topics.Group[*session, subOpts]
 // pickMember chooses a member of a shared group round-robin, preferring
 // connected sessions, never exclude (may be nil).
 func pickMember(g *shareGroup, exclude *session) (topics.Entry[*session, subOpts], bool) {
+	var first topics.Entry[*session, subOpts] // the first eligible member, offline
+	found := false
 	ms := g.Members()
-	if len(ms) == 0 || (len(ms) == 1 && ms[0].Key == exclude) {
-		return topics.Entry[*session, subOpts]{}, false
+	if len(ms) == 0 {
+		return first, false
 	}
 	start := int(g.Next() % uint32(len(ms)))
-	if ms[start].Key == exclude {
-		start = (start + 1) % len(ms)
-	}
-	for i := 0; i < len(ms); i++ {
+	for i := range ms {
 		e := ms[(start+i)%len(ms)]
-		if e.Key.online.Load() && e.Key != exclude {
+		switch {
+		case e.Key == exclude:
+		case e.Key.online.Load():
 			return e, true
+		case !found:
+			first, found = e, true
 		}
 	}
-	return ms[start], true
+	return first, found
 }
 
 // form returns the shared encoding of the message for a protocol level,

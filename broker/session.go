@@ -152,9 +152,7 @@ func (b *Broker) expireSession(s *session, gen uint64) {
 	s.will = nil
 	s.noteWillLocked()
 	s.stopTimersLocked()
-	if b.pst != nil {
-		s.changed()
-	}
+	s.changed()
 	s.mu.Unlock()
 	b.mu.Unlock()
 	b.log.Debug("session expired", zap.String("client", s.id))
@@ -178,9 +176,7 @@ func (b *Broker) fireWill(s *session, gen uint64) {
 	s.will = nil
 	s.willTimer = nil
 	s.noteWillLocked()
-	if b.pst != nil {
-		s.changed()
-	}
+	s.changed()
 	s.mu.Unlock()
 	b.publishWill(s, w)
 }

@@ -116,9 +116,7 @@ func (b *Broker) TakeSession(clientID string, mode TakeMode) (*SessionState, boo
 		}
 	}
 	s.noteWillLocked()
-	if b.pst != nil {
-		s.changed()
-	}
+	s.changed()
 	s.mu.Unlock()
 	b.mu.Unlock()
 	if prev != nil {
@@ -157,9 +155,7 @@ func (b *Broker) ExportSession(clientID string) (*SessionState, bool) {
 	w := s.will
 	s.will = nil
 	s.noteWillLocked()
-	if b.pst != nil {
-		s.changed()
-	}
+	s.changed()
 	delete(b.sessions, clientID)
 	s.mu.Unlock()
 	b.mu.Unlock()
@@ -220,7 +216,7 @@ func (b *Broker) installSubs(st *SessionState) (*session, []<-chan struct{}) {
 		s.subs[sub.Filter] = o
 		adds = append(adds, add{sub.Filter, o})
 	}
-	if len(adds) > 0 && b.pst != nil && !b.restoring.Load() { // Restore marks what changed itself
+	if len(adds) > 0 && !b.restoring.Load() { // Restore marks what changed itself
 		s.changed()
 	}
 	s.mu.Unlock()

@@ -66,7 +66,7 @@ func (c *client) handleSubscribe(p *packet.Subscribe) error {
 			}
 		}
 		s.subs[sub.Filter] = opts
-		stored = c.b.pst != nil && s.changed() || stored
+		stored = s.changed() || stored
 		s.mu.Unlock()
 		if wait := c.b.subscribeTrie(sub.Filter, s, opts); wait != nil {
 			routed = append(routed, wait)
@@ -160,7 +160,7 @@ func (c *client) handleUnsubscribe(p *packet.Unsubscribe) error {
 		if ok {
 			delete(s.subs, f)
 			c.b.releaseSubscription(s, f)
-			stored = c.b.pst != nil && s.changed() || stored
+			stored = s.changed() || stored
 		}
 		s.mu.Unlock()
 		if !ok {
@@ -278,7 +278,7 @@ func (b *Broker) putRetained(m *message, mark bool) bool {
 		old.releaseHolder(b.mem)
 	}
 	b.retainedBytes.Add(grow)
-	if mark && b.pst != nil {
+	if mark {
 		b.pst.retainedChanged(m.topic)
 	}
 	return true
@@ -289,8 +289,6 @@ func (b *Broker) dropRetained(topic string) {
 	if old, ok := b.retained.Take(topic); ok {
 		b.retainedBytes.Add(-int64(len(old.payload)))
 		old.releaseHolder(b.mem)
-		if b.pst != nil {
-			b.pst.retainedChanged(topic)
-		}
+		b.pst.retainedChanged(topic)
 	}
 }

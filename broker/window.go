@@ -88,7 +88,7 @@ func (c *client) handleOutboundAck(a *packet.Ack) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e, ok := s.inflight[a.PacketID]
-	if ok && s.b.pst != nil {
+	if ok {
 		s.changed()
 	}
 	switch a.Type {
