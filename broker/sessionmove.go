@@ -59,16 +59,8 @@ const (
 // session to move (none, an in-process one, one that ends with its
 // connection, or mode TakeDiscard, which ends it).
 func (b *Broker) TakeSession(clientID string, mode TakeMode) (*SessionState, bool) {
-	b.mu.Lock()
-	s := b.sessions[clientID]
+	s := b.lockMovable(clientID, false)
 	if s == nil {
-		b.mu.Unlock()
-		return nil, false
-	}
-	s.mu.Lock()
-	if s.sink != nil || s.ended {
-		s.mu.Unlock()
-		b.mu.Unlock()
 		return nil, false
 	}
 	prev := s.client
@@ -136,16 +128,8 @@ func (b *Broker) TakeSession(clientID string, mode TakeMode) (*SessionState, boo
 // client connected here again meanwhile, which then keeps it).
 func (b *Broker) ExportSession(clientID string) (*SessionState, bool) {
 	now := time.Now()
-	b.mu.Lock()
-	s := b.sessions[clientID]
+	s := b.lockMovable(clientID, true)
 	if s == nil {
-		b.mu.Unlock()
-		return nil, false
-	}
-	s.mu.Lock()
-	if s.client != nil || s.sink != nil || s.ended {
-		s.mu.Unlock()
-		b.mu.Unlock()
 		return nil, false
 	}
 	st := s.export(now)
@@ -162,6 +146,22 @@ func (b *Broker) ExportSession(clientID string) (*SessionState, bool) {
 	b.releaseWill(w)
 	b.removeSubscriptions(s)
 	return st, true
+}
+
+// lockMovable returns clientID's session with b.mu and its mu held, or nil,
+// holding nothing, when there is none that can move: none, an in-process
+// one, one ending, or (offline) one whose client is connected.
+func (b *Broker) lockMovable(clientID string, offline bool) *session {
+	b.mu.Lock()
+	if s := b.sessions[clientID]; s != nil {
+		s.mu.Lock()
+		if s.sink == nil && !s.ended && (!offline || s.client == nil) {
+			return s
+		}
+		s.mu.Unlock()
+	}
+	b.mu.Unlock()
+	return nil
 }
 
 // PrepareSession makes clientID's session here hold the subscriptions of
