@@ -104,6 +104,24 @@ func TestSharedMemberLeavingHandsOverToAnotherNode(t *testing.T) {
 	})
 }
 
+// silentMemberHolding connects client "a" to x with a session of expiry
+// seconds, a member of group g on topic that never acknowledges, and
+// publishes total QoS 1 messages to topic on pubAt; it returns once a
+// holds them all, unacknowledged.
+func silentMemberHolding(t *testing.T, x, pubAt *testNode, topic string, total int, expiry uint32) {
+	t.Helper()
+	a, _ := connectSilent(t, x, &paho.Connect{ClientID: "a", CleanStart: true, KeepAlive: 30,
+		Properties: &paho.ConnectProperties{SessionExpiryInterval: &expiry}})
+	a.sub(t, "$share/g/"+topic, 1)
+	pub := dial(t, pubAt, "pub")
+	for i := range total {
+		pub.pub(t, topic, fmt.Sprint("m", i), 1)
+	}
+	for range total {
+		a.expect(t)
+	}
+}
+
 // A member's unacknowledged messages keep their group when its session
 // moves to another node: a member whose session moved from n2 to n3 and
 // then ends there (DISCONNECT with session expiry 0) hands them to the
@@ -112,16 +130,7 @@ func TestSharedMemberLeavingAfterItsSessionMoved(t *testing.T) {
 	_, nodes := three(t)
 	const total = 10
 	expiry := uint32(300)
-	a, _ := connectSilent(t, nodes[1], &paho.Connect{ClientID: "a", CleanStart: true, KeepAlive: 30,
-		Properties: &paho.ConnectProperties{SessionExpiryInterval: &expiry}})
-	a.sub(t, "$share/g/mv/t", 1)
-	pub := dial(t, nodes[0], "pub")
-	for i := range total {
-		pub.pub(t, "mv/t", fmt.Sprint("m", i), 1)
-	}
-	for range total {
-		a.expect(t)
-	}
+	silentMemberHolding(t, nodes[1], nodes[0], "mv/t", total, expiry)
 	moved, ack := connectSilent(t, nodes[2], &paho.Connect{ClientID: "a", KeepAlive: 30,
 		Properties: &paho.ConnectProperties{SessionExpiryInterval: &expiry}})
 	if !ack.SessionPresent {
@@ -152,16 +161,7 @@ func TestSharedMemberDiscardedFromAnotherNode(t *testing.T) {
 	_, nodes := three(t)
 	const total = 10
 	expiry := uint32(300)
-	a, _ := connectSilent(t, nodes[1], &paho.Connect{ClientID: "a", CleanStart: true, KeepAlive: 30,
-		Properties: &paho.ConnectProperties{SessionExpiryInterval: &expiry}})
-	a.sub(t, "$share/g/cs/t", 1)
-	pub := dial(t, nodes[0], "pub")
-	for i := range total {
-		pub.pub(t, "cs/t", fmt.Sprint("m", i), 1)
-	}
-	for range total {
-		a.expect(t)
-	}
+	silentMemberHolding(t, nodes[1], nodes[0], "cs/t", total, expiry)
 	c := dial(t, nodes[2], "c")
 	c.sub(t, "$share/g/cs/t", 1)
 	if _, ack := connectSilent(t, nodes[0], &paho.Connect{ClientID: "a", CleanStart: true, KeepAlive: 30}); ack.SessionPresent {

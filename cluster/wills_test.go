@@ -37,19 +37,31 @@ func willsPublished(xs ...*testNode) int64 {
 	return n
 }
 
-// TestWillOfLostNode: the node holding a connected client with a will is
-// cut off; the lowest-named survivor publishes the will once, after its
-// delay, and a subscriber on another survivor gets it.
-func TestWillOfLostNode(t *testing.T) {
+// willDelay is the will delay of cutHolderOfWill's client, in seconds.
+const willDelay = 3
+
+// cutHolderOfWill starts three nodes, a subscriber to will/# on the third,
+// and client id on the first with a will to will/{id} delayed willDelay,
+// registered with the others; then it cuts the first node off. It returns
+// the holder, the others and the subscriber.
+func cutHolderOfWill(t *testing.T, id string) (*testNode, []*testNode, *client) {
+	t.Helper()
 	p := &partition{}
 	_, nodes := three(t, p.tune)
 	holder, others := nodes[0], nodes[1:]
 	sub := dial(t, nodes[2], "watcher")
 	sub.sub(t, "will/#", 1)
-	const delay = 3
-	mustConnect(t, holder, "dying", connectOpts{clean: true, expiry: 3600, willTo: "will/dying", willWait: delay})
-	registered(t, holder.name, "dying", others...)
+	mustConnect(t, holder, id, connectOpts{clean: true, expiry: 3600, willTo: "will/" + id, willWait: willDelay})
+	registered(t, holder.name, id, others...)
 	p.start()
+	return holder, others, sub
+}
+
+// TestWillOfLostNode: the node holding a connected client with a will is
+// cut off; the lowest-named survivor publishes the will once, after its
+// delay, and a subscriber on another survivor gets it.
+func TestWillOfLostNode(t *testing.T) {
+	holder, others, sub := cutHolderOfWill(t, "dying")
 	// The lowest-named survivor schedules it when it sees the holder dead.
 	var due time.Time
 	testwait.Until(t, 20*time.Second, func() error {
@@ -87,15 +99,7 @@ func TestWillOfLostNode(t *testing.T) {
 // TestNoWillWhenReconnectedElsewhere: the client of a lost node's session
 // connects to a survivor before the will delay: no will is published.
 func TestNoWillWhenReconnectedElsewhere(t *testing.T) {
-	p := &partition{}
-	_, nodes := three(t, p.tune)
-	holder, others := nodes[0], nodes[1:]
-	sub := dial(t, nodes[2], "watcher")
-	sub.sub(t, "will/#", 1)
-	const delay = 3
-	mustConnect(t, holder, "back", connectOpts{clean: true, expiry: 3600, willTo: "will/back", willWait: delay})
-	registered(t, holder.name, "back", others...)
-	p.start()
+	holder, others, sub := cutHolderOfWill(t, "back")
 	testwait.Until(t, 20*time.Second, func() error { return allDead(holder, others) })
 	testwait.Until(t, waitFor, func() error {
 		w := others[0].c.wills
@@ -108,11 +112,11 @@ func TestNoWillWhenReconnectedElsewhere(t *testing.T) {
 	})
 	dead := time.Now()
 	mustConnect(t, others[1], "back", persistent)
-	testwait.Until(t, 2*delay*time.Second+waitFor, func() error {
+	testwait.Until(t, 2*willDelay*time.Second+waitFor, func() error {
 		if n := willsPublished(others...); n != 0 {
 			t.Fatalf("%d wills published", n)
 		}
-		if time.Since(dead) < 2*delay*time.Second {
+		if time.Since(dead) < 2*willDelay*time.Second {
 			return errors.New("the will delay has not passed twice yet")
 		}
 		return nil
