@@ -1,45 +1,12 @@
 package admin
 
 import (
-	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 )
-
-// consoleGet sends a GET (or method) of path to s with header (alternating names
-// and values; "Host" sets the Host header) and returns the response with
-// its body read.
-func consoleGet(t *testing.T, s *Server, method, path string, header ...string) (*http.Response, string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, "http://"+s.Addr().String()+path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i+1 < len(header); i += 2 {
-		if header[i] == "Host" {
-			req.Host = header[i+1]
-			continue
-		}
-		req.Header.Set(header[i], header[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp, string(b)
-}
 
 // consoleRefs returns the console files that index.html and the scripts
 // load: src and href attributes under /console/, and module imports.
@@ -70,7 +37,7 @@ func TestConsoleServed(t *testing.T) {
 	t.Parallel()
 	s, _ := startServer(t, newFakeBackend("n1"), Config{})
 
-	resp, body := consoleGet(t, s, "GET", "/")
+	resp, body := send(t, s, "GET", "/", "")
 	if resp.StatusCode != 200 || !strings.Contains(body, `<script type="module" src="/console/app.js"></script>`) {
 		t.Fatalf("GET / = %d\n%s", resp.StatusCode, body)
 	}
@@ -93,10 +60,10 @@ func TestConsoleServed(t *testing.T) {
 	if etag == "" {
 		t.Fatal("GET / has no ETag")
 	}
-	if r, b := consoleGet(t, s, "GET", "/", "If-None-Match", etag); r.StatusCode != http.StatusNotModified || b != "" {
+	if r, b := send(t, s, "GET", "/", "", "If-None-Match", etag); r.StatusCode != http.StatusNotModified || b != "" {
 		t.Errorf("GET / If-None-Match its ETag = %d %q, want 304 without a body", r.StatusCode, b)
 	}
-	if r, b := consoleGet(t, s, "HEAD", "/"); r.StatusCode != 200 || b != "" || r.Header.Get("Content-Type") != "text/html; charset=utf-8" {
+	if r, b := send(t, s, "HEAD", "/", ""); r.StatusCode != 200 || b != "" || r.Header.Get("Content-Type") != "text/html; charset=utf-8" {
 		t.Errorf("HEAD / = %d %q %v", r.StatusCode, b, r.Header)
 	}
 
@@ -106,7 +73,7 @@ func TestConsoleServed(t *testing.T) {
 		t.Fatalf("the console loads only %v", refs)
 	}
 	for _, ref := range refs {
-		r, b := consoleGet(t, s, "GET", ref)
+		r, b := send(t, s, "GET", ref, "")
 		ext := ref[strings.LastIndex(ref, "."):]
 		if r.StatusCode != 200 || len(b) == 0 || r.Header.Get("Content-Type") != types[ext] ||
 			r.Header.Get("Content-Security-Policy") != consoleCSP || r.Header.Get("ETag") == "" {
@@ -154,26 +121,26 @@ func TestConsoleAccess(t *testing.T) {
 	s, _ := startServer(t, newFakeBackend("n1"), Config{Token: token})
 
 	for _, path := range []string{"/", "/console/app.js", "/console/app.css"} {
-		if r, _ := consoleGet(t, s, "GET", path); r.StatusCode != 200 {
+		if r, _ := send(t, s, "GET", path, ""); r.StatusCode != 200 {
 			t.Errorf("GET %s without the token = %d, want 200", path, r.StatusCode)
 		}
 	}
 	for _, c := range []struct{ method, path string }{
 		{"GET", "/v1/tenants"}, {"GET", "/v1/cluster/members"}, {"GET", "/nope"}, {"POST", "/"}, {"DELETE", "/console/app.js"},
 	} {
-		if r, b := consoleGet(t, s, c.method, c.path, "Content-Type", "application/json"); r.StatusCode != http.StatusUnauthorized || !strings.HasPrefix(b, `{"error":`) {
+		if r, b := send(t, s, c.method, c.path, "", "Content-Type", "application/json"); r.StatusCode != http.StatusUnauthorized || !strings.HasPrefix(b, `{"error":`) {
 			t.Errorf("%s %s without the token = %d %s, want 401", c.method, c.path, r.StatusCode, b)
 		}
 	}
-	if r, _ := consoleGet(t, s, "GET", "/v1/tenants", "Authorization", "Bearer "+token); r.StatusCode != 200 {
+	if r, _ := send(t, s, "GET", "/v1/tenants", "", "Authorization", "Bearer "+token); r.StatusCode != 200 {
 		t.Errorf("GET /v1/tenants with the token = %d", r.StatusCode)
 	}
 	for _, host := range []string{"attacker.example", "attacker.example:80"} {
-		if r, b := consoleGet(t, s, "GET", "/", "Host", host); r.StatusCode != http.StatusForbidden || strings.Contains(b, "<html") {
+		if r, b := send(t, s, "GET", "/", "", "Host", host); r.StatusCode != http.StatusForbidden || strings.Contains(b, "<html") {
 			t.Errorf("GET / with Host %s = %d, want 403 without the page", host, r.StatusCode)
 		}
 	}
-	if r, _ := consoleGet(t, s, "GET", "/", "Host", "localhost"); r.StatusCode != 200 {
+	if r, _ := send(t, s, "GET", "/", "", "Host", "localhost"); r.StatusCode != 200 {
 		t.Errorf("GET / with Host localhost = %d", r.StatusCode)
 	}
 }

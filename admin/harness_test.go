@@ -237,6 +237,17 @@ func startServer(t *testing.T, b Backend, cfg Config) (*Server, *Client) {
 // "Host" sets the Host header.
 func call(t *testing.T, s *Server, method, path, body string, header ...string) (int, string) {
 	t.Helper()
+	resp, b := send(t, s, method, path, body, header...)
+	if resp.StatusCode >= 400 && !strings.HasPrefix(b, `{"error":`) {
+		t.Errorf("%s %s: error body is not {\"error\": …}: %s", method, path, b)
+	}
+	return resp.StatusCode, b
+}
+
+// send is call returning the whole response (its body read), with no
+// check of the error body.
+func send(t *testing.T, s *Server, method, path, body string, header ...string) (*http.Response, string) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, method, "http://"+s.Addr().String()+path, strings.NewReader(body))
@@ -262,10 +273,7 @@ func call(t *testing.T, s *Server, method, path, body string, header ...string) 
 	if err != nil {
 		t.Fatalf("%s %s: read: %v", method, path, err)
 	}
-	if resp.StatusCode >= 400 && !strings.HasPrefix(string(b), `{"error":`) {
-		t.Errorf("%s %s: error body is not {\"error\": …}: %s", method, path, b)
-	}
-	return resp.StatusCode, string(b)
+	return resp, string(b)
 }
 
 // expect fails t unless the request answers want, and returns the body.
