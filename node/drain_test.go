@@ -30,12 +30,7 @@ func TestDrainSoleVoterRefused(t *testing.T) {
 // leader's listener of the same tenant, reports itself drained, is not
 // ready, and stays drained across a restart.
 func TestDrainFollower(t *testing.T) {
-	n1 := start(t, testConfig(t, t.TempDir()))
-	cfg2 := testConfig(t, t.TempDir())
-	cfg2.DefaultTenant = nil
-	cfg2.Join = []string{n1.AdminAddr().String()}
-	cfg2.Host.PortMin, cfg2.Host.PortMax = 16000, 16999
-	n2 := start(t, cfg2)
+	n1, n2, cfg2 := startPair(t)
 	c1 := client(t, n1)
 	a1, a2 := boundOn(t, c1, "default", n1.ID()), boundOn(t, c1, "default", n2.ID())
 	testwait.Until(t, wait, func() error { // n2 sees n1 alive in gossip: a reference needs a live member

@@ -248,12 +248,7 @@ func scrapeWhile(t *testing.T, n *Node) func() int {
 // the other up with a measured round trip, both members alive, and its
 // own Raft role (the follower with its last contact with the leader).
 func TestMetricsOfATwoNodeCluster(t *testing.T) {
-	n1 := start(t, testConfig(t, t.TempDir()))
-	cfg2 := testConfig(t, t.TempDir())
-	cfg2.DefaultTenant = nil
-	cfg2.Join = []string{n1.AdminAddr().String()}
-	cfg2.Host.PortMin, cfg2.Host.PortMax = 16000, 16999
-	n2 := start(t, cfg2)
+	n1, n2, _ := startPair(t)
 	id1, id2 := n1.ID(), n2.ID()
 	testwait.Until(t, wait, func() error {
 		for _, x := range []struct {

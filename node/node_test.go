@@ -129,13 +129,21 @@ func TestBootstrapCreateAndRestart(t *testing.T) {
 	}
 }
 
-func TestJoinAndForwardedWrite(t *testing.T) {
+// startPair starts a node and a second one joining it (without a default
+// tenant of its own, its tenant ports in 16000-16999); it returns the
+// second one's configuration too, to restart it.
+func startPair(t *testing.T) (*Node, *Node, Config) {
+	t.Helper()
 	n1 := start(t, testConfig(t, t.TempDir()))
 	cfg2 := testConfig(t, t.TempDir())
 	cfg2.DefaultTenant = nil
 	cfg2.Join = []string{n1.AdminAddr().String()}
 	cfg2.Host.PortMin, cfg2.Host.PortMax = 16000, 16999
-	n2 := start(t, cfg2)
+	return n1, start(t, cfg2), cfg2
+}
+
+func TestJoinAndForwardedWrite(t *testing.T) {
+	n1, n2, _ := startPair(t)
 
 	// A write to the follower lands on the leader and runs on both.
 	c2 := client(t, n2)
